@@ -1,0 +1,9 @@
+DROP TABLE audit_log;
+DROP TABLE reset_codes;
+DROP TABLE login_throttle;
+DROP TABLE refresh_tokens;
+DROP TABLE auth_sessions;
+DROP TABLE users;
+DROP TABLE change_counter;
+DROP TABLE units;
+DROP TABLE provinces;

@@ -1,0 +1,123 @@
+//! Application state, start-up (migrations, reference data, first admin) and the HTTP
+//! application with its middleware, so that tests run exactly what `serve` runs.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Compress};
+use actix_web::{web, App, HttpServer};
+use diesel::prelude::*;
+use rand::Rng;
+
+use crate::auth::password::{self, Passwords};
+use crate::auth::token::JwtKeys;
+use crate::config::{write_private_file, Config};
+use crate::db::Db;
+use crate::http::{json_config, path_config, query_config, JSON_LIMIT};
+use crate::policy::{Role, Scope};
+use crate::schema::users;
+use crate::{middleware, routes, units};
+
+/// Everything a handler needs, shared by all workers.
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub jwt: JwtKeys,
+    pub passwords: Passwords,
+}
+
+/// Opens the database, applies migrations, loads reference data on first start and
+/// creates the first admin on an empty database.
+pub fn bootstrap(config: Config) -> Result<web::Data<AppState>, String> {
+    let db = Db::connect(config.database_url.clone(), config.pool_size)?;
+    let applied = db.migrate()?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied migrations");
+    }
+    let mut conn = db.get().map_err(|e| e.to_string())?;
+    if let Some(report) = units::seed_if_empty(&mut conn)? {
+        tracing::info!(
+            provinces = report.provinces_inserted,
+            units = report.units_inserted,
+            "loaded the official list of provinces and commune-level units"
+        );
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let passwords = Passwords::new((cores / 2).max(1))?;
+    ensure_initial_admin(&mut conn, &config)?;
+    drop(conn);
+    let jwt = JwtKeys::new(&config.jwt_secret);
+    Ok(web::Data::new(AppState { db, config: Arc::new(config), jwt, passwords }))
+}
+
+/// On an empty database, creates `admin` (whole country). Its password comes from
+/// HOCVUSO_ADMIN_PASSWORD, or is random, printed once and written to
+/// DATA_DIR/initial-admin-password (mode 0600).
+fn ensure_initial_admin(conn: &mut crate::db::AnyConnection, config: &Config) -> Result<(), String> {
+    let count: i64 = users::table.count().get_result(conn).map_err(|e| format!("reading users: {e}"))?;
+    if count > 0 {
+        return Ok(());
+    }
+    let (pw, generated) = match &config.admin_password {
+        Some(pw) => {
+            let errors = password::check_policy("HOCVUSO_ADMIN_PASSWORD", pw, "admin");
+            if let Some(e) = errors.first() {
+                return Err(format!("HOCVUSO_ADMIN_PASSWORD is refused: {}", e.message.en));
+            }
+            (pw.clone(), false)
+        }
+        None => (random_password(), true),
+    };
+    let hash = password::hash_blocking(&pw)?;
+    crate::users::create_user_unchecked(conn, "admin", "Quản trị viên", Role::Admin, &Scope::Country, &hash)
+        .map_err(|e| format!("creating the first admin: {e}"))?;
+    if generated {
+        let path = config.data_dir.join("initial-admin-password");
+        write_private_file(&path, &format!("{pw}\n"))?;
+        tracing::warn!(
+            username = "admin",
+            password = %pw,
+            file = %path.display(),
+            "created the first admin account; this password is shown once: sign in and change it"
+        );
+    } else {
+        tracing::info!(username = "admin", "created the first admin account with HOCVUSO_ADMIN_PASSWORD");
+    }
+    Ok(())
+}
+
+fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// The HTTP application: routes, extractor configs and middleware.
+pub fn build(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error, InitError = ()>,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(json_config(JSON_LIMIT))
+        .app_data(web::PayloadConfig::new(JSON_LIMIT))
+        .app_data(query_config())
+        .app_data(path_config())
+        .configure(routes::configure)
+        .default_service(web::to(routes::unknown_route))
+        .wrap(from_fn(middleware::request_context))
+        .wrap(Compress::default())
+}
+
+/// Serves until SIGTERM/SIGINT, then finishes in-flight requests (up to 30 s).
+pub async fn serve(state: web::Data<AppState>) -> std::io::Result<()> {
+    let bind = state.config.bind.clone();
+    let workers = match state.config.workers {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    };
+    tracing::info!(%bind, workers, backend = state.db.url().backend_name(), "hocvuso is listening; API docs at /docs");
+    HttpServer::new(move || build(state.clone())).workers(workers).shutdown_timeout(30).bind(&bind)?.run().await
+}

@@ -1,0 +1,161 @@
+//! The command line: `serve` (default), `migrate`, `user create`, `units import`,
+//! `openapi`. Configuration comes from the environment (see `--help`).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigArgs, LogFormat};
+use crate::db::Db;
+use crate::policy::{Role, Scope, ScopeKind};
+
+#[derive(Debug, Parser)]
+#[command(name = "hocvuso", version, about = "REST API for the \"Bình dân học vụ số\" popular digital learning movement")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default): migrate, load reference data, listen on HOCVUSO_BIND.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage the list of administrative units.
+    #[command(subcommand)]
+    Units(UnitsCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input (first line).
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        full_name: String,
+        /// admin, officer, team_member or analyst.
+        #[arg(long)]
+        role: String,
+        /// country, province or commune.
+        #[arg(long, default_value = "country")]
+        scope_kind: String,
+        /// Province (2 digits) or commune (5 digits) code.
+        #[arg(long)]
+        scope_code: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnitsCommand {
+    /// Upsert provinces or commune-level units from a CSV file (header `code,name,type` or
+    /// `code,name,type,province_code`).
+    Import {
+        file: PathBuf,
+        /// Province of every row, for a file without a province_code column.
+        #[arg(long)]
+        province: Option<String>,
+    },
+}
+
+/// Entry point of the binary; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    init_logging(&cli.config);
+    match execute(cli) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("hocvuso: {message}");
+            2
+        }
+    }
+}
+
+fn init_logging(args: &ConfigArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| {
+        eprintln!("hocvuso: HOCVUSO_LOG `{}` is not a valid filter; using `info`", args.log);
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+fn execute(cli: Cli) -> Result<(), String> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => {
+            print!("{}", crate::openapi::json());
+            Ok(())
+        }
+        Command::Serve => {
+            let started = std::time::Instant::now();
+            let config = cli.config.resolve()?;
+            let state = crate::app::bootstrap(config)?;
+            tracing::info!(ms = started.elapsed().as_millis() as u64, "ready");
+            actix_web::rt::System::new().block_on(crate::app::serve(state)).map_err(|e| format!("server: {e}"))
+        }
+        Command::Migrate => {
+            let config = cli.config.resolve()?;
+            let db = Db::connect(config.database_url, config.pool_size.min(2))?;
+            let applied = db.migrate()?;
+            println!("{} migration(s) applied", applied.len());
+            for name in applied {
+                println!("  {name}");
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Create { username, full_name, role, scope_kind, scope_code }) => {
+            let config = cli.config.resolve()?;
+            let role = Role::parse(&role).ok_or("--role must be admin, officer, team_member or analyst")?;
+            let kind = match scope_kind.as_str() {
+                "country" => ScopeKind::Country,
+                "province" => ScopeKind::Province,
+                "commune" => ScopeKind::Commune,
+                _ => return Err("--scope-kind must be country, province or commune".into()),
+            };
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input).map_err(|e| format!("reading the password from stdin: {e}"))?;
+            let password = input.lines().next().unwrap_or("").to_owned();
+            let username = username.trim().to_lowercase();
+            if let Some(e) = crate::auth::password::check_policy("password", &password, &username).first() {
+                return Err(format!("the password is refused: {}", e.message.en));
+            }
+            let db = Db::connect(config.database_url, 2)?;
+            db.migrate()?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            crate::units::seed_if_empty(&mut conn)?;
+            let scope: Scope = Scope::validate(&mut conn, kind, scope_code.as_deref()).map_err(|e| e.detail.en.clone())?;
+            crate::policy::check_role_scope(role, &scope).map_err(|e| e.detail.en.clone())?;
+            let hash = crate::auth::password::hash_blocking(&password)?;
+            let id = crate::users::create_user_unchecked(&mut conn, &username, full_name.trim(), role, &scope, &hash)
+                .map_err(|e| if e.status.as_u16() == 409 { format!("username `{username}` is taken") } else { e.to_string() })?;
+            println!("created {username} ({id})");
+            Ok(())
+        }
+        Command::Units(UnitsCommand::Import { file, province }) => {
+            let config = cli.config.resolve()?;
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let db = Db::connect(config.database_url, 2)?;
+            db.migrate()?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            crate::units::seed_if_empty(&mut conn)?;
+            let r = crate::units::import_csv(&mut conn, &text, province.as_deref()).map_err(|e| format!("{}: {e}", file.display()))?;
+            println!(
+                "provinces: {} inserted, {} updated; units: {} inserted, {} updated; {} unchanged",
+                r.provinces_inserted, r.provinces_updated, r.units_inserted, r.units_updated, r.unchanged
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! hocvuso: the REST API behind the "Bình dân học vụ số" field app.
+//!
+//! Shared plumbing: [`config`], [`db`], [`error`], [`http`], [`middleware`], [`policy`],
+//! [`audit`], [`openapi`], [`routes`]. Resources: [`auth`], [`users`], [`units`], [`ops`].
+//! See docs/ARCHITECTURE.md for the request path.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod middleware;
+pub mod openapi;
+pub mod ops;
+pub mod policy;
+pub mod routes;
+pub mod schema;
+pub mod text;
+pub mod units;
+pub mod users;

@@ -1,0 +1,51 @@
+//! The OpenAPI 3.1 document, built from the handlers' annotations. `hocvuso openapi`
+//! prints it; `openapi/openapi.json` is the committed copy (tests/openapi.rs keeps it true).
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{auth, error, ops, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hocvuso",
+        description = "REST API behind the field app of the \"Bình dân học vụ số\" (popular digital learning) movement: \
+community digital technology teams, their classes, trainees, attendance and completion, with statistics for communes and provinces.\n\n\
+Errors are RFC 9457 problem documents (`application/problem+json`) with a stable `code`. Texts are Vietnamese by default; \
+send `Accept-Language: en` for English.",
+        license(name = "MIT"),
+    ),
+    paths(
+        ops::healthz, ops::readyz,
+        auth::login, auth::refresh, auth::logout, auth::reset_password, auth::get_me, auth::change_password,
+        users::list_users, users::create_user, users::get_user, users::update_user, users::issue_reset_code,
+    ),
+    components(schemas(error::Problem, error::ProblemFieldError)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-in, tokens, one's own account"),
+        (name = "users", description = "Accounts, roles and scopes (admins; officers read and issue reset codes)"),
+        (name = "operations", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.bearer_format = Some("JWT".to_owned());
+        http.description = Some("Access token from POST /api/v1/auth/login (15 minutes by default).".to_owned());
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+/// The document as pretty JSON with a trailing newline (the committed form).
+pub fn json() -> String {
+    let mut s = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    s.push('\n');
+    s
+}
