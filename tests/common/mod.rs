@@ -43,6 +43,13 @@ impl TestDb {
         }
     }
 
+    /// Always SQLite, whatever TEST_DATABASE_URL says.
+    pub fn new_sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("test.db");
+        TestDb { url: DatabaseUrl::Sqlite(path), dir, pg: None }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }
