@@ -23,7 +23,8 @@ pub struct AuditEntry<'a> {
 }
 
 pub fn record(conn: &mut AnyConnection, entry: &AuditEntry<'_>) -> Result<(), ApiError> {
-    let fields = serde_json::to_string(entry.changed_fields).map_err(|e| ApiError::internal(format!("audit fields: {e}")))?;
+    let fields = serde_json::to_string(entry.changed_fields)
+        .map_err(|e| ApiError::internal(format!("audit fields: {e}")))?;
     diesel::insert_into(audit_log::table)
         .values((
             audit_log::at.eq(db::now()),

@@ -28,7 +28,10 @@ pub struct Text {
 
 impl Text {
     pub fn new(vi: impl Into<String>, en: impl Into<String>) -> Self {
-        Self { vi: vi.into(), en: en.into() }
+        Self {
+            vi: vi.into(),
+            en: en.into(),
+        }
     }
 
     pub fn get(&self, lang: Lang) -> &str {
@@ -57,7 +60,11 @@ impl Lang {
             let mut pieces = part.trim().split(';');
             let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
             let q = pieces
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
                 .unwrap_or(1.0);
             let lang = if tag == "en" || tag.starts_with("en-") {
                 Lang::En
@@ -84,7 +91,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: impl Into<String>, message: Text) -> Self {
-        Self { field: field.into(), code: code.into(), message }
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message,
+        }
     }
 }
 
@@ -167,7 +178,15 @@ pub struct ApiErrorData {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, detail: Text) -> Self {
-        Self(Box::new(ApiErrorData { status, code, detail, errors: Vec::new(), current_version: None, retry_after: None, cause: None }))
+        Self(Box::new(ApiErrorData {
+            status,
+            code,
+            detail,
+            errors: Vec::new(),
+            current_version: None,
+            retry_after: None,
+            cause: None,
+        }))
     }
 
     pub fn internal(cause: impl Into<String>) -> Self {
@@ -187,7 +206,10 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
-            Text::new("Dịch vụ tạm thời không sẵn sàng. Vui lòng thử lại sau.", "The service is temporarily unavailable. Please retry later."),
+            Text::new(
+                "Dịch vụ tạm thời không sẵn sàng. Vui lòng thử lại sau.",
+                "The service is temporarily unavailable. Please retry later.",
+            ),
         );
         e.cause = Some(cause.into());
         e
@@ -207,7 +229,11 @@ impl ApiError {
         let mut errors: Vec<ProblemFieldError> = self
             .errors
             .iter()
-            .map(|e| ProblemFieldError { field: e.field.clone(), code: e.code.clone(), message: e.message.get(lang).to_owned() })
+            .map(|e| ProblemFieldError {
+                field: e.field.clone(),
+                code: e.code.clone(),
+                message: e.message.get(lang).to_owned(),
+            })
             .collect();
         errors.sort_by(|a, b| (&a.field, &a.code).cmp(&(&b.field, &b.code)));
         Problem {
@@ -232,7 +258,10 @@ impl ApiError {
                 "missing_token" => String::new(),
                 code => format!(", error=\"invalid_token\", error_description=\"{code}\""),
             };
-            builder.insert_header((header::WWW_AUTHENTICATE, format!("Bearer realm=\"hocvuso\"{error}")));
+            builder.insert_header((
+                header::WWW_AUTHENTICATE,
+                format!("Bearer realm=\"hocvuso\"{error}"),
+            ));
         }
         if let Some(secs) = self.retry_after {
             builder.insert_header((header::RETRY_AFTER, secs.to_string()));
@@ -294,11 +323,17 @@ impl From<diesel::result::Error> for ApiError {
             Error::NotFound => not_found(),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => conflict(
                 "already_exists",
-                Text::new("Bản ghi đã tồn tại (trùng giá trị duy nhất).", "A record with the same unique value already exists."),
+                Text::new(
+                    "Bản ghi đã tồn tại (trùng giá trị duy nhất).",
+                    "A record with the same unique value already exists.",
+                ),
             ),
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => unprocessable(
                 "missing_reference",
-                Text::new("Bản ghi tham chiếu không tồn tại.", "A referenced record does not exist."),
+                Text::new(
+                    "Bản ghi tham chiếu không tồn tại.",
+                    "A referenced record does not exist.",
+                ),
             ),
             other => ApiError::internal(format!("database: {other}")),
         }
@@ -311,7 +346,10 @@ pub fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        Text::new("Không tìm thấy bản ghi (hoặc bạn không có quyền xem).", "The record does not exist or is not visible to you."),
+        Text::new(
+            "Không tìm thấy bản ghi (hoặc bạn không có quyền xem).",
+            "The record does not exist or is not visible to you.",
+        ),
     )
 }
 
@@ -319,7 +357,10 @@ pub fn route_not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "route_not_found",
-        Text::new("Không có đường dẫn API này. Xem /docs để biết danh sách.", "There is no such API path. See /docs for the list."),
+        Text::new(
+            "Không có đường dẫn API này. Xem /docs để biết danh sách.",
+            "There is no such API path. See /docs for the list.",
+        ),
     )
 }
 
@@ -327,7 +368,10 @@ pub fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        Text::new("Đường dẫn này không hỗ trợ phương thức HTTP đã dùng.", "This path does not support the HTTP method used."),
+        Text::new(
+            "Đường dẫn này không hỗ trợ phương thức HTTP đã dùng.",
+            "This path does not support the HTTP method used.",
+        ),
     )
 }
 
@@ -339,7 +383,10 @@ pub fn unsupported_media_type() -> ApiError {
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
-        Text::new("Nội dung phải là JSON (Content-Type: application/json).", "The body must be JSON (Content-Type: application/json)."),
+        Text::new(
+            "Nội dung phải là JSON (Content-Type: application/json).",
+            "The body must be JSON (Content-Type: application/json).",
+        ),
     )
 }
 
@@ -396,7 +443,14 @@ pub fn unauthorized(code: &'static str) -> ApiError {
 
 /// 403: the caller's role may not do this at all.
 pub fn forbidden() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", Text::new("Vai trò của bạn không được phép thực hiện thao tác này.", "Your role may not do this."))
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        Text::new(
+            "Vai trò của bạn không được phép thực hiện thao tác này.",
+            "Your role may not do this.",
+        ),
+    )
 }
 
 /// 403: the role may do this, but not on a record outside the caller's scope.
@@ -404,7 +458,10 @@ pub fn out_of_scope() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "out_of_scope",
-        Text::new("Bản ghi nằm ngoài địa bàn bạn được phân quyền.", "The record is outside the area you are responsible for."),
+        Text::new(
+            "Bản ghi nằm ngoài địa bàn bạn được phân quyền.",
+            "The record is outside the area you are responsible for.",
+        ),
     )
 }
 
@@ -459,7 +516,11 @@ pub fn from_validator(errs: &validator::ValidationErrors) -> Vec<FieldError> {
 fn collect_validator(errs: &validator::ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     use validator::ValidationErrorsKind;
     for (field, kind) in errs.errors() {
-        let name = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
+        let name = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
         match kind {
             ValidationErrorsKind::Field(list) => {
                 for e in list {
@@ -480,17 +541,32 @@ fn collect_validator(errs: &validator::ValidationErrors, prefix: &str, out: &mut
     }
 }
 
-fn rule_message(code: &str, params: &std::collections::HashMap<std::borrow::Cow<'static, str>, serde_json::Value>) -> Text {
+fn rule_message(
+    code: &str,
+    params: &std::collections::HashMap<std::borrow::Cow<'static, str>, serde_json::Value>,
+) -> Text {
     let p = |k: &str| params.get(k).map(|v| v.to_string());
     match code {
         "length" => match (p("min"), p("max")) {
-            (Some(min), Some(max)) => Text::new(format!("Độ dài phải từ {min} đến {max} ký tự."), format!("Length must be between {min} and {max} characters.")),
-            (Some(min), None) => Text::new(format!("Cần ít nhất {min} ký tự."), format!("Must be at least {min} characters.")),
-            (None, Some(max)) => Text::new(format!("Tối đa {max} ký tự."), format!("Must be at most {max} characters.")),
+            (Some(min), Some(max)) => Text::new(
+                format!("Độ dài phải từ {min} đến {max} ký tự."),
+                format!("Length must be between {min} and {max} characters."),
+            ),
+            (Some(min), None) => Text::new(
+                format!("Cần ít nhất {min} ký tự."),
+                format!("Must be at least {min} characters."),
+            ),
+            (None, Some(max)) => Text::new(
+                format!("Tối đa {max} ký tự."),
+                format!("Must be at most {max} characters."),
+            ),
             _ => Text::new("Độ dài không hợp lệ.", "Invalid length."),
         },
         "range" => match (p("min"), p("max")) {
-            (Some(min), Some(max)) => Text::new(format!("Giá trị phải từ {min} đến {max}."), format!("Must be between {min} and {max}.")),
+            (Some(min), Some(max)) => Text::new(
+                format!("Giá trị phải từ {min} đến {max}."),
+                format!("Must be between {min} and {max}."),
+            ),
             _ => Text::new("Giá trị ngoài khoảng cho phép.", "Value out of range."),
         },
         "required" => Text::new("Trường này là bắt buộc.", "This field is required."),

@@ -15,9 +15,13 @@ use actix_web::{Error, HttpMessage};
 use crate::error::{self, ApiError, Lang};
 use crate::http::{sane_request_id, RequestId};
 
-pub async fn request_context(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, Error> {
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
-    let request_id = sane_request_id(req.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_id =
+        sane_request_id(req.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let lang = Lang::from_accept_language(req.headers().get(header::ACCEPT_LANGUAGE));
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().clone();
@@ -28,7 +32,11 @@ pub async fn request_context(req: ServiceRequest, next: Next<impl MessageBody + 
         Err(e) => return Err(e),
     };
     let status = res.status();
-    let mut res = if let Some(api) = res.response().error().and_then(|e| e.as_error::<ApiError>()) {
+    let mut res = if let Some(api) = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+    {
         if status.is_server_error() {
             tracing::error!(request_id = %request_id, %method, path = %path, cause = api.cause.as_deref().unwrap_or(""), "internal error");
         }
@@ -41,7 +49,11 @@ pub async fn request_context(req: ServiceRequest, next: Next<impl MessageBody + 
             // An error that did not come from our handlers (actix's default 405, a
             // panic, an error from another middleware): give it the same shape.
             if status.is_server_error() {
-                let cause = res.response().error().map(|e| e.to_string()).unwrap_or_default();
+                let cause = res
+                    .response()
+                    .error()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
                 tracing::error!(request_id = %request_id, %method, path = %path, cause = %cause, "internal error");
             }
             let api = match status {
@@ -62,7 +74,8 @@ pub async fn request_context(req: ServiceRequest, next: Next<impl MessageBody + 
         res
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), v);
     }
     tracing::info!(
         request_id = %request_id,

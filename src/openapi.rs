@@ -38,7 +38,8 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         let mut http = Http::new(HttpAuthScheme::Bearer);
         http.bearer_format = Some("JWT".to_owned());
-        http.description = Some("Access token from POST /api/v1/auth/login (15 minutes by default).".to_owned());
+        http.description =
+            Some("Access token from POST /api/v1/auth/login (15 minutes by default).".to_owned());
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
     }
 }

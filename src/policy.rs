@@ -104,12 +104,19 @@ impl Scope {
 
     /// Checks a requested scope against the reference data: the province or commune must
     /// exist, and a country scope takes no code.
-    pub fn validate(conn: &mut AnyConnection, kind: ScopeKind, code: Option<&str>) -> Result<Scope, ApiError> {
+    pub fn validate(
+        conn: &mut AnyConnection,
+        kind: ScopeKind,
+        code: Option<&str>,
+    ) -> Result<Scope, ApiError> {
         let unknown = |what: &str| {
             error::validation(vec![FieldError::new(
                 "scope_code",
                 "unknown_unit",
-                Text::new(format!("Không có {what} với mã này."), format!("No {what} has this code.")),
+                Text::new(
+                    format!("Không có {what} với mã này."),
+                    format!("No {what} has this code."),
+                ),
             )])
         };
         match (kind, code) {
@@ -117,22 +124,34 @@ impl Scope {
             (ScopeKind::Country, Some(_)) => Err(error::validation(vec![FieldError::new(
                 "scope_code",
                 "must_be_empty",
-                Text::new("Phạm vi toàn quốc không có mã.", "A country scope takes no code."),
+                Text::new(
+                    "Phạm vi toàn quốc không có mã.",
+                    "A country scope takes no code.",
+                ),
             )])),
             (_, None) => Err(error::validation(vec![FieldError::new(
                 "scope_code",
                 "required",
-                Text::new("Cần mã tỉnh hoặc mã xã.", "A province or commune code is required."),
+                Text::new(
+                    "Cần mã tỉnh hoặc mã xã.",
+                    "A province or commune code is required.",
+                ),
             )])),
             (ScopeKind::Province, Some(c)) => {
-                let found: i64 = provinces::table.filter(provinces::code.eq(c)).count().get_result(conn)?;
+                let found: i64 = provinces::table
+                    .filter(provinces::code.eq(c))
+                    .count()
+                    .get_result(conn)?;
                 if found == 0 {
                     return Err(unknown("tỉnh/thành phố"));
                 }
                 Ok(Scope::Province(c.to_owned()))
             }
             (ScopeKind::Commune, Some(c)) => {
-                let found: i64 = units::table.filter(units::code.eq(c)).count().get_result(conn)?;
+                let found: i64 = units::table
+                    .filter(units::code.eq(c))
+                    .count()
+                    .get_result(conn)?;
                 if found == 0 {
                     return Err(unknown("xã/phường"));
                 }
@@ -161,8 +180,14 @@ impl Area {
     }
 
     pub fn of_commune(conn: &mut AnyConnection, commune: &str) -> Result<Area, ApiError> {
-        let province: String = units::table.filter(units::code.eq(commune)).select(units::province_code).first(conn)?;
-        Ok(Area::Commune { code: commune.to_owned(), province })
+        let province: String = units::table
+            .filter(units::code.eq(commune))
+            .select(units::province_code)
+            .first(conn)?;
+        Ok(Area::Commune {
+            code: commune.to_owned(),
+            province,
+        })
     }
 }
 
@@ -213,7 +238,12 @@ pub trait Principal {
 }
 
 /// Checks the role, then (when given) that the record's area lies in the caller's scope.
-pub fn authorize(caller: &impl Principal, capability: Capability, area: Option<&Area>, access: Access) -> Result<(), ApiError> {
+pub fn authorize(
+    caller: &impl Principal,
+    capability: Capability,
+    area: Option<&Area>,
+    access: Access,
+) -> Result<(), ApiError> {
     if !role_can(caller.role(), capability) {
         return Err(error::forbidden());
     }
@@ -242,7 +272,10 @@ pub fn check_role_scope(role: Role, scope: &Scope) -> Result<(), ApiError> {
         return Err(error::validation(vec![FieldError::new(
             "scope_kind",
             "commune_required",
-            Text::new("Thành viên tổ công nghệ số phải có phạm vi là một xã/phường.", "A team member's scope must be one commune."),
+            Text::new(
+                "Thành viên tổ công nghệ số phải có phạm vi là một xã/phường.",
+                "A team member's scope must be one commune.",
+            ),
         )]));
     }
     Ok(())
@@ -257,10 +290,21 @@ pub fn users_in_scope<'a>(
     match scope {
         Scope::Country => query,
         Scope::Province(p) => query.filter(
-            users::scope_kind.eq("province").and(users::scope_code.eq(p.clone())).or(users::scope_kind.eq("commune").and(
-                users::scope_code.eq_any(units::table.filter(units::province_code.eq(p.clone())).select(units::code.nullable())),
-            )),
+            users::scope_kind
+                .eq("province")
+                .and(users::scope_code.eq(p.clone()))
+                .or(users::scope_kind.eq("commune").and(
+                    users::scope_code.eq_any(
+                        units::table
+                            .filter(units::province_code.eq(p.clone()))
+                            .select(units::code.nullable()),
+                    ),
+                )),
         ),
-        Scope::Commune(c) => query.filter(users::scope_kind.eq("commune").and(users::scope_code.eq(c.clone()))),
+        Scope::Commune(c) => query.filter(
+            users::scope_kind
+                .eq("commune")
+                .and(users::scope_code.eq(c.clone())),
+        ),
     }
 }

@@ -23,7 +23,9 @@ macro_rules! insert_chunked {
         for chunk in $rows.chunks(500) {
             n += match $conn {
                 AnyConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-                AnyConnection::Postgresql(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+                AnyConnection::Postgresql(c) => {
+                    diesel::insert_into($table).values(chunk).execute(c)?
+                }
             };
         }
         n
@@ -72,7 +74,10 @@ pub struct ImportReport {
 
 /// Loads the embedded lists when the database has no provinces yet.
 pub fn seed_if_empty(conn: &mut AnyConnection) -> Result<Option<ImportReport>, String> {
-    let count: i64 = provinces::table.count().get_result(conn).map_err(|e| format!("reading provinces: {e}"))?;
+    let count: i64 = provinces::table
+        .count()
+        .get_result(conn)
+        .map_err(|e| format!("reading provinces: {e}"))?;
     if count > 0 {
         return Ok(None);
     }
@@ -87,12 +92,26 @@ pub fn seed_if_empty(conn: &mut AnyConnection) -> Result<Option<ImportReport>, S
 /// `province` given — units of that province (the Quảng Ngãi file); `code,name,type`
 /// with province types — provinces. The whole file is applied in one transaction or not
 /// at all; the first bad row stops it with its line number.
-pub fn import_csv(conn: &mut AnyConnection, csv_text: &str, province: Option<&str>) -> Result<ImportReport, String> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(csv_text.as_bytes());
-    let headers = reader.headers().map_err(|e| format!("cannot read the CSV header: {e}"))?.clone();
+pub fn import_csv(
+    conn: &mut AnyConnection,
+    csv_text: &str,
+    province: Option<&str>,
+) -> Result<ImportReport, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(csv_text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("cannot read the CSV header: {e}"))?
+        .clone();
     let names: Vec<&str> = headers.iter().collect();
-    if names.first() != Some(&"code") || names.get(1) != Some(&"name") || names.get(2) != Some(&"type") {
-        return Err("the CSV header must be `code,name,type` or `code,name,type,province_code`".into());
+    if names.first() != Some(&"code")
+        || names.get(1) != Some(&"name")
+        || names.get(2) != Some(&"type")
+    {
+        return Err(
+            "the CSV header must be `code,name,type` or `code,name,type,province_code`".into(),
+        );
     }
     let has_province_column = names.get(3) == Some(&"province_code");
     let mut rows = Vec::new();
@@ -106,9 +125,15 @@ pub fn import_csv(conn: &mut AnyConnection, csv_text: &str, province: Option<&st
     }
     let is_province_list = !has_province_column
         && province.is_none()
-        && rows.iter().all(|(_, r)| matches!(r.kind.as_str(), "province" | "municipality"));
+        && rows
+            .iter()
+            .all(|(_, r)| matches!(r.kind.as_str(), "province" | "municipality"));
     db::write_tx(conn, |conn| -> Result<ImportReport, ImportError> {
-        Ok(if is_province_list { upsert_provinces(conn, &rows)? } else { upsert_units(conn, &rows, province)? })
+        Ok(if is_province_list {
+            upsert_provinces(conn, &rows)?
+        } else {
+            upsert_units(conn, &rows, province)?
+        })
     })
     .map_err(|e| e.0)
 }
@@ -128,7 +153,10 @@ impl From<diesel::result::Error> for ImportError {
     }
 }
 
-fn upsert_provinces(conn: &mut AnyConnection, rows: &[(usize, CsvRow)]) -> Result<ImportReport, String> {
+fn upsert_provinces(
+    conn: &mut AnyConnection,
+    rows: &[(usize, CsvRow)],
+) -> Result<ImportReport, String> {
     let now = db::now();
     let existing: HashMap<String, (String, String)> = provinces::table
         .select((provinces::code, provinces::name, provinces::kind))
@@ -141,32 +169,51 @@ fn upsert_provinces(conn: &mut AnyConnection, rows: &[(usize, CsvRow)]) -> Resul
     let mut new_rows = Vec::new();
     for (line, r) in rows {
         if r.code.len() != 2 || !r.code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("line {line}: province code `{}` must be 2 digits (keep the leading zero)", r.code));
+            return Err(format!(
+                "line {line}: province code `{}` must be 2 digits (keep the leading zero)",
+                r.code
+            ));
         }
         if r.name.is_empty() {
             return Err(format!("line {line}: the name is empty"));
         }
         match existing.get(&r.code) {
-            None => new_rows.push(NewProvince { code: r.code.clone(), name: r.name.clone(), kind: r.kind.clone(), updated_at: now }),
+            None => new_rows.push(NewProvince {
+                code: r.code.clone(),
+                name: r.name.clone(),
+                kind: r.kind.clone(),
+                updated_at: now,
+            }),
             Some((n, k)) if n == &r.name && k == &r.kind => report.unchanged += 1,
             Some(_) => {
                 diesel::update(provinces::table.find(&r.code))
-                    .set((provinces::name.eq(&r.name), provinces::kind.eq(&r.kind), provinces::updated_at.eq(now)))
+                    .set((
+                        provinces::name.eq(&r.name),
+                        provinces::kind.eq(&r.kind),
+                        provinces::updated_at.eq(now),
+                    ))
                     .execute(conn)
                     .map_err(|e| format!("line {line}: {e}"))?;
                 report.provinces_updated += 1;
             }
         }
     }
-    report.provinces_inserted = (|| -> QueryResult<usize> { Ok(insert_chunked!(conn, provinces::table, new_rows)) })()
-        .map_err(|e| format!("inserting provinces: {e}"))?;
+    report.provinces_inserted =
+        (|| -> QueryResult<usize> { Ok(insert_chunked!(conn, provinces::table, new_rows)) })()
+            .map_err(|e| format!("inserting provinces: {e}"))?;
     Ok(report)
 }
 
-fn upsert_units(conn: &mut AnyConnection, rows: &[(usize, CsvRow)], province: Option<&str>) -> Result<ImportReport, String> {
+fn upsert_units(
+    conn: &mut AnyConnection,
+    rows: &[(usize, CsvRow)],
+    province: Option<&str>,
+) -> Result<ImportReport, String> {
     let now = db::now();
-    let known_provinces: Vec<String> =
-        provinces::table.select(provinces::code).load(conn).map_err(|e| format!("reading provinces: {e}"))?;
+    let known_provinces: Vec<String> = provinces::table
+        .select(provinces::code)
+        .load(conn)
+        .map_err(|e| format!("reading provinces: {e}"))?;
     let existing: HashMap<String, (String, String, String)> = units::table
         .select((units::code, units::name, units::kind, units::province_code))
         .load::<(String, String, String, String)>(conn)
@@ -178,13 +225,19 @@ fn upsert_units(conn: &mut AnyConnection, rows: &[(usize, CsvRow)], province: Op
     let mut new_rows = Vec::new();
     for (line, r) in rows {
         if r.code.len() != 5 || !r.code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("line {line}: unit code `{}` must be 5 digits (keep the leading zeros)", r.code));
+            return Err(format!(
+                "line {line}: unit code `{}` must be 5 digits (keep the leading zeros)",
+                r.code
+            ));
         }
         if r.name.is_empty() {
             return Err(format!("line {line}: the name is empty"));
         }
         if !matches!(r.kind.as_str(), "commune" | "ward" | "special_zone") {
-            return Err(format!("line {line}: type `{}` must be commune, ward or special_zone", r.kind));
+            return Err(format!(
+                "line {line}: type `{}` must be commune, ward or special_zone",
+                r.kind
+            ));
         }
         let province_code = match (r.province_code.as_deref().filter(|p| !p.is_empty()), province) {
             (Some(p), _) => p.to_owned(),
@@ -209,7 +262,9 @@ fn upsert_units(conn: &mut AnyConnection, rows: &[(usize, CsvRow)], province: Op
                 search_name: fold(&r.name),
                 updated_at: now,
             }),
-            Some((n, k, p)) if n == &r.name && k == &r.kind && p == &province_code => report.unchanged += 1,
+            Some((n, k, p)) if n == &r.name && k == &r.kind && p == &province_code => {
+                report.unchanged += 1
+            }
             Some(_) => {
                 diesel::update(units::table.find(&r.code))
                     .set((
@@ -226,6 +281,7 @@ fn upsert_units(conn: &mut AnyConnection, rows: &[(usize, CsvRow)], province: Op
         }
     }
     report.units_inserted =
-        (|| -> QueryResult<usize> { Ok(insert_chunked!(conn, units::table, new_rows)) })().map_err(|e| format!("inserting units: {e}"))?;
+        (|| -> QueryResult<usize> { Ok(insert_chunked!(conn, units::table, new_rows)) })()
+            .map_err(|e| format!("inserting units: {e}"))?;
     Ok(report)
 }
