@@ -76,10 +76,10 @@ impl Passwords {
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
-                    // A lower priority (nice ≈ 10) than the request threads: under a burst of
+                    // The lowest priority (nice 19): below the request threads: under a burst of
                     // sign-ins the other requests keep their latency; hashing still gets the
-                    // CPU that is left (and ~10% when the machine is saturated).
-                    let low = thread_priority::ThreadPriorityValue::try_from(25u8)
+                    // CPU that is left (and a small share when the machine is saturated).
+                    let low = thread_priority::ThreadPriorityValue::try_from(0u8)
                         .map(thread_priority::ThreadPriority::Crossplatform)
                         .map_err(|e| e.to_string());
                     if let Err(e) = low.and_then(|p| thread_priority::set_current_thread_priority(p).map_err(|e| e.to_string())) {

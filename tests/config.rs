@@ -1,0 +1,134 @@
+//! Start-up configuration: bad values are refused with a message that says what to do;
+//! secrets are generated once with private file modes; TLS to PostgreSQL works from the
+//! default build.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use clap::Parser;
+use hocvuso::cli::Cli;
+
+fn resolve(args: &[&str], data_dir: &std::path::Path) -> Result<hocvuso::config::Config, String> {
+    let mut argv = vec!["hocvuso", "--data-dir", data_dir.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    Cli::try_parse_from(argv)
+        .map_err(|e| e.to_string())?
+        .config
+        .resolve()
+}
+
+#[test]
+fn bad_values_are_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = resolve(&["--database-url", "mysql://x"], dir.path()).unwrap_err();
+    assert!(
+        err.contains("DATABASE_URL must start with sqlite://"),
+        "{err}"
+    );
+    let err = resolve(
+        &[
+            "--database-url",
+            "postgres://u:hunter2@h/db",
+            "--bind",
+            "nowhere",
+        ],
+        dir.path(),
+    )
+    .unwrap_err();
+    assert!(err.contains("HOCVUSO_BIND must be HOST:PORT"), "{err}");
+    let err = resolve(&["--jwt-secret", "too-short"], dir.path()).unwrap_err();
+    assert!(
+        err.contains("HOCVUSO_JWT_SECRET is 9 bytes; it must be at least 32"),
+        "{err}"
+    );
+    let err = resolve(&["--access-token-ttl", "0"], dir.path()).unwrap_err();
+    assert!(
+        err.contains("HOCVUSO_ACCESS_TOKEN_TTL must be a positive number"),
+        "{err}"
+    );
+    let err = resolve(&["--pool-size", "0"], dir.path()).unwrap_err();
+    assert!(
+        err.contains("HOCVUSO_POOL_SIZE must be between 1 and 256"),
+        "{err}"
+    );
+    let err = resolve(&["--log-format", "xml"], dir.path()).unwrap_err();
+    assert!(err.contains("xml"), "{err}");
+    // Passwords in URLs never appear in messages.
+    let err = resolve(&["--database-url", "mysql://u:hunter2@h/db"], dir.path()).unwrap_err();
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn a_generated_jwt_secret_is_private_and_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = resolve(&[], dir.path()).unwrap();
+    let b = resolve(&[], dir.path()).unwrap();
+    assert_eq!(a.jwt_secret.expose(), b.jwt_secret.expose());
+    assert!(a.jwt_secret.expose().len() >= 32);
+    assert_eq!(format!("{:?}", a.jwt_secret), "Secret(***)");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("jwt-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(
+        resolve(&[], dir.path()).unwrap().database_url,
+        hocvuso::db::DatabaseUrl::Sqlite("data/hocvuso.db".into())
+    );
+}
+
+#[test]
+fn the_first_admin_password_is_written_once_with_mode_0600() {
+    let db = common::TestDb::new();
+    let mut config = common::test_config(&db);
+    config.admin_password = None;
+    let state = hocvuso::app::bootstrap(config.clone()).unwrap();
+    let path = config.data_dir.join("initial-admin-password");
+    let pw = std::fs::read_to_string(&path).unwrap().trim().to_owned();
+    assert_eq!(pw.len(), 20);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    drop(state);
+    // A second start does not create another admin or a new password.
+    std::fs::remove_file(&path).unwrap();
+    let _again = hocvuso::app::bootstrap(config).unwrap();
+    assert!(!path.exists());
+}
+
+#[test]
+fn postgres_over_tls_works_from_the_default_build() {
+    // Only meaningful against PostgreSQL; the SQLite run has nothing to connect to.
+    let Some(base) = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+    else {
+        return;
+    };
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}sslmode=require");
+    let db = hocvuso::db::Db::connect(hocvuso::db::DatabaseUrl::parse(&url).unwrap(), 1).unwrap();
+    let mut conn = db.get().unwrap();
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Ssl {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ssl: bool,
+    }
+    let hocvuso::db::AnyConnection::Postgresql(pg) = &mut *conn else {
+        panic!("not postgres")
+    };
+    let row: Ssl = diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .get_result(pg)
+        .unwrap();
+    assert!(row.ssl, "connection is not encrypted");
+}
