@@ -43,32 +43,20 @@ pub fn bootstrap(config: Config) -> Result<web::Data<AppState>, String> {
             "loaded the official list of provinces and commune-level units"
         );
     }
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    crate::topics::seed_if_empty(&mut conn)?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let passwords = Passwords::new((cores / 2).max(1))?;
     ensure_initial_admin(&mut conn, &config)?;
     drop(conn);
     let jwt = JwtKeys::new(&config.jwt_secret);
-    Ok(web::Data::new(AppState {
-        db,
-        config: Arc::new(config),
-        jwt,
-        passwords,
-    }))
+    Ok(web::Data::new(AppState { db, config: Arc::new(config), jwt, passwords }))
 }
 
 /// On an empty database, creates `admin` (whole country). Its password comes from
 /// HOCVUSO_ADMIN_PASSWORD, or is random, printed once and written to
 /// DATA_DIR/initial-admin-password (mode 0600).
-fn ensure_initial_admin(
-    conn: &mut crate::db::AnyConnection,
-    config: &Config,
-) -> Result<(), String> {
-    let count: i64 = users::table
-        .count()
-        .get_result(conn)
-        .map_err(|e| format!("reading users: {e}"))?;
+fn ensure_initial_admin(conn: &mut crate::db::AnyConnection, config: &Config) -> Result<(), String> {
+    let count: i64 = users::table.count().get_result(conn).map_err(|e| format!("reading users: {e}"))?;
     if count > 0 {
         return Ok(());
     }
@@ -76,25 +64,15 @@ fn ensure_initial_admin(
         Some(pw) => {
             let errors = password::check_policy("HOCVUSO_ADMIN_PASSWORD", pw, "admin");
             if let Some(e) = errors.first() {
-                return Err(format!(
-                    "HOCVUSO_ADMIN_PASSWORD is refused: {}",
-                    e.message.en
-                ));
+                return Err(format!("HOCVUSO_ADMIN_PASSWORD is refused: {}", e.message.en));
             }
             (pw.clone(), false)
         }
         None => (random_password(), true),
     };
     let hash = password::hash_blocking(&pw)?;
-    crate::users::create_user_unchecked(
-        conn,
-        "admin",
-        "Quản trị viên",
-        Role::Admin,
-        &Scope::Country,
-        &hash,
-    )
-    .map_err(|e| format!("creating the first admin: {e}"))?;
+    crate::users::create_user_unchecked(conn, "admin", "Quản trị viên", Role::Admin, &Scope::Country, &hash)
+        .map_err(|e| format!("creating the first admin: {e}"))?;
     if generated {
         let path = config.data_dir.join("initial-admin-password");
         write_private_file(&path, &format!("{pw}\n"))?;
@@ -105,10 +83,7 @@ fn ensure_initial_admin(
             "created the first admin account; this password is shown once: sign in and change it"
         );
     } else {
-        tracing::info!(
-            username = "admin",
-            "created the first admin account with HOCVUSO_ADMIN_PASSWORD"
-        );
+        tracing::info!(username = "admin", "created the first admin account with HOCVUSO_ADMIN_PASSWORD");
     }
     Ok(())
 }
@@ -116,22 +91,14 @@ fn ensure_initial_admin(
 fn random_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    (0..20)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
 }
 
 /// The HTTP application: routes, extractor configs and middleware.
 pub fn build(
     state: web::Data<AppState>,
 ) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
+    impl ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error, InitError = ()>,
 > {
     App::new()
         .app_data(state)
@@ -149,9 +116,7 @@ pub fn build(
 pub async fn serve(state: web::Data<AppState>) -> std::io::Result<()> {
     let bind = state.config.bind.clone();
     let workers = match state.config.workers {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2),
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         n => n,
     };
     tracing::info!(%bind, workers, backend = state.db.url().backend_name(), "hocvuso is listening; API docs at /docs");

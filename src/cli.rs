@@ -11,11 +11,7 @@ use crate::db::Db;
 use crate::policy::{Role, Scope, ScopeKind};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "hocvuso",
-    version,
-    about = "REST API for the \"Bình dân học vụ số\" popular digital learning movement"
-)]
+#[command(name = "hocvuso", version, about = "REST API for the \"Bình dân học vụ số\" popular digital learning movement")]
 pub struct Cli {
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -88,15 +84,10 @@ pub fn run() -> i32 {
 
 fn init_logging(args: &ConfigArgs) {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| {
-        eprintln!(
-            "hocvuso: HOCVUSO_LOG `{}` is not a valid filter; using `info`",
-            args.log
-        );
+        eprintln!("hocvuso: HOCVUSO_LOG `{}` is not a valid filter; using `info`", args.log);
         tracing_subscriber::EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match args.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Human => builder.try_init(),
@@ -115,9 +106,7 @@ fn execute(cli: Cli) -> Result<(), String> {
             let config = cli.config.resolve()?;
             let state = crate::app::bootstrap(config)?;
             tracing::info!(ms = started.elapsed().as_millis() as u64, "ready");
-            actix_web::rt::System::new()
-                .block_on(crate::app::serve(state))
-                .map_err(|e| format!("server: {e}"))
+            actix_web::rt::System::new().block_on(crate::app::serve(state)).map_err(|e| format!("server: {e}"))
         }
         Command::Migrate => {
             let config = cli.config.resolve()?;
@@ -129,16 +118,9 @@ fn execute(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::User(UserCommand::Create {
-            username,
-            full_name,
-            role,
-            scope_kind,
-            scope_code,
-        }) => {
+        Command::User(UserCommand::Create { username, full_name, role, scope_kind, scope_code }) => {
             let config = cli.config.resolve()?;
-            let role = Role::parse(&role)
-                .ok_or("--role must be admin, officer, team_member or analyst")?;
+            let role = Role::parse(&role).ok_or("--role must be admin, officer, team_member or analyst")?;
             let kind = match scope_kind.as_str() {
                 "country" => ScopeKind::Country,
                 "province" => ScopeKind::Province,
@@ -146,33 +128,20 @@ fn execute(cli: Cli) -> Result<(), String> {
                 _ => return Err("--scope-kind must be country, province or commune".into()),
             };
             let mut input = String::new();
-            std::io::stdin()
-                .read_to_string(&mut input)
-                .map_err(|e| format!("reading the password from stdin: {e}"))?;
+            std::io::stdin().read_to_string(&mut input).map_err(|e| format!("reading the password from stdin: {e}"))?;
             let password = input.lines().next().unwrap_or("").to_owned();
             let username = username.trim().to_lowercase();
-            if let Some(e) =
-                crate::auth::password::check_policy("password", &password, &username).first()
-            {
+            if let Some(e) = crate::auth::password::check_policy("password", &password, &username).first() {
                 return Err(format!("the password is refused: {}", e.message.en));
             }
             let db = Db::connect(config.database_url, 2)?;
             db.migrate()?;
             let mut conn = db.get().map_err(|e| e.to_string())?;
             crate::units::seed_if_empty(&mut conn)?;
-            let scope: Scope = Scope::validate(&mut conn, kind, scope_code.as_deref())
-                .map_err(|e| e.detail.en.clone())?;
+            let scope: Scope = Scope::validate(&mut conn, kind, scope_code.as_deref()).map_err(|e| e.detail.en.clone())?;
             crate::policy::check_role_scope(role, &scope).map_err(|e| e.detail.en.clone())?;
             let hash = crate::auth::password::hash_blocking(&password)?;
-            let id = crate::users::create_user_unchecked(
-                &mut conn,
-                &username,
-                full_name.trim(),
-                role,
-                &scope,
-                &hash,
-            )
-            .map_err(|e| {
+            let id = crate::users::create_user_unchecked(&mut conn, &username, full_name.trim(), role, &scope, &hash).map_err(|e| {
                 if e.status.as_u16() == 409 {
                     format!("username `{username}` is taken")
                 } else {
@@ -184,21 +153,15 @@ fn execute(cli: Cli) -> Result<(), String> {
         }
         Command::Units(UnitsCommand::Import { file, province }) => {
             let config = cli.config.resolve()?;
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             let db = Db::connect(config.database_url, 2)?;
             db.migrate()?;
             let mut conn = db.get().map_err(|e| e.to_string())?;
             crate::units::seed_if_empty(&mut conn)?;
-            let r = crate::units::import_csv(&mut conn, &text, province.as_deref())
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let r = crate::units::import_csv(&mut conn, &text, province.as_deref()).map_err(|e| format!("{}: {e}", file.display()))?;
             println!(
                 "provinces: {} inserted, {} updated; units: {} inserted, {} updated; {} unchanged",
-                r.provinces_inserted,
-                r.provinces_updated,
-                r.units_inserted,
-                r.units_updated,
-                r.unchanged
+                r.provinces_inserted, r.provinces_updated, r.units_inserted, r.units_updated, r.unchanged
             );
             Ok(())
         }
@@ -210,20 +173,13 @@ fn healthcheck(bind: &str) -> Result<(), String> {
     use std::io::Write;
     use std::net::{SocketAddr, TcpStream};
     use std::time::Duration;
-    let mut addr: SocketAddr = bind
-        .parse()
-        .map_err(|_| format!("HOCVUSO_BIND `{bind}` is not HOST:PORT"))?;
+    let mut addr: SocketAddr = bind.parse().map_err(|_| format!("HOCVUSO_BIND `{bind}` is not HOST:PORT"))?;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .map_err(|e| e.to_string())?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+    stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
     let mut head = [0u8; 16];
     let n = std::io::Read::read(&mut stream, &mut head).map_err(|e| e.to_string())?;
     let line = String::from_utf8_lossy(&head[..n]);

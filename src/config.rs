@@ -16,21 +16,11 @@ use crate::db::DatabaseUrl;
 pub struct ConfigArgs {
     /// Database: `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB` (add
     /// `?sslmode=require` for TLS).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://data/hocvuso.db",
-        global = true
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/hocvuso.db", global = true)]
     pub database_url: String,
 
     /// Address and port to listen on.
-    #[arg(
-        long,
-        env = "HOCVUSO_BIND",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "HOCVUSO_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: String,
 
     /// Folder for the generated JWT secret and the initial admin password (and the SQLite
@@ -40,39 +30,19 @@ pub struct ConfigArgs {
 
     /// HS256 signing secret for access tokens, at least 32 bytes. Unset: generated once and
     /// kept in DATA_DIR/jwt-secret (every instance behind a load balancer needs the same one).
-    #[arg(
-        long,
-        env = "HOCVUSO_JWT_SECRET",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "HOCVUSO_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
 
     /// Access-token lifetime in seconds.
-    #[arg(
-        long,
-        env = "HOCVUSO_ACCESS_TOKEN_TTL",
-        default_value_t = 900,
-        global = true
-    )]
+    #[arg(long, env = "HOCVUSO_ACCESS_TOKEN_TTL", default_value_t = 900, global = true)]
     pub access_token_ttl: i64,
 
     /// Refresh-token lifetime in seconds (a session ends this long after its last refresh).
-    #[arg(
-        long,
-        env = "HOCVUSO_REFRESH_TOKEN_TTL",
-        default_value_t = 2_592_000,
-        global = true
-    )]
+    #[arg(long, env = "HOCVUSO_REFRESH_TOKEN_TTL", default_value_t = 2_592_000, global = true)]
     pub refresh_token_ttl: i64,
 
     /// Lifetime of a one-time password reset code, in seconds.
-    #[arg(
-        long,
-        env = "HOCVUSO_RESET_CODE_TTL",
-        default_value_t = 900,
-        global = true
-    )]
+    #[arg(long, env = "HOCVUSO_RESET_CODE_TTL", default_value_t = 900, global = true)]
     pub reset_code_ttl: i64,
 
     /// Database connections in the pool.
@@ -93,48 +63,23 @@ pub struct ConfigArgs {
 
     /// Password for the `admin` account created on first start (default: random, printed
     /// once and written to DATA_DIR/initial-admin-password).
-    #[arg(
-        long,
-        env = "HOCVUSO_ADMIN_PASSWORD",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "HOCVUSO_ADMIN_PASSWORD", hide_env_values = true, global = true)]
     pub admin_password: Option<String>,
 
     /// Take the client address from X-Forwarded-For / Forwarded (only behind a trusted proxy).
-    #[arg(
-        long,
-        env = "HOCVUSO_TRUST_PROXY",
-        default_value_t = false,
-        global = true
-    )]
+    #[arg(long, env = "HOCVUSO_TRUST_PROXY", default_value_t = false, global = true)]
     pub trust_proxy: bool,
 
     /// Failed logins for one username (within the window) before it is throttled.
-    #[arg(
-        long,
-        env = "HOCVUSO_THROTTLE_USER_FAILURES",
-        default_value_t = 5,
-        global = true
-    )]
+    #[arg(long, env = "HOCVUSO_THROTTLE_USER_FAILURES", default_value_t = 5, global = true)]
     pub throttle_user_failures: i32,
 
     /// Failed logins from one client address (within the window) before it is throttled.
-    #[arg(
-        long,
-        env = "HOCVUSO_THROTTLE_ADDR_FAILURES",
-        default_value_t = 20,
-        global = true
-    )]
+    #[arg(long, env = "HOCVUSO_THROTTLE_ADDR_FAILURES", default_value_t = 20, global = true)]
     pub throttle_addr_failures: i32,
 
     /// Throttling window and lock-out, in seconds.
-    #[arg(
-        long,
-        env = "HOCVUSO_THROTTLE_WINDOW",
-        default_value_t = 900,
-        global = true
-    )]
+    #[arg(long, env = "HOCVUSO_THROTTLE_WINDOW", default_value_t = 900, global = true)]
     pub throttle_window: i64,
 }
 
@@ -189,35 +134,20 @@ impl ConfigArgs {
     /// DATA_DIR/jwt-secret when none is given).
     pub fn resolve(&self) -> Result<Config, String> {
         let database_url = DatabaseUrl::parse(&self.database_url)?;
-        self.bind.parse::<std::net::SocketAddr>().map_err(|_| {
-            format!(
-                "HOCVUSO_BIND must be HOST:PORT with an IP address, e.g. 0.0.0.0:8080; got `{}`",
-                self.bind
-            )
-        })?;
+        self.bind
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| format!("HOCVUSO_BIND must be HOST:PORT with an IP address, e.g. 0.0.0.0:8080; got `{}`", self.bind))?;
         positive("HOCVUSO_ACCESS_TOKEN_TTL", self.access_token_ttl)?;
         positive("HOCVUSO_REFRESH_TOKEN_TTL", self.refresh_token_ttl)?;
         positive("HOCVUSO_RESET_CODE_TTL", self.reset_code_ttl)?;
         positive("HOCVUSO_THROTTLE_WINDOW", self.throttle_window)?;
-        positive(
-            "HOCVUSO_THROTTLE_USER_FAILURES",
-            i64::from(self.throttle_user_failures),
-        )?;
-        positive(
-            "HOCVUSO_THROTTLE_ADDR_FAILURES",
-            i64::from(self.throttle_addr_failures),
-        )?;
+        positive("HOCVUSO_THROTTLE_USER_FAILURES", i64::from(self.throttle_user_failures))?;
+        positive("HOCVUSO_THROTTLE_ADDR_FAILURES", i64::from(self.throttle_addr_failures))?;
         if self.refresh_token_ttl < self.access_token_ttl {
-            return Err(
-                "HOCVUSO_REFRESH_TOKEN_TTL must not be shorter than HOCVUSO_ACCESS_TOKEN_TTL"
-                    .into(),
-            );
+            return Err("HOCVUSO_REFRESH_TOKEN_TTL must not be shorter than HOCVUSO_ACCESS_TOKEN_TTL".into());
         }
         if !(1..=256).contains(&self.pool_size) {
-            return Err(format!(
-                "HOCVUSO_POOL_SIZE must be between 1 and 256; got {}",
-                self.pool_size
-            ));
+            return Err(format!("HOCVUSO_POOL_SIZE must be between 1 and 256; got {}", self.pool_size));
         }
         let jwt_secret = match &self.jwt_secret {
             Some(s) if s.len() < MIN_SECRET_BYTES => {
@@ -263,10 +193,7 @@ pub fn load_or_create_secret(data_dir: &Path, name: &str) -> Result<Secret, Stri
         Ok(s) => {
             let s = s.trim().to_owned();
             if s.len() < MIN_SECRET_BYTES {
-                return Err(format!(
-                    "{} holds fewer than {MIN_SECRET_BYTES} bytes; delete it to generate a new one",
-                    path.display()
-                ));
+                return Err(format!("{} holds fewer than {MIN_SECRET_BYTES} bytes; delete it to generate a new one", path.display()));
             }
             Ok(Secret::new(s.into_bytes()))
         }
@@ -289,8 +216,7 @@ pub fn load_or_create_secret(data_dir: &Path, name: &str) -> Result<Secret, Stri
 pub fn write_private_file(path: &Path, contents: &str) -> Result<(), String> {
     use std::io::Write;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -299,10 +225,7 @@ pub fn write_private_file(path: &Path, contents: &str) -> Result<(), String> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    file.write_all(contents.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut file = options.open(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    file.write_all(contents.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(())
 }

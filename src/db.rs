@@ -40,10 +40,7 @@ impl DatabaseUrl {
     pub fn parse(url: &str) -> Result<Self, String> {
         if let Some(rest) = url.strip_prefix("sqlite://") {
             if rest.is_empty() {
-                return Err(
-                    "DATABASE_URL `sqlite://` needs a file path, e.g. sqlite://data/hocvuso.db"
-                        .into(),
-                );
+                return Err("DATABASE_URL `sqlite://` needs a file path, e.g. sqlite://data/hocvuso.db".into());
             }
             Ok(DatabaseUrl::Sqlite(PathBuf::from(rest)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -71,12 +68,7 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
                 None => url.to_owned(),
             }
         }
@@ -113,9 +105,7 @@ impl ConnectionManager {
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Sqlite(conn))
             }
-            DatabaseUrl::Postgres(url) => Ok(AnyConnection::Postgresql(
-                diesel::PgConnection::establish(url)?,
-            )),
+            DatabaseUrl::Postgres(url) => Ok(AnyConnection::Postgresql(diesel::PgConnection::establish(url)?)),
         }
     }
 }
@@ -129,8 +119,7 @@ impl ManageConnection for ConnectionManager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
@@ -155,32 +144,22 @@ impl Db {
     pub fn connect(url: DatabaseUrl, pool_size: u32) -> Result<Self, String> {
         if let DatabaseUrl::Sqlite(path) = &url {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    format!(
-                        "cannot create the folder {} for the SQLite database: {e}",
-                        parent.display()
-                    )
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create the folder {} for the SQLite database: {e}", parent.display()))?;
             }
         }
         let manager = ConnectionManager::new(url.clone());
         if let DatabaseUrl::Sqlite(_) = &url {
             // Switch a new database file to WAL once, before the pool opens its connections
             // in parallel (each would otherwise race for the lock the switch needs).
-            manager
-                .open()
-                .map_err(|e| format!("cannot open the SQLite database: {e}"))?;
+            manager.open().map_err(|e| format!("cannot open the SQLite database: {e}"))?;
         }
-        let pool = Pool::builder()
-            .max_size(pool_size.max(1))
-            .connection_timeout(Duration::from_secs(5))
-            .build(manager.clone())
-            .map_err(|_| match manager.open() {
-                Err(e) => format!("cannot connect to the {} database: {e}", url.backend_name()),
-                Ok(_) => format!(
-                    "cannot open a pool of {pool_size} connections to the {} database",
-                    url.backend_name()
-                ),
+        let pool =
+            Pool::builder().max_size(pool_size.max(1)).connection_timeout(Duration::from_secs(5)).build(manager.clone()).map_err(|_| {
+                match manager.open() {
+                    Err(e) => format!("cannot connect to the {} database: {e}", url.backend_name()),
+                    Ok(_) => format!("cannot open a pool of {pool_size} connections to the {} database", url.backend_name()),
+                }
             })?;
         Ok(Self { pool, url })
     }
@@ -195,9 +174,7 @@ impl Db {
 
     /// A connection for synchronous work (CLI, start-up). Never call from async code.
     pub fn get(&self) -> Result<PooledConn, ApiError> {
-        self.pool
-            .get()
-            .map_err(|e| ApiError::internal(format!("database pool: {e}")))
+        self.pool.get().map_err(|e| ApiError::internal(format!("database pool: {e}")))
     }
 
     /// Runs blocking database work on actix's blocking thread pool, never on the executor.
@@ -208,9 +185,7 @@ impl Db {
     {
         let pool = self.pool.clone();
         web::block(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| ApiError::unavailable(format!("database pool: {e}")))?;
+            let mut conn = pool.get().map_err(|e| ApiError::unavailable(format!("database pool: {e}")))?;
             f(&mut conn)
         })
         .await
@@ -226,12 +201,8 @@ impl Db {
 
 pub fn migrate_connection(conn: &mut AnyConnection) -> Result<Vec<String>, String> {
     let applied = match conn {
-        AnyConnection::Sqlite(c) => c
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map(|v| v.iter().map(|m| m.to_string()).collect()),
-        AnyConnection::Postgresql(c) => c
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.iter().map(|m| m.to_string()).collect()),
+        AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect()),
+        AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect()),
     };
     applied.map_err(|e| format!("migration failed: {e}"))
 }
@@ -246,9 +217,7 @@ where
     E: From<diesel::result::Error>,
 {
     match conn {
-        AnyConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
-        }
+        AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
     match f(conn) {
@@ -303,10 +272,8 @@ impl ChangeSeq {
                 Ok(value_now)
             }
             None => {
-                let allocated: i64 = diesel::update(change_counter.filter(id.eq(1)))
-                    .set(value.eq(value + 1))
-                    .returning(value)
-                    .get_result(conn)?;
+                let allocated: i64 =
+                    diesel::update(change_counter.filter(id.eq(1))).set(value.eq(value + 1)).returning(value).get_result(conn)?;
                 self.next = Some((allocated, allocated));
                 Ok(allocated)
             }
@@ -318,9 +285,7 @@ impl ChangeSeq {
         use crate::schema::change_counter::dsl::*;
         if let Some((last, written)) = self.next {
             if last != written {
-                diesel::update(change_counter.filter(id.eq(1)))
-                    .set(value.eq(last))
-                    .execute(conn)?;
+                diesel::update(change_counter.filter(id.eq(1))).set(value.eq(last)).execute(conn)?;
                 self.next = Some((last, last));
             }
         }

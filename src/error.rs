@@ -28,10 +28,7 @@ pub struct Text {
 
 impl Text {
     pub fn new(vi: impl Into<String>, en: impl Into<String>) -> Self {
-        Self {
-            vi: vi.into(),
-            en: en.into(),
-        }
+        Self { vi: vi.into(), en: en.into() }
     }
 
     pub fn get(&self, lang: Lang) -> &str {
@@ -59,13 +56,7 @@ impl Lang {
         for part in raw.split(',') {
             let mut pieces = part.trim().split(';');
             let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = pieces
-                .find_map(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .and_then(|q| q.parse::<f32>().ok())
-                })
-                .unwrap_or(1.0);
+            let q = pieces.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
             let lang = if tag == "en" || tag.starts_with("en-") {
                 Lang::En
             } else if tag == "vi" || tag.starts_with("vi-") {
@@ -91,11 +82,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: impl Into<String>, message: Text) -> Self {
-        Self {
-            field: field.into(),
-            code: code.into(),
-            message,
-        }
+        Self { field: field.into(), code: code.into(), message }
     }
 }
 
@@ -178,15 +165,7 @@ pub struct ApiErrorData {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, detail: Text) -> Self {
-        Self(Box::new(ApiErrorData {
-            status,
-            code,
-            detail,
-            errors: Vec::new(),
-            current_version: None,
-            retry_after: None,
-            cause: None,
-        }))
+        Self(Box::new(ApiErrorData { status, code, detail, errors: Vec::new(), current_version: None, retry_after: None, cause: None }))
     }
 
     pub fn internal(cause: impl Into<String>) -> Self {
@@ -229,11 +208,7 @@ impl ApiError {
         let mut errors: Vec<ProblemFieldError> = self
             .errors
             .iter()
-            .map(|e| ProblemFieldError {
-                field: e.field.clone(),
-                code: e.code.clone(),
-                message: e.message.get(lang).to_owned(),
-            })
+            .map(|e| ProblemFieldError { field: e.field.clone(), code: e.code.clone(), message: e.message.get(lang).to_owned() })
             .collect();
         errors.sort_by(|a, b| (&a.field, &a.code).cmp(&(&b.field, &b.code)));
         Problem {
@@ -258,10 +233,7 @@ impl ApiError {
                 "missing_token" => String::new(),
                 code => format!(", error=\"invalid_token\", error_description=\"{code}\""),
             };
-            builder.insert_header((
-                header::WWW_AUTHENTICATE,
-                format!("Bearer realm=\"hocvuso\"{error}"),
-            ));
+            builder.insert_header((header::WWW_AUTHENTICATE, format!("Bearer realm=\"hocvuso\"{error}")));
         }
         if let Some(secs) = self.retry_after {
             builder.insert_header((header::RETRY_AFTER, secs.to_string()));
@@ -323,18 +295,11 @@ impl From<diesel::result::Error> for ApiError {
             Error::NotFound => not_found(),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => conflict(
                 "already_exists",
-                Text::new(
-                    "Bản ghi đã tồn tại (trùng giá trị duy nhất).",
-                    "A record with the same unique value already exists.",
-                ),
+                Text::new("Bản ghi đã tồn tại (trùng giá trị duy nhất).", "A record with the same unique value already exists."),
             ),
-            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => unprocessable(
-                "missing_reference",
-                Text::new(
-                    "Bản ghi tham chiếu không tồn tại.",
-                    "A referenced record does not exist.",
-                ),
-            ),
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                unprocessable("missing_reference", Text::new("Bản ghi tham chiếu không tồn tại.", "A referenced record does not exist."))
+            }
             other => ApiError::internal(format!("database: {other}")),
         }
     }
@@ -346,10 +311,7 @@ pub fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        Text::new(
-            "Không tìm thấy bản ghi (hoặc bạn không có quyền xem).",
-            "The record does not exist or is not visible to you.",
-        ),
+        Text::new("Không tìm thấy bản ghi (hoặc bạn không có quyền xem).", "The record does not exist or is not visible to you."),
     )
 }
 
@@ -357,10 +319,7 @@ pub fn route_not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "route_not_found",
-        Text::new(
-            "Không có đường dẫn API này. Xem /docs để biết danh sách.",
-            "There is no such API path. See /docs for the list.",
-        ),
+        Text::new("Không có đường dẫn API này. Xem /docs để biết danh sách.", "There is no such API path. See /docs for the list."),
     )
 }
 
@@ -368,10 +327,7 @@ pub fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        Text::new(
-            "Đường dẫn này không hỗ trợ phương thức HTTP đã dùng.",
-            "This path does not support the HTTP method used.",
-        ),
+        Text::new("Đường dẫn này không hỗ trợ phương thức HTTP đã dùng.", "This path does not support the HTTP method used."),
     )
 }
 
@@ -383,10 +339,7 @@ pub fn unsupported_media_type() -> ApiError {
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
-        Text::new(
-            "Nội dung phải là JSON (Content-Type: application/json).",
-            "The body must be JSON (Content-Type: application/json).",
-        ),
+        Text::new("Nội dung phải là JSON (Content-Type: application/json).", "The body must be JSON (Content-Type: application/json)."),
     )
 }
 
@@ -422,7 +375,9 @@ pub fn unprocessable(code: &'static str, detail: Text) -> ApiError {
 /// `invalid_reset_code`.
 pub fn unauthorized(code: &'static str) -> ApiError {
     let detail = match code {
-        "missing_token" => Text::new("Cần đăng nhập: thiếu mã truy cập (Authorization: Bearer …).", "Sign-in required: no bearer token was sent."),
+        "missing_token" => {
+            Text::new("Cần đăng nhập: thiếu mã truy cập (Authorization: Bearer …).", "Sign-in required: no bearer token was sent.")
+        }
         "token_expired" => Text::new("Mã truy cập đã hết hạn; hãy làm mới phiên.", "The access token has expired; refresh it."),
         "session_revoked" => Text::new(
             "Phiên đăng nhập đã bị thu hồi (đăng xuất, đổi mật khẩu hoặc tài khoản bị khóa).",
@@ -435,7 +390,9 @@ pub fn unauthorized(code: &'static str) -> ApiError {
             "This refresh token was already used; the whole session was revoked to protect the account.",
         ),
         "account_inactive" => Text::new("Tài khoản đã bị khóa.", "The account has been deactivated."),
-        "invalid_reset_code" => Text::new("Mã đặt lại mật khẩu không đúng, đã dùng hoặc đã hết hạn.", "The reset code is wrong, used or expired."),
+        "invalid_reset_code" => {
+            Text::new("Mã đặt lại mật khẩu không đúng, đã dùng hoặc đã hết hạn.", "The reset code is wrong, used or expired.")
+        }
         _ => Text::new("Mã truy cập không hợp lệ.", "The access token is invalid."),
     };
     ApiError::new(StatusCode::UNAUTHORIZED, code, detail)
@@ -446,10 +403,7 @@ pub fn forbidden() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "forbidden",
-        Text::new(
-            "Vai trò của bạn không được phép thực hiện thao tác này.",
-            "Your role may not do this.",
-        ),
+        Text::new("Vai trò của bạn không được phép thực hiện thao tác này.", "Your role may not do this."),
     )
 }
 
@@ -458,15 +412,22 @@ pub fn out_of_scope() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "out_of_scope",
-        Text::new(
-            "Bản ghi nằm ngoài địa bàn bạn được phân quyền.",
-            "The record is outside the area you are responsible for.",
-        ),
+        Text::new("Bản ghi nằm ngoài địa bàn bạn được phân quyền.", "The record is outside the area you are responsible for."),
     )
 }
 
 pub fn conflict(code: &'static str, detail: Text) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, code, detail)
+}
+
+/// 410: the record was deleted (a replayed create of a record deleted since).
+pub fn gone_record() -> ApiError {
+    ApiError::new(StatusCode::GONE, "record_deleted", Text::new("Bản ghi này đã bị xóa.", "This record has been deleted."))
+}
+
+/// A value validation already guaranteed is missing: a bug, reported as a 500.
+pub fn internal_invariant() -> ApiError {
+    ApiError::internal("validated value missing")
 }
 
 pub fn precondition_required() -> ApiError {
@@ -516,11 +477,7 @@ pub fn from_validator(errs: &validator::ValidationErrors) -> Vec<FieldError> {
 fn collect_validator(errs: &validator::ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     use validator::ValidationErrorsKind;
     for (field, kind) in errs.errors() {
-        let name = if prefix.is_empty() {
-            field.to_string()
-        } else {
-            format!("{prefix}.{field}")
-        };
+        let name = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
         match kind {
             ValidationErrorsKind::Field(list) => {
                 for e in list {
@@ -541,32 +498,19 @@ fn collect_validator(errs: &validator::ValidationErrors, prefix: &str, out: &mut
     }
 }
 
-fn rule_message(
-    code: &str,
-    params: &std::collections::HashMap<std::borrow::Cow<'static, str>, serde_json::Value>,
-) -> Text {
+fn rule_message(code: &str, params: &std::collections::HashMap<std::borrow::Cow<'static, str>, serde_json::Value>) -> Text {
     let p = |k: &str| params.get(k).map(|v| v.to_string());
     match code {
         "length" => match (p("min"), p("max")) {
-            (Some(min), Some(max)) => Text::new(
-                format!("Độ dài phải từ {min} đến {max} ký tự."),
-                format!("Length must be between {min} and {max} characters."),
-            ),
-            (Some(min), None) => Text::new(
-                format!("Cần ít nhất {min} ký tự."),
-                format!("Must be at least {min} characters."),
-            ),
-            (None, Some(max)) => Text::new(
-                format!("Tối đa {max} ký tự."),
-                format!("Must be at most {max} characters."),
-            ),
+            (Some(min), Some(max)) => {
+                Text::new(format!("Độ dài phải từ {min} đến {max} ký tự."), format!("Length must be between {min} and {max} characters."))
+            }
+            (Some(min), None) => Text::new(format!("Cần ít nhất {min} ký tự."), format!("Must be at least {min} characters.")),
+            (None, Some(max)) => Text::new(format!("Tối đa {max} ký tự."), format!("Must be at most {max} characters.")),
             _ => Text::new("Độ dài không hợp lệ.", "Invalid length."),
         },
         "range" => match (p("min"), p("max")) {
-            (Some(min), Some(max)) => Text::new(
-                format!("Giá trị phải từ {min} đến {max}."),
-                format!("Must be between {min} and {max}."),
-            ),
+            (Some(min), Some(max)) => Text::new(format!("Giá trị phải từ {min} đến {max}."), format!("Must be between {min} and {max}.")),
             _ => Text::new("Giá trị ngoài khoảng cho phép.", "Value out of range."),
         },
         "required" => Text::new("Trường này là bắt buộc.", "This field is required."),

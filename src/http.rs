@@ -32,30 +32,14 @@ impl FromRequest for RequestMeta {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request_id = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        let trust_proxy = req
-            .app_data::<web::Data<crate::app::AppState>>()
-            .map(|s| s.config.trust_proxy)
-            .unwrap_or(false);
+        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let trust_proxy = req.app_data::<web::Data<crate::app::AppState>>().map(|s| s.config.trust_proxy).unwrap_or(false);
         let client_addr = if trust_proxy {
-            req.connection_info()
-                .realip_remote_addr()
-                .map(strip_port)
-                .unwrap_or("unknown")
-                .to_owned()
+            req.connection_info().realip_remote_addr().map(strip_port).unwrap_or("unknown").to_owned()
         } else {
-            req.peer_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_else(|| "unknown".to_owned())
+            req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".to_owned())
         };
-        ready(Ok(RequestMeta {
-            request_id,
-            client_addr,
-        }))
+        ready(Ok(RequestMeta { request_id, client_addr }))
     }
 }
 
@@ -92,15 +76,16 @@ impl FromRequest for IfMatch {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let raw = req
-            .headers()
-            .get(header::IF_MATCH)
-            .map(|v| v.to_str().unwrap_or("").to_owned());
+        let raw = req.headers().get(header::IF_MATCH).map(|v| v.to_str().unwrap_or("").to_owned());
         ready(Ok(IfMatch(raw)))
     }
 }
 
 impl IfMatch {
+    pub fn is_present(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// 428 when the header is absent (checked before any database work).
     pub fn require(&self) -> Result<(), ApiError> {
         match self.0 {
@@ -117,11 +102,7 @@ impl IfMatch {
         };
         let matches = raw.split(',').map(str::trim).any(|tag| {
             tag == "*"
-                || tag
-                    .trim_start_matches("W/")
-                    .trim_matches('"')
-                    .strip_prefix('v')
-                    .and_then(|v| v.parse::<i64>().ok())
+                || tag.trim_start_matches("W/").trim_matches('"').strip_prefix('v').and_then(|v| v.parse::<i64>().ok())
                     == Some(current_version)
         });
         if matches {
@@ -140,19 +121,18 @@ pub fn encode_cursor<T: Serialize>(position: &T) -> String {
 
 /// Decodes a cursor made by [`encode_cursor`]; a tampered or foreign cursor is a 400.
 pub fn decode_cursor<T: DeserializeOwned>(cursor: &str) -> Result<T, ApiError> {
-    let bad = || {
-        error::bad_request(
-            "invalid_cursor",
-            Text::new(
-                "Con trỏ phân trang không hợp lệ; hãy bắt đầu lại từ trang đầu.",
-                "The pagination cursor is invalid; start again from the first page.",
-            ),
-        )
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
-    serde_json::from_slice(&bytes).map_err(|_| bad())
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid_cursor())?;
+    serde_json::from_slice(&bytes).map_err(|_| invalid_cursor())
+}
+
+pub fn invalid_cursor() -> ApiError {
+    error::bad_request(
+        "invalid_cursor",
+        Text::new(
+            "Con trỏ phân trang không hợp lệ; hãy bắt đầu lại từ trang đầu.",
+            "The pagination cursor is invalid; start again from the first page.",
+        ),
+    )
 }
 
 /// Page size from `limit`: default 50, between 1 and 500.
@@ -169,44 +149,25 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
 }
 
 pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(move |err, _req| json_error(err, limit).into())
+    web::JsonConfig::default().limit(limit).error_handler(move |err, _req| json_error(err, limit).into())
 }
 
 fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
     match err {
         JsonPayloadError::ContentType => error::unsupported_media_type(),
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            error::payload_too_large(limit)
-        }
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => error::payload_too_large(limit),
         JsonPayloadError::Deserialize(e) if e.is_data() => error::bad_request(
             "invalid_body",
             Text::new(
                 format!("Nội dung JSON không đúng cấu trúc: {}", describe_serde(&e)),
-                format!(
-                    "The JSON body does not have the expected shape: {}",
-                    describe_serde(&e)
-                ),
+                format!("The JSON body does not have the expected shape: {}", describe_serde(&e)),
             ),
         ),
-        JsonPayloadError::Deserialize(_) => error::bad_request(
-            "malformed_json",
-            Text::new(
-                "Nội dung không phải JSON hợp lệ.",
-                "The body is not valid JSON.",
-            ),
-        ),
-        JsonPayloadError::Payload(actix_web::error::PayloadError::Overflow) => {
-            error::payload_too_large(limit)
+        JsonPayloadError::Deserialize(_) => {
+            error::bad_request("malformed_json", Text::new("Nội dung không phải JSON hợp lệ.", "The body is not valid JSON."))
         }
-        _ => error::bad_request(
-            "malformed_json",
-            Text::new(
-                "Không đọc được nội dung yêu cầu.",
-                "The request body could not be read.",
-            ),
-        ),
+        JsonPayloadError::Payload(actix_web::error::PayloadError::Overflow) => error::payload_too_large(limit),
+        _ => error::bad_request("malformed_json", Text::new("Không đọc được nội dung yêu cầu.", "The request body could not be read.")),
     }
 }
 
@@ -233,10 +194,7 @@ fn query_error(err: QueryPayloadError) -> ApiError {
     let why: String = why.chars().take(200).collect();
     error::bad_request(
         "invalid_query",
-        Text::new(
-            format!("Tham số truy vấn không hợp lệ: {why}"),
-            format!("Invalid query parameters: {why}"),
-        ),
+        Text::new(format!("Tham số truy vấn không hợp lệ: {why}"), format!("Invalid query parameters: {why}")),
     )
 }
 
@@ -245,15 +203,10 @@ pub fn path_config() -> web::PathConfig {
 }
 
 fn path_error(_err: PathError) -> ApiError {
-    error::bad_request(
-        "invalid_path",
-        Text::new("Tham số đường dẫn không hợp lệ.", "Invalid path parameter."),
-    )
+    error::bad_request("invalid_path", Text::new("Tham số đường dẫn không hợp lệ.", "Invalid path parameter."))
 }
 
 /// A path id must be a UUID; anything else cannot name a record.
 pub fn parse_uuid(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|u| u.to_string())
-        .map_err(|_| error::not_found())
+    uuid::Uuid::parse_str(raw).map(|u| u.to_string()).map_err(|_| error::not_found())
 }

@@ -15,13 +15,9 @@ use actix_web::{Error, HttpMessage};
 use crate::error::{self, ApiError, Lang};
 use crate::http::{sane_request_id, RequestId};
 
-pub async fn request_context(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
+pub async fn request_context(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
-    let request_id =
-        sane_request_id(req.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_id = sane_request_id(req.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let lang = Lang::from_accept_language(req.headers().get(header::ACCEPT_LANGUAGE));
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().clone();
@@ -32,11 +28,7 @@ pub async fn request_context(
         Err(e) => return Err(e),
     };
     let status = res.status();
-    let mut res = if let Some(api) = res
-        .response()
-        .error()
-        .and_then(|e| e.as_error::<ApiError>())
-    {
+    let mut res = if let Some(api) = res.response().error().and_then(|e| e.as_error::<ApiError>()) {
         if status.is_server_error() {
             tracing::error!(request_id = %request_id, %method, path = %path, cause = api.cause.as_deref().unwrap_or(""), "internal error");
         }
@@ -49,11 +41,7 @@ pub async fn request_context(
             // An error that did not come from our handlers (actix's default 405, a
             // panic, an error from another middleware): give it the same shape.
             if status.is_server_error() {
-                let cause = res
-                    .response()
-                    .error()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default();
+                let cause = res.response().error().map(|e| e.to_string()).unwrap_or_default();
                 tracing::error!(request_id = %request_id, %method, path = %path, cause = %cause, "internal error");
             }
             let api = match status {
@@ -61,10 +49,9 @@ pub async fn request_context(
                 StatusCode::METHOD_NOT_ALLOWED => error::method_not_allowed(),
                 StatusCode::PAYLOAD_TOO_LARGE => error::payload_too_large(crate::http::JSON_LIMIT),
                 StatusCode::UNSUPPORTED_MEDIA_TYPE => error::unsupported_media_type(),
-                s if s.is_client_error() => error::bad_request(
-                    "bad_request",
-                    error::Text::new("Yêu cầu không hợp lệ.", "The request is not valid."),
-                ),
+                s if s.is_client_error() => {
+                    error::bad_request("bad_request", error::Text::new("Yêu cầu không hợp lệ.", "The request is not valid."))
+                }
                 _ => ApiError::internal("unrendered server error"),
             };
             let rendered = api.render(lang, Some(&request_id));
@@ -74,8 +61,7 @@ pub async fn request_context(
         res
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut()
-            .insert(header::HeaderName::from_static("x-request-id"), v);
+        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
     }
     tracing::info!(
         request_id = %request_id,
@@ -89,8 +75,5 @@ pub async fn request_context(
 }
 
 fn is_problem(res: &ServiceResponse<BoxBody>) -> bool {
-    res.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/problem+json"))
+    res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/problem+json"))
 }

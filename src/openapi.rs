@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, error, ops, users};
+use crate::{audit, auth, classes, error, hamlets, ops, teams, topics, units, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,12 +20,26 @@ send `Accept-Language: en` for English.",
         ops::healthz, ops::readyz,
         auth::login, auth::refresh, auth::logout, auth::reset_password, auth::get_me, auth::change_password,
         users::list_users, users::create_user, users::get_user, users::update_user, users::issue_reset_code,
+        units::list_units, units::get_unit,
+        hamlets::list_hamlets, hamlets::create_hamlet, hamlets::update_hamlet, hamlets::delete_hamlet,
+        topics::list_topics, topics::create_topic, topics::update_topic,
+        teams::list_teams, teams::create_team, teams::get_team, teams::update_team, teams::delete_team,
+        teams::list_members, teams::create_member, teams::update_member, teams::delete_member,
+        classes::list_classes, classes::create_class, classes::get_class, classes::update_class, classes::cancel_class,
+        classes::list_sessions, classes::create_session, classes::update_session, classes::delete_session,
+        audit::list_audit,
     ),
     components(schemas(error::Problem, error::ProblemFieldError)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-in, tokens, one's own account"),
         (name = "users", description = "Accounts, roles and scopes (admins; officers read and issue reset codes)"),
+        (name = "units", description = "Vietnam's commune-level units (reference data)"),
+        (name = "hamlets", description = "Hamlets and residential groups of a commune"),
+        (name = "topics", description = "The catalogue of class topics"),
+        (name = "teams", description = "Community digital technology teams and their members"),
+        (name = "classes", description = "Bình dân học vụ số classes and their sessions"),
+        (name = "audit", description = "Who changed what (admins and officers)"),
         (name = "operations", description = "Liveness and readiness"),
     )
 )]
@@ -38,8 +52,7 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         let mut http = Http::new(HttpAuthScheme::Bearer);
         http.bearer_format = Some("JWT".to_owned());
-        http.description =
-            Some("Access token from POST /api/v1/auth/login (15 minutes by default).".to_owned());
+        http.description = Some("Access token from POST /api/v1/auth/login (15 minutes by default).".to_owned());
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
     }
 }

@@ -29,19 +29,14 @@ pub async fn healthz() -> HttpResponse {
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state
-        .db
-        .run(|conn| {
-            conn.batch_execute("SELECT 1")
-                .map_err(|e| ApiError::unavailable(format!("readiness query: {e}")))
-        })
-        .await
-        .map_err(|e| {
+    state.db.run(|conn| conn.batch_execute("SELECT 1").map_err(|e| ApiError::unavailable(format!("readiness query: {e}")))).await.map_err(
+        |e| {
             if e.status.is_server_error() {
                 ApiError::unavailable(e.to_string())
             } else {
                 e
             }
-        })?;
+        },
+    )?;
     Ok(HttpResponse::Ok().json(Health { status: "ok" }))
 }

@@ -104,19 +104,12 @@ impl Scope {
 
     /// Checks a requested scope against the reference data: the province or commune must
     /// exist, and a country scope takes no code.
-    pub fn validate(
-        conn: &mut AnyConnection,
-        kind: ScopeKind,
-        code: Option<&str>,
-    ) -> Result<Scope, ApiError> {
+    pub fn validate(conn: &mut AnyConnection, kind: ScopeKind, code: Option<&str>) -> Result<Scope, ApiError> {
         let unknown = |what: &str| {
             error::validation(vec![FieldError::new(
                 "scope_code",
                 "unknown_unit",
-                Text::new(
-                    format!("Không có {what} với mã này."),
-                    format!("No {what} has this code."),
-                ),
+                Text::new(format!("Không có {what} với mã này."), format!("No {what} has this code.")),
             )])
         };
         match (kind, code) {
@@ -124,34 +117,22 @@ impl Scope {
             (ScopeKind::Country, Some(_)) => Err(error::validation(vec![FieldError::new(
                 "scope_code",
                 "must_be_empty",
-                Text::new(
-                    "Phạm vi toàn quốc không có mã.",
-                    "A country scope takes no code.",
-                ),
+                Text::new("Phạm vi toàn quốc không có mã.", "A country scope takes no code."),
             )])),
             (_, None) => Err(error::validation(vec![FieldError::new(
                 "scope_code",
                 "required",
-                Text::new(
-                    "Cần mã tỉnh hoặc mã xã.",
-                    "A province or commune code is required.",
-                ),
+                Text::new("Cần mã tỉnh hoặc mã xã.", "A province or commune code is required."),
             )])),
             (ScopeKind::Province, Some(c)) => {
-                let found: i64 = provinces::table
-                    .filter(provinces::code.eq(c))
-                    .count()
-                    .get_result(conn)?;
+                let found: i64 = provinces::table.filter(provinces::code.eq(c)).count().get_result(conn)?;
                 if found == 0 {
                     return Err(unknown("tỉnh/thành phố"));
                 }
                 Ok(Scope::Province(c.to_owned()))
             }
             (ScopeKind::Commune, Some(c)) => {
-                let found: i64 = units::table
-                    .filter(units::code.eq(c))
-                    .count()
-                    .get_result(conn)?;
+                let found: i64 = units::table.filter(units::code.eq(c)).count().get_result(conn)?;
                 if found == 0 {
                     return Err(unknown("xã/phường"));
                 }
@@ -180,14 +161,8 @@ impl Area {
     }
 
     pub fn of_commune(conn: &mut AnyConnection, commune: &str) -> Result<Area, ApiError> {
-        let province: String = units::table
-            .filter(units::code.eq(commune))
-            .select(units::province_code)
-            .first(conn)?;
-        Ok(Area::Commune {
-            code: commune.to_owned(),
-            province,
-        })
+        let province: String = units::table.filter(units::code.eq(commune)).select(units::province_code).first(conn)?;
+        Ok(Area::Commune { code: commune.to_owned(), province })
     }
 }
 
@@ -213,6 +188,16 @@ pub enum Capability {
     ManageAccounts,
     /// Issue a one-time password reset code for an account.
     IssueResetCode,
+    /// Read field records (hamlets, teams, members, classes, sessions) in scope.
+    ReadFieldRecords,
+    /// Create, change and delete hamlets, teams and team members.
+    ManageTeams,
+    /// Create and change classes and their sessions.
+    RecordClasses,
+    /// Add, rename and retire topics of the national catalogue.
+    ManageTopics,
+    /// Read the audit log of the scope.
+    ReadAudit,
 }
 
 /// Read or write: decides between 404 and 403 for a record outside the scope.
@@ -227,7 +212,9 @@ pub fn role_can(role: Role, capability: Capability) -> bool {
     use Capability::*;
     match capability {
         ReadAccounts | IssueResetCode => matches!(role, Role::Admin | Role::Officer),
-        ManageAccounts => role == Role::Admin,
+        ManageAccounts | ManageTopics => role == Role::Admin,
+        ReadFieldRecords | RecordClasses => matches!(role, Role::Admin | Role::Officer | Role::TeamMember),
+        ManageTeams | ReadAudit => matches!(role, Role::Admin | Role::Officer),
     }
 }
 
@@ -238,12 +225,7 @@ pub trait Principal {
 }
 
 /// Checks the role, then (when given) that the record's area lies in the caller's scope.
-pub fn authorize(
-    caller: &impl Principal,
-    capability: Capability,
-    area: Option<&Area>,
-    access: Access,
-) -> Result<(), ApiError> {
+pub fn authorize(caller: &impl Principal, capability: Capability, area: Option<&Area>, access: Access) -> Result<(), ApiError> {
     if !role_can(caller.role(), capability) {
         return Err(error::forbidden());
     }
@@ -272,10 +254,7 @@ pub fn check_role_scope(role: Role, scope: &Scope) -> Result<(), ApiError> {
         return Err(error::validation(vec![FieldError::new(
             "scope_kind",
             "commune_required",
-            Text::new(
-                "Thành viên tổ công nghệ số phải có phạm vi là một xã/phường.",
-                "A team member's scope must be one commune.",
-            ),
+            Text::new("Thành viên tổ công nghệ số phải có phạm vi là một xã/phường.", "A team member's scope must be one commune."),
         )]));
     }
     Ok(())
@@ -290,21 +269,27 @@ pub fn users_in_scope<'a>(
     match scope {
         Scope::Country => query,
         Scope::Province(p) => query.filter(
-            users::scope_kind
-                .eq("province")
-                .and(users::scope_code.eq(p.clone()))
-                .or(users::scope_kind.eq("commune").and(
-                    users::scope_code.eq_any(
-                        units::table
-                            .filter(units::province_code.eq(p.clone()))
-                            .select(units::code.nullable()),
-                    ),
-                )),
-        ),
-        Scope::Commune(c) => query.filter(
-            users::scope_kind
+            users::scope_kind.eq("province").and(users::scope_code.eq(p.clone())).or(users::scope_kind
                 .eq("commune")
-                .and(users::scope_code.eq(c.clone())),
+                .and(users::scope_code.eq_any(units::table.filter(units::province_code.eq(p.clone())).select(units::code.nullable())))),
         ),
+        Scope::Commune(c) => query.filter(users::scope_kind.eq("commune").and(users::scope_code.eq(c.clone()))),
     }
 }
+
+/// Restricts a boxed list query to rows whose commune column lies in `scope`
+/// (`$query.filter(...)` on a commune-code column). Kept here so handlers never compare
+/// codes themselves.
+macro_rules! filter_to_scope {
+    ($query:expr, $commune_col:expr, $scope:expr) => {{
+        use diesel::prelude::*;
+        match $scope {
+            $crate::policy::Scope::Country => $query,
+            $crate::policy::Scope::Province(p) => $query.filter($commune_col.eq_any(
+                $crate::schema::units::table.filter($crate::schema::units::province_code.eq(p.clone())).select($crate::schema::units::code),
+            )),
+            $crate::policy::Scope::Commune(c) => $query.filter($commune_col.eq(c.clone())),
+        }
+    }};
+}
+pub(crate) use filter_to_scope;

@@ -107,9 +107,145 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    hamlets (id) {
+        id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        change_seq -> BigInt,
+        create_digest -> Text,
+        commune_code -> Text,
+        name -> Text,
+        kind -> Text,
+        search_name -> Text,
+    }
+}
+
+diesel::table! {
+    topics (id) {
+        id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+        change_seq -> BigInt,
+        name_vi -> Text,
+        name_en -> Text,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        change_seq -> BigInt,
+        create_digest -> Text,
+        commune_code -> Text,
+        hamlet_id -> Nullable<Text>,
+        name -> Text,
+        kind -> Text,
+        level -> Text,
+        decision_number -> Nullable<Text>,
+        decision_date -> Nullable<Date>,
+        active -> Bool,
+    }
+}
+
+diesel::table! {
+    team_members (id) {
+        id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        change_seq -> BigInt,
+        create_digest -> Text,
+        team_id -> Text,
+        commune_code -> Text,
+        full_name -> Text,
+        phone -> Nullable<Text>,
+        role -> Text,
+        affiliation -> Text,
+        joined_on -> Nullable<Date>,
+        left_on -> Nullable<Date>,
+        user_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    classes (id) {
+        id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        change_seq -> BigInt,
+        create_digest -> Text,
+        commune_code -> Text,
+        hamlet_id -> Nullable<Text>,
+        team_id -> Text,
+        title -> Text,
+        mode -> Text,
+        language -> Text,
+        interpreter_used -> Bool,
+        venue -> Nullable<Text>,
+        start_date -> Date,
+        end_date -> Date,
+        planned_sessions -> Integer,
+        campaign -> Nullable<Text>,
+        status -> Text,
+        cancel_reason -> Nullable<Text>,
+        min_attendance_ratio -> Double,
+    }
+}
+
+diesel::table! {
+    class_topics (class_id, topic_id) {
+        class_id -> Text,
+        topic_id -> Text,
+    }
+}
+
+diesel::table! {
+    class_instructors (class_id, member_id) {
+        class_id -> Text,
+        member_id -> Text,
+    }
+}
+
+diesel::table! {
+    class_sessions (id) {
+        id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        change_seq -> BigInt,
+        create_digest -> Text,
+        class_id -> Text,
+        commune_code -> Text,
+        held_on -> Date,
+        duration_minutes -> Integer,
+        topic_ids -> Text,
+        notes -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(units -> provinces (province_code));
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
+diesel::joinable!(class_topics -> classes (class_id));
+diesel::joinable!(class_topics -> topics (topic_id));
+diesel::joinable!(class_instructors -> classes (class_id));
+diesel::joinable!(class_instructors -> team_members (member_id));
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(classes -> teams (team_id));
+diesel::joinable!(class_sessions -> classes (class_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     provinces,
@@ -121,4 +257,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttle,
     reset_codes,
     audit_log,
+    hamlets,
+    topics,
+    teams,
+    team_members,
+    classes,
+    class_topics,
+    class_instructors,
+    class_sessions,
 );

@@ -82,22 +82,10 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(
-            normalize_phone("0912 345 678").as_deref(),
-            Some("0912345678")
-        );
-        assert_eq!(
-            normalize_phone("+84912345678").as_deref(),
-            Some("0912345678")
-        );
-        assert_eq!(
-            normalize_phone("84912345678").as_deref(),
-            Some("0912345678")
-        );
-        assert_eq!(
-            normalize_phone("0255 3822 123").as_deref(),
-            Some("02553822123")
-        );
+        assert_eq!(normalize_phone("0912 345 678").as_deref(), Some("0912345678"));
+        assert_eq!(normalize_phone("+84912345678").as_deref(), Some("0912345678"));
+        assert_eq!(normalize_phone("84912345678").as_deref(), Some("0912345678"));
+        assert_eq!(normalize_phone("0255 3822 123").as_deref(), Some("02553822123"));
         assert_eq!(normalize_phone("0112345678"), None);
         assert_eq!(normalize_phone("091234567"), None);
         assert_eq!(normalize_phone("+1 555 1234"), None);

@@ -42,8 +42,7 @@ impl UserRow {
     /// Role and scope as policy types. A row with values outside the enums can only come
     /// from hand-edited data; it is treated as an internal error, not trusted.
     pub fn role_scope(&self) -> Result<(Role, Scope), ApiError> {
-        let role = Role::parse(&self.role)
-            .ok_or_else(|| ApiError::internal(format!("user {} has unknown role", self.id)))?;
+        let role = Role::parse(&self.role).ok_or_else(|| ApiError::internal(format!("user {} has unknown role", self.id)))?;
         let scope = Scope::from_parts(&self.scope_kind, self.scope_code.as_deref())
             .ok_or_else(|| ApiError::internal(format!("user {} has an invalid scope", self.id)))?;
         Ok((role, scope))
@@ -178,11 +177,7 @@ pub struct UserPage {
 fn check_username(raw: &str, errors: &mut Vec<FieldError>) -> String {
     let username = raw.trim().to_lowercase();
     let len = username.chars().count();
-    if !(3..=64).contains(&len)
-        || !username
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-    {
+    if !(3..=64).contains(&len) || !username.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
         errors.push(FieldError::new(
             "username",
             "invalid_username",
@@ -203,10 +198,7 @@ pub fn check_name(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Strin
         errors.push(FieldError::new(
             field,
             "length",
-            Text::new(
-                "Độ dài phải từ 1 đến 200 ký tự (không tính khoảng trắng đầu cuối).",
-                "Must be 1 to 200 characters after trimming.",
-            ),
+            Text::new("Độ dài phải từ 1 đến 200 ký tự (không tính khoảng trắng đầu cuối).", "Must be 1 to 200 characters after trimming."),
         ));
     }
     name
@@ -237,10 +229,7 @@ fn parse_role(raw: &str, errors: &mut Vec<FieldError>) -> Option<Role> {
         errors.push(FieldError::new(
             "role",
             "invalid_choice",
-            Text::new(
-                "Vai trò phải là admin, officer, team_member hoặc analyst.",
-                "Role must be admin, officer, team_member or analyst.",
-            ),
+            Text::new("Vai trò phải là admin, officer, team_member hoặc analyst.", "Role must be admin, officer, team_member or analyst."),
         ));
     }
     role
@@ -257,20 +246,14 @@ fn parse_scope_kind(raw: &str, errors: &mut Vec<FieldError>) -> Option<ScopeKind
         errors.push(FieldError::new(
             "scope_kind",
             "invalid_choice",
-            Text::new(
-                "Phạm vi phải là country, province hoặc commune.",
-                "Scope kind must be country, province or commune.",
-            ),
+            Text::new("Phạm vi phải là country, province hoặc commune.", "Scope kind must be country, province or commune."),
         ));
     }
     kind
 }
 
 fn load_user(conn: &mut AnyConnection, id: &str) -> Result<UserRow, ApiError> {
-    Ok(users::table
-        .find(id)
-        .filter(users::deleted_at.is_null())
-        .first::<UserRow>(conn)?)
+    Ok(users::table.find(id).filter(users::deleted_at.is_null()).first::<UserRow>(conn)?)
 }
 
 fn user_area(conn: &mut AnyConnection, row: &UserRow) -> Result<Area, ApiError> {
@@ -278,13 +261,7 @@ fn user_area(conn: &mut AnyConnection, row: &UserRow) -> Result<Area, ApiError> 
     Area::of_scope(conn, &scope)
 }
 
-fn audit_entry<'a>(
-    caller: &'a Caller,
-    meta: &'a RequestMeta,
-    action: &'a str,
-    id: &'a str,
-    fields: &'a [&'a str],
-) -> AuditEntry<'a> {
+fn audit_entry<'a>(caller: &'a Caller, meta: &'a RequestMeta, action: &'a str, id: &'a str, fields: &'a [&'a str]) -> AuditEntry<'a> {
     AuditEntry {
         actor_id: Some(&caller.user.id),
         actor_role: Some(caller.role()),
@@ -298,14 +275,8 @@ fn audit_entry<'a>(
     }
 }
 
-fn with_etag(
-    status: actix_web::http::StatusCode,
-    version: i64,
-    body: &impl Serialize,
-) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, http::etag(version)))
-        .json(body)
+fn with_etag(status: actix_web::http::StatusCode, version: i64, body: &impl Serialize) -> HttpResponse {
+    HttpResponse::build(status).insert_header((header::ETAG, http::etag(version))).json(body)
 }
 
 /// List accounts in the caller's scope.
@@ -320,11 +291,7 @@ fn with_etag(
         (status = 422, description = "Bad limit or role filter", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn list_users(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: web::Query<UserListQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_users(state: web::Data<AppState>, caller: Caller, query: web::Query<UserListQuery>) -> Result<HttpResponse, ApiError> {
     policy::authorize(&caller, Capability::ReadAccounts, None, Access::Read)?;
     let q = query.into_inner();
     let limit = http::page_limit(q.limit)?;
@@ -344,8 +311,7 @@ pub async fn list_users(
     let rows = state
         .db
         .run(move |conn| {
-            let mut query = policy::users_in_scope(users::table.into_boxed(), &scope)
-                .filter(users::deleted_at.is_null());
+            let mut query = policy::users_in_scope(users::table.into_boxed(), &scope).filter(users::deleted_at.is_null());
             if let Some(role) = role {
                 query = query.filter(users::role.eq(role.as_str()));
             }
@@ -355,23 +321,12 @@ pub async fn list_users(
             if let Some(after) = after {
                 query = query.filter(users::username.gt(after));
             }
-            Ok(query
-                .order(users::username.asc())
-                .limit(limit + 1)
-                .load::<UserRow>(conn)?)
+            Ok(query.order(users::username.asc()).limit(limit + 1).load::<UserRow>(conn)?)
         })
         .await?;
     let more = rows.len() as i64 > limit;
-    let items = rows
-        .iter()
-        .take(limit as usize)
-        .map(User::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if more {
-        items.last().map(|u| http::encode_cursor(&u.username))
-    } else {
-        None
-    };
+    let items = rows.iter().take(limit as usize).map(User::from_row).collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if more { items.last().map(|u| http::encode_cursor(&u.username)) } else { None };
     Ok(HttpResponse::Ok().json(UserPage { items, next_cursor }))
 }
 
@@ -402,11 +357,7 @@ pub async fn create_user(
         Some(raw) => match uuid::Uuid::parse_str(raw) {
             Ok(u) => u.to_string(),
             Err(_) => {
-                errors.push(FieldError::new(
-                    "id",
-                    "invalid_uuid",
-                    Text::new("Mã định danh phải là UUID.", "The id must be a UUID."),
-                ));
+                errors.push(FieldError::new("id", "invalid_uuid", Text::new("Mã định danh phải là UUID.", "The id must be a UUID.")));
                 String::new()
             }
         },
@@ -432,13 +383,7 @@ pub async fn create_user(
         Some(pw) => (state.passwords.hash(pw).await?, None),
         None => {
             // An unusable hash (random, never revealed) until the reset code is redeemed.
-            (
-                state
-                    .passwords
-                    .hash(crate::auth::token::new_refresh_token())
-                    .await?,
-                Some(crate::auth::token::new_reset_code()),
-            )
+            (state.passwords.hash(crate::auth::token::new_refresh_token()).await?, Some(crate::auth::token::new_reset_code()))
         }
     };
     let reset_ttl = state.config.reset_code_ttl;
@@ -450,34 +395,17 @@ pub async fn create_user(
                 let scope = Scope::validate(conn, kind, scope_code.as_deref())?;
                 policy::check_role_scope(role, &scope)?;
                 let area = Area::of_scope(conn, &scope)?;
-                policy::authorize(
-                    &caller,
-                    Capability::ManageAccounts,
-                    Some(&area),
-                    Access::Write,
-                )?;
-                let taken: i64 = users::table
-                    .filter(users::username.eq(&username))
-                    .count()
-                    .get_result(conn)?;
+                policy::authorize(&caller, Capability::ManageAccounts, Some(&area), Access::Write)?;
+                let taken: i64 = users::table.filter(users::username.eq(&username)).count().get_result(conn)?;
                 if taken > 0 {
                     return Err(error::conflict(
                         "username_taken",
-                        Text::new(
-                            "Tên đăng nhập đã được dùng.",
-                            "This username is already taken.",
-                        ),
+                        Text::new("Tên đăng nhập đã được dùng.", "This username is already taken."),
                     ));
                 }
-                let exists: i64 = users::table
-                    .filter(users::id.eq(&id))
-                    .count()
-                    .get_result(conn)?;
+                let exists: i64 = users::table.filter(users::id.eq(&id)).count().get_result(conn)?;
                 if exists > 0 {
-                    return Err(error::conflict(
-                        "id_taken",
-                        Text::new("Mã định danh đã được dùng.", "This id is already used."),
-                    ));
+                    return Err(error::conflict("id_taken", Text::new("Mã định danh đã được dùng.", "This id is already used.")));
                 }
                 let now = db::now();
                 let mut seq = ChangeSeq::default();
@@ -502,41 +430,17 @@ pub async fn create_user(
                     ))
                     .execute(conn)?;
                 let reset_code = match reset {
-                    Some(code) => Some(store_reset_code(
-                        conn,
-                        &keys,
-                        &id,
-                        &caller.user.id,
-                        &code,
-                        now,
-                        reset_ttl,
-                    )?),
+                    Some(code) => Some(store_reset_code(conn, &keys, &id, &caller.user.id, &code, now, reset_ttl)?),
                     None => None,
                 };
                 seq.finish(conn)?;
-                audit::record(
-                    conn,
-                    &audit_entry(
-                        &caller,
-                        &meta,
-                        "create",
-                        &id,
-                        &["username", "full_name", "phone", "role", "scope"],
-                    ),
-                )?;
+                audit::record(conn, &audit_entry(&caller, &meta, "create", &id, &["username", "full_name", "phone", "role", "scope"]))?;
                 Ok((load_user(conn, &id)?, reset_code))
             })
         })
         .await?;
-    let body = CreatedUser {
-        user: User::from_row(&row)?,
-        reset_code,
-    };
-    Ok(with_etag(
-        actix_web::http::StatusCode::CREATED,
-        row.version,
-        &body,
-    ))
+    let body = CreatedUser { user: User::from_row(&row)?, reset_code };
+    Ok(with_etag(actix_web::http::StatusCode::CREATED, row.version, &body))
 }
 
 /// Read one account in scope.
@@ -551,11 +455,7 @@ pub async fn create_user(
         (status = 404, description = "No such account in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_user(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_user(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     policy::authorize(&caller, Capability::ReadAccounts, None, Access::Read)?;
     let id = http::parse_uuid(&path)?;
     let row = state
@@ -567,11 +467,7 @@ pub async fn get_user(
             Ok(row)
         })
         .await?;
-    Ok(with_etag(
-        actix_web::http::StatusCode::OK,
-        row.version,
-        &User::from_row(&row)?,
-    ))
+    Ok(with_etag(actix_web::http::StatusCode::OK, row.version, &User::from_row(&row)?))
 }
 
 /// Change an account: name, phone, role, scope, or deactivate/reactivate. Needs `If-Match`.
@@ -607,30 +503,15 @@ pub async fn update_user(
     let id = http::parse_uuid(&path)?;
     let patch = patch.into_inner();
     let mut errors = Vec::new();
-    let full_name = patch
-        .full_name
-        .as_deref()
-        .map(|n| check_name("full_name", n, &mut errors));
-    let phone: Option<Option<String>> = patch
-        .phone
-        .as_deref()
-        .map(|p| check_phone("phone", Some(p), &mut errors));
-    let role = patch
-        .role
-        .as_deref()
-        .and_then(|r| parse_role(r, &mut errors));
-    let kind = patch
-        .scope_kind
-        .as_deref()
-        .and_then(|k| parse_scope_kind(k, &mut errors));
+    let full_name = patch.full_name.as_deref().map(|n| check_name("full_name", n, &mut errors));
+    let phone: Option<Option<String>> = patch.phone.as_deref().map(|p| check_phone("phone", Some(p), &mut errors));
+    let role = patch.role.as_deref().and_then(|r| parse_role(r, &mut errors));
+    let kind = patch.scope_kind.as_deref().and_then(|k| parse_scope_kind(k, &mut errors));
     if patch.scope_code.is_some() && patch.scope_kind.is_none() {
         errors.push(FieldError::new(
             "scope_kind",
             "required",
-            Text::new(
-                "Gửi scope_kind cùng với scope_code.",
-                "Send scope_kind together with scope_code.",
-            ),
+            Text::new("Gửi scope_kind cùng với scope_code.", "Send scope_kind together with scope_code."),
         ));
     }
     if !errors.is_empty() {
@@ -716,11 +597,7 @@ pub async fn update_user(
             })
         })
         .await?;
-    Ok(with_etag(
-        actix_web::http::StatusCode::OK,
-        row.version,
-        &User::from_row(&row)?,
-    ))
+    Ok(with_etag(actix_web::http::StatusCode::OK, row.version, &User::from_row(&row)?))
 }
 
 /// Issue a one-time password reset code for an account (admin; officer for team members).
@@ -751,21 +628,12 @@ pub async fn issue_reset_code(
             db::write_tx(conn, |conn| {
                 let row = load_user(conn, &id)?;
                 let area = user_area(conn, &row)?;
-                policy::authorize(
-                    &caller,
-                    Capability::IssueResetCode,
-                    Some(&area),
-                    Access::Write,
-                )?;
+                policy::authorize(&caller, Capability::IssueResetCode, Some(&area), Access::Write)?;
                 let (target_role, _) = row.role_scope()?;
                 policy::may_reset_role(&caller, target_role)?;
                 let code = crate::auth::token::new_reset_code();
-                let issued =
-                    store_reset_code(conn, &keys, &row.id, &caller.user.id, &code, db::now(), ttl)?;
-                audit::record(
-                    conn,
-                    &audit_entry(&caller, &meta, "issue_reset_code", &row.id, &[]),
-                )?;
+                let issued = store_reset_code(conn, &keys, &row.id, &caller.user.id, &code, db::now(), ttl)?;
+                audit::record(conn, &audit_entry(&caller, &meta, "issue_reset_code", &row.id, &[]))?;
                 Ok(issued)
             })
         })
@@ -783,13 +651,9 @@ fn store_reset_code(
     now: NaiveDateTime,
     ttl: i64,
 ) -> Result<ResetCode, ApiError> {
-    diesel::update(
-        reset_codes::table
-            .filter(reset_codes::user_id.eq(user_id))
-            .filter(reset_codes::used_at.is_null()),
-    )
-    .set(reset_codes::used_at.eq(Some(now)))
-    .execute(conn)?;
+    diesel::update(reset_codes::table.filter(reset_codes::user_id.eq(user_id)).filter(reset_codes::used_at.is_null()))
+        .set(reset_codes::used_at.eq(Some(now)))
+        .execute(conn)?;
     let expires_at = now + chrono::Duration::seconds(ttl);
     diesel::insert_into(reset_codes::table)
         .values((
@@ -802,10 +666,7 @@ fn store_reset_code(
             reset_codes::used_at.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
-    Ok(ResetCode {
-        code: code.to_owned(),
-        expires_at: utc(expires_at),
-    })
+    Ok(ResetCode { code: code.to_owned(), expires_at: utc(expires_at) })
 }
 
 /// Creates an account from the command line or at first start (no caller, no scope

@@ -11,46 +11,22 @@ use hocvuso::cli::Cli;
 fn resolve(args: &[&str], data_dir: &std::path::Path) -> Result<hocvuso::config::Config, String> {
     let mut argv = vec!["hocvuso", "--data-dir", data_dir.to_str().unwrap()];
     argv.extend_from_slice(args);
-    Cli::try_parse_from(argv)
-        .map_err(|e| e.to_string())?
-        .config
-        .resolve()
+    Cli::try_parse_from(argv).map_err(|e| e.to_string())?.config.resolve()
 }
 
 #[test]
 fn bad_values_are_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let err = resolve(&["--database-url", "mysql://x"], dir.path()).unwrap_err();
-    assert!(
-        err.contains("DATABASE_URL must start with sqlite://"),
-        "{err}"
-    );
-    let err = resolve(
-        &[
-            "--database-url",
-            "postgres://u:hunter2@h/db",
-            "--bind",
-            "nowhere",
-        ],
-        dir.path(),
-    )
-    .unwrap_err();
+    assert!(err.contains("DATABASE_URL must start with sqlite://"), "{err}");
+    let err = resolve(&["--database-url", "postgres://u:hunter2@h/db", "--bind", "nowhere"], dir.path()).unwrap_err();
     assert!(err.contains("HOCVUSO_BIND must be HOST:PORT"), "{err}");
     let err = resolve(&["--jwt-secret", "too-short"], dir.path()).unwrap_err();
-    assert!(
-        err.contains("HOCVUSO_JWT_SECRET is 9 bytes; it must be at least 32"),
-        "{err}"
-    );
+    assert!(err.contains("HOCVUSO_JWT_SECRET is 9 bytes; it must be at least 32"), "{err}");
     let err = resolve(&["--access-token-ttl", "0"], dir.path()).unwrap_err();
-    assert!(
-        err.contains("HOCVUSO_ACCESS_TOKEN_TTL must be a positive number"),
-        "{err}"
-    );
+    assert!(err.contains("HOCVUSO_ACCESS_TOKEN_TTL must be a positive number"), "{err}");
     let err = resolve(&["--pool-size", "0"], dir.path()).unwrap_err();
-    assert!(
-        err.contains("HOCVUSO_POOL_SIZE must be between 1 and 256"),
-        "{err}"
-    );
+    assert!(err.contains("HOCVUSO_POOL_SIZE must be between 1 and 256"), "{err}");
     let err = resolve(&["--log-format", "xml"], dir.path()).unwrap_err();
     assert!(err.contains("xml"), "{err}");
     // Passwords in URLs never appear in messages.
@@ -69,16 +45,10 @@ fn a_generated_jwt_secret_is_private_and_stable() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("jwt-secret"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join("jwt-secret")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    assert_eq!(
-        resolve(&[], dir.path()).unwrap().database_url,
-        hocvuso::db::DatabaseUrl::Sqlite("data/hocvuso.db".into())
-    );
+    assert_eq!(resolve(&[], dir.path()).unwrap().database_url, hocvuso::db::DatabaseUrl::Sqlite("data/hocvuso.db".into()));
 }
 
 #[test]
@@ -93,10 +63,7 @@ fn the_first_admin_password_is_written_once_with_mode_0600() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
     drop(state);
     // A second start does not create another admin or a new password.
@@ -108,10 +75,7 @@ fn the_first_admin_password_is_written_once_with_mode_0600() {
 #[test]
 fn postgres_over_tls_works_from_the_default_build() {
     // Only meaningful against PostgreSQL; the SQLite run has nothing to connect to.
-    let Some(base) = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-    else {
+    let Some(base) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) else {
         return;
     };
     let sep = if base.contains('?') { '&' } else { '?' };
@@ -124,11 +88,7 @@ fn postgres_over_tls_works_from_the_default_build() {
         #[diesel(sql_type = diesel::sql_types::Bool)]
         ssl: bool,
     }
-    let hocvuso::db::AnyConnection::Postgresql(pg) = &mut *conn else {
-        panic!("not postgres")
-    };
-    let row: Ssl = diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-        .get_result(pg)
-        .unwrap();
+    let hocvuso::db::AnyConnection::Postgresql(pg) = &mut *conn else { panic!("not postgres") };
+    let row: Ssl = diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").get_result(pg).unwrap();
     assert!(row.ssl, "connection is not encrypted");
 }

@@ -19,13 +19,7 @@ async fn unknown_route_is_a_404_problem() {
         json!({"type": "urn:hocvuso:problem:route_not_found", "title": "Không tìm thấy", "status": 404,
                "detail": "Không có đường dẫn API này. Xem /docs để biết danh sách.", "code": "route_not_found"})
     );
-    let en = app
-        .call(
-            TestRequest::get()
-                .uri("/nothing")
-                .insert_header(("Accept-Language", "en")),
-        )
-        .await;
+    let en = app.call(TestRequest::get().uri("/nothing").insert_header(("Accept-Language", "en"))).await;
     assert_eq!(
         en.problem(),
         json!({"type": "urn:hocvuso:problem:route_not_found", "title": "Not found", "status": 404,
@@ -36,9 +30,7 @@ async fn unknown_route_is_a_404_problem() {
 #[actix_web::test]
 async fn wrong_method_is_a_405_problem() {
     let app = app().await;
-    let r = app
-        .call(TestRequest::delete().uri("/api/v1/auth/login"))
-        .await;
+    let r = app.call(TestRequest::delete().uri("/api/v1/auth/login")).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
         r.problem(),
@@ -65,13 +57,7 @@ async fn malformed_json_is_a_400_problem() {
                "detail": "Nội dung không phải JSON hợp lệ.", "code": "malformed_json"})
     );
     // Well-formed JSON of the wrong shape names the field, not the value.
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"username": 5, "password": "secret-value"}),
-        )
-        .await;
+    let r = app.post("/api/v1/auth/login", None, json!({"username": 5, "password": "secret-value"})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.code(), "invalid_body");
     assert!(!r.body["detail"].as_str().unwrap().contains("secret-value"));
@@ -92,12 +78,7 @@ async fn malformed_json_is_a_400_problem() {
 async fn wrong_content_type_is_a_415_problem() {
     let app = app().await;
     let r = app
-        .call(
-            TestRequest::post()
-                .uri("/api/v1/auth/login")
-                .insert_header(("Content-Type", "text/plain"))
-                .set_payload("username=admin"),
-        )
+        .call(TestRequest::post().uri("/api/v1/auth/login").insert_header(("Content-Type", "text/plain")).set_payload("username=admin"))
         .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(
@@ -111,13 +92,7 @@ async fn wrong_content_type_is_a_415_problem() {
 async fn body_over_the_limit_is_a_413_problem() {
     let app = app().await;
     let big = "x".repeat(300 * 1024);
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"username": big, "password": "x"}),
-        )
-        .await;
+    let r = app.post("/api/v1/auth/login", None, json!({"username": big, "password": "x"})).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         r.problem(),
@@ -129,13 +104,7 @@ async fn body_over_the_limit_is_a_413_problem() {
 #[actix_web::test]
 async fn validation_is_a_422_problem_with_field_entries() {
     let app = app().await;
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"username": "", "password": ""}),
-        )
-        .await;
+    let r = app.post("/api/v1/auth/login", None, json!({"username": "", "password": ""})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         r.problem(),
@@ -152,9 +121,7 @@ async fn validation_is_a_422_problem_with_field_entries() {
 async fn role_violation_is_a_403_problem() {
     let app = app().await;
     let admin = app.admin_token().await;
-    let (_, analyst) = app
-        .user_with_token(&admin, "analyst1", "analyst", "country", None)
-        .await;
+    let (_, analyst) = app.user_with_token(&admin, "analyst1", "analyst", "country", None).await;
     let r = app.get("/api/v1/users", Some(&analyst)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -181,19 +148,8 @@ async fn conflict_is_a_409_problem() {
 #[actix_web::test]
 async fn throttling_is_a_429_problem() {
     let app = app_with(|c| c.throttle_user_failures = 1).await;
-    app.post(
-        "/api/v1/auth/login",
-        None,
-        json!({"username": "admin", "password": "wrong-password"}),
-    )
-    .await;
-    let r = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"username": "admin", "password": "wrong-password"}),
-        )
-        .await;
+    app.post("/api/v1/auth/login", None, json!({"username": "admin", "password": "wrong-password"})).await;
+    let r = app.post("/api/v1/auth/login", None, json!({"username": "admin", "password": "wrong-password"})).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     let secs = r.body["retry_after"].as_u64().unwrap();
     assert_eq!(r.header("retry-after"), Some(secs.to_string()));
@@ -208,30 +164,12 @@ async fn throttling_is_a_429_problem() {
 #[actix_web::test]
 async fn request_ids_are_echoed_or_made() {
     let app = app().await;
-    let r = app
-        .call(
-            TestRequest::get()
-                .uri("/healthz")
-                .insert_header(("X-Request-Id", "phone-42-abc")),
-        )
-        .await;
+    let r = app.call(TestRequest::get().uri("/healthz").insert_header(("X-Request-Id", "phone-42-abc"))).await;
     assert_eq!(r.header("x-request-id").as_deref(), Some("phone-42-abc"));
-    let r = app
-        .call(
-            TestRequest::get()
-                .uri("/healthz")
-                .insert_header(("X-Request-Id", "has spaces")),
-        )
-        .await;
+    let r = app.call(TestRequest::get().uri("/healthz").insert_header(("X-Request-Id", "has spaces"))).await;
     let made = r.header("x-request-id").unwrap();
     assert!(uuid::Uuid::parse_str(&made).is_ok());
-    let r = app
-        .call(
-            TestRequest::get()
-                .uri("/missing")
-                .insert_header(("X-Request-Id", "trace-7")),
-        )
-        .await;
+    let r = app.call(TestRequest::get().uri("/missing").insert_header(("X-Request-Id", "trace-7"))).await;
     assert_eq!(r.body["request_id"], "trace-7");
 }
 
@@ -251,15 +189,9 @@ fn internal_errors_hide_their_cause() {
 async fn health_and_readiness() {
     let app = app().await;
     let r = app.get("/healthz", None).await;
-    assert_eq!(
-        (r.status, r.body.clone()),
-        (StatusCode::OK, json!({"status": "ok"}))
-    );
+    assert_eq!((r.status, r.body.clone()), (StatusCode::OK, json!({"status": "ok"})));
     let r = app.get("/readyz", None).await;
-    assert_eq!(
-        (r.status, r.body.clone()),
-        (StatusCode::OK, json!({"status": "ok"}))
-    );
+    assert_eq!((r.status, r.body.clone()), (StatusCode::OK, json!({"status": "ok"})));
 }
 
 #[actix_web::test]

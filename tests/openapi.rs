@@ -18,13 +18,7 @@ fn committed_spec_matches_the_code() {
 fn every_operation_documents_security_and_problems() {
     let spec: Value = serde_json::from_str(&hocvuso::openapi::json()).unwrap();
     assert_eq!(spec["openapi"], "3.1.0");
-    let public = [
-        "/healthz",
-        "/readyz",
-        "/api/v1/auth/login",
-        "/api/v1/auth/refresh",
-        "/api/v1/auth/reset",
-    ];
+    let public = ["/healthz", "/readyz", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/reset"];
     let mut count = 0;
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -39,10 +33,7 @@ fn every_operation_documents_security_and_problems() {
                 .filter(|(code, _)| code.starts_with('4') || code.starts_with('5'))
                 .map(|(code, r)| {
                     let schema = &r["content"]["application/problem+json"]["schema"]["$ref"];
-                    assert_eq!(
-                        schema, "#/components/schemas/Problem",
-                        "{id} {code} must use the problem schema"
-                    );
+                    assert_eq!(schema, "#/components/schemas/Problem", "{id} {code} must use the problem schema");
                     code
                 })
                 .collect();
@@ -50,11 +41,7 @@ fn every_operation_documents_security_and_problems() {
             if public.contains(&path.as_str()) {
                 assert!(op.get("security").is_none(), "{id} is public");
             } else {
-                assert_eq!(
-                    op["security"],
-                    serde_json::json!([{"bearer": []}]),
-                    "{id} must document bearer security"
-                );
+                assert_eq!(op["security"], serde_json::json!([{"bearer": []}]), "{id} must document bearer security");
                 assert!(responses.contains_key("401"), "{id} must document 401");
             }
         }

@@ -36,27 +36,14 @@ fn columns(conn: &mut AnyConnection) -> Vec<String> {
         .unwrap(),
     };
     // Sorted here, not in SQL: PostgreSQL's collation may order `_` differently.
-    let mut v: Vec<String> = rows
-        .into_iter()
-        .map(|r| {
-            format!(
-                "{}.{} {}",
-                r.t,
-                r.c,
-                if r.notnull == 1 { "NOT NULL" } else { "NULL" }
-            )
-        })
-        .collect();
+    let mut v: Vec<String> =
+        rows.into_iter().map(|r| format!("{}.{} {}", r.t, r.c, if r.notnull == 1 { "NOT NULL" } else { "NULL" })).collect();
     v.sort();
     v
 }
 
 fn expected() -> Vec<String> {
-    include_str!("schema_columns.txt")
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect()
+    include_str!("schema_columns.txt").lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
 }
 
 fn check(db: &common::TestDb) {
@@ -87,10 +74,7 @@ fn configured_backend_schema_matches_the_committed_list() {
 #[test]
 fn both_migration_folders_have_the_same_migrations() {
     let names = |dir: &str| {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
     };

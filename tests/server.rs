@@ -11,10 +11,7 @@ async fn a_real_server_answers_over_tcp() {
     let db = common::TestDb::new();
     let state = hocvuso::app::bootstrap(common::test_config(&db)).unwrap();
     let st = state.clone();
-    let server = HttpServer::new(move || hocvuso::app::build(st.clone()))
-        .workers(1)
-        .bind(("127.0.0.1", 0))
-        .unwrap();
+    let server = HttpServer::new(move || hocvuso::app::build(st.clone())).workers(1).bind(("127.0.0.1", 0)).unwrap();
     let addr = server.addrs()[0];
     let running = server.run();
     let handle = running.handle();
@@ -27,11 +24,7 @@ async fn a_real_server_answers_over_tcp() {
     assert!(r.headers().contains_key("x-request-id"));
 
     // A large body is compressed when the client accepts gzip.
-    let r = client
-        .get(format!("{base}/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let r = client.get(format!("{base}/api/v1/openapi.json")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let raw = reqwest::Client::builder()
         .no_gzip()
@@ -55,27 +48,11 @@ async fn a_real_server_answers_over_tcp() {
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     let token = body["access_token"].as_str().unwrap();
-    let me: Value = client
-        .get(format!("{base}/api/v1/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = client.get(format!("{base}/api/v1/me")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["username"], "admin");
 
-    let r = client
-        .get(format!("{base}/api/v1/nope"))
-        .header("Accept-Language", "en")
-        .send()
-        .await
-        .unwrap();
+    let r = client.get(format!("{base}/api/v1/nope")).header("Accept-Language", "en").send().await.unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(
-        r.headers().get("content-type").unwrap(),
-        "application/problem+json"
-    );
+    assert_eq!(r.headers().get("content-type").unwrap(), "application/problem+json");
     handle.stop(true).await;
 }

@@ -14,26 +14,13 @@ async fn official_lists_are_loaded_on_first_start() {
     let mut conn = app.conn();
     let p: i64 = provinces::table.count().get_result(&mut conn).unwrap();
     let u: i64 = units::table.count().get_result(&mut conn).unwrap();
-    let qn: i64 = units::table
-        .filter(units::province_code.eq("51"))
-        .count()
-        .get_result(&mut conn)
-        .unwrap();
+    let qn: i64 = units::table.filter(units::province_code.eq("51")).count().get_result(&mut conn).unwrap();
     assert_eq!((p, u, qn), (34, 3321, 96));
-    let (name, kind, search): (String, String, String) = units::table
-        .find("00004")
-        .select((units::name, units::kind, units::search_name))
-        .first(&mut conn)
-        .unwrap();
-    assert_eq!(
-        (name.as_str(), kind.as_str(), search.as_str()),
-        ("Ba Đình", "ward", "ba dinh")
-    );
+    let (name, kind, search): (String, String, String) =
+        units::table.find("00004").select((units::name, units::kind, units::search_name)).first(&mut conn).unwrap();
+    assert_eq!((name.as_str(), kind.as_str(), search.as_str()), ("Ba Đình", "ward", "ba dinh"));
     // Quảng Ngãi's list is the same as the national one for province 51.
-    let qn_file = include_str!("../reference/quang-ngai-units.csv")
-        .lines()
-        .count()
-        - 1;
+    let qn_file = include_str!("../reference/quang-ngai-units.csv").lines().count() - 1;
     assert_eq!(qn_file, 96);
 }
 
@@ -43,45 +30,19 @@ async fn import_upserts_and_reports() {
     let mut conn = app.conn();
     let csv = "code,name,type,province_code\n00004,Ba Đình Mới,ward,01\n99001,Xã Thử Nghiệm,commune,51\n00008,Ngọc Hà,ward,01\n";
     let r = import_csv(&mut conn, csv, None).unwrap();
-    assert_eq!(
-        r,
-        ImportReport {
-            units_inserted: 1,
-            units_updated: 1,
-            unchanged: 1,
-            ..Default::default()
-        }
-    );
-    let name: String = units::table
-        .find("00004")
-        .select(units::name)
-        .first(&mut conn)
-        .unwrap();
+    assert_eq!(r, ImportReport { units_inserted: 1, units_updated: 1, unchanged: 1, ..Default::default() });
+    let name: String = units::table.find("00004").select(units::name).first(&mut conn).unwrap();
     assert_eq!(name, "Ba Đình Mới");
-    let search: String = units::table
-        .find("99001")
-        .select(units::search_name)
-        .first(&mut conn)
-        .unwrap();
+    let search: String = units::table.find("99001").select(units::search_name).first(&mut conn).unwrap();
     assert_eq!(search, "xa thu nghiem");
     // Again: nothing changes.
     let r = import_csv(&mut conn, csv, None).unwrap();
     assert_eq!(r.unchanged, 3);
     // The Quảng Ngãi file has no province column: --province says it.
-    let r = import_csv(
-        &mut conn,
-        include_str!("../reference/quang-ngai-units.csv"),
-        Some("51"),
-    )
-    .unwrap();
+    let r = import_csv(&mut conn, include_str!("../reference/quang-ngai-units.csv"), Some("51")).unwrap();
     assert_eq!(r.unchanged, 96);
     // A province list.
-    let r = import_csv(
-        &mut conn,
-        "code,name,type\n01,Thủ đô Hà Nội,municipality\n",
-        None,
-    )
-    .unwrap();
+    let r = import_csv(&mut conn, "code,name,type\n01,Thủ đô Hà Nội,municipality\n", None).unwrap();
     assert_eq!(r.provinces_updated, 1);
 }
 
@@ -90,22 +51,10 @@ async fn bad_files_change_nothing_and_say_where() {
     let app = common::app().await;
     let mut conn = app.conn();
     let cases = [
-        (
-            "code,name,type,province_code\n00004,X,ward,01\n4,Y,ward,01\n",
-            "line 3: unit code `4` must be 5 digits",
-        ),
-        (
-            "code,name,type,province_code\n99002,Z,hamlet,51\n",
-            "line 2: type `hamlet` must be commune, ward or special_zone",
-        ),
-        (
-            "code,name,type,province_code\n99002,Z,commune,77\n",
-            "line 2: unknown province code `77`",
-        ),
-        (
-            "code,name,type\n99002,Z,commune\n",
-            "line 2: no province_code column and no --province given",
-        ),
+        ("code,name,type,province_code\n00004,X,ward,01\n4,Y,ward,01\n", "line 3: unit code `4` must be 5 digits"),
+        ("code,name,type,province_code\n99002,Z,hamlet,51\n", "line 2: type `hamlet` must be commune, ward or special_zone"),
+        ("code,name,type,province_code\n99002,Z,commune,77\n", "line 2: unknown province code `77`"),
+        ("code,name,type\n99002,Z,commune\n", "line 2: no province_code column and no --province given"),
         ("id,label\n1,x\n", "the CSV header must be"),
         ("code,name,type,province_code\n", "the CSV file has no rows"),
     ];
@@ -113,11 +62,7 @@ async fn bad_files_change_nothing_and_say_where() {
         let err = import_csv(&mut conn, csv, None).unwrap_err();
         assert!(err.starts_with(expected), "{err}");
     }
-    let name: String = units::table
-        .find("00004")
-        .select(units::name)
-        .first(&mut conn)
-        .unwrap();
+    let name: String = units::table.find("00004").select(units::name).first(&mut conn).unwrap();
     assert_eq!(name, "Ba Đình");
     let n: i64 = units::table.count().get_result(&mut conn).unwrap();
     assert_eq!(n, 3321);

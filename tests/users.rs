@@ -23,56 +23,16 @@ struct World {
 
 async fn world<S, B>(app: &TestApp<S>) -> World
 where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
+    S: actix_web::dev::Service<actix_http::Request, Response = actix_web::dev::ServiceResponse<B>, Error = actix_web::Error>,
     B: actix_web::body::MessageBody,
 {
     let admin = app.admin_token().await;
-    let (_, qn_admin) = app
-        .user_with_token(&admin, "qn.admin", "admin", "province", Some(QN))
-        .await;
-    let (_, officer) = app
-        .user_with_token(
-            &admin,
-            "ct.officer",
-            "officer",
-            "commune",
-            Some(QN_CAM_THANH),
-        )
-        .await;
-    let (own_member_id, member) = app
-        .user_with_token(
-            &admin,
-            "ct.member",
-            "team_member",
-            "commune",
-            Some(QN_CAM_THANH),
-        )
-        .await;
-    let (_, analyst) = app
-        .user_with_token(&admin, "qn.analyst", "analyst", "province", Some(QN))
-        .await;
-    let foreign_member_id = app
-        .create_user(
-            &admin,
-            "hn.member",
-            "team_member",
-            "commune",
-            Some(HN_BA_DINH),
-        )
-        .await;
-    World {
-        admin,
-        qn_admin,
-        officer,
-        member,
-        analyst,
-        own_member_id,
-        foreign_member_id,
-    }
+    let (_, qn_admin) = app.user_with_token(&admin, "qn.admin", "admin", "province", Some(QN)).await;
+    let (_, officer) = app.user_with_token(&admin, "ct.officer", "officer", "commune", Some(QN_CAM_THANH)).await;
+    let (own_member_id, member) = app.user_with_token(&admin, "ct.member", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let (_, analyst) = app.user_with_token(&admin, "qn.analyst", "analyst", "province", Some(QN)).await;
+    let foreign_member_id = app.create_user(&admin, "hn.member", "team_member", "commune", Some(HN_BA_DINH)).await;
+    World { admin, qn_admin, officer, member, analyst, own_member_id, foreign_member_id }
 }
 
 fn new_user(name: &str, scope_kind: &str, scope_code: Option<&str>) -> serde_json::Value {
@@ -87,41 +47,18 @@ async fn role_matrix_for_account_endpoints() {
     let own = format!("/api/v1/users/{}", w.own_member_id);
 
     // List.
-    for (who, token, status) in [
-        ("admin", &w.admin, 200),
-        ("officer", &w.officer, 200),
-        ("member", &w.member, 403),
-        ("analyst", &w.analyst, 403),
-    ] {
-        assert_eq!(
-            app.get("/api/v1/users", Some(token)).await.status.as_u16(),
-            status,
-            "list as {who}"
-        );
+    for (who, token, status) in
+        [("admin", &w.admin, 200), ("officer", &w.officer, 200), ("member", &w.member, 403), ("analyst", &w.analyst, 403)]
+    {
+        assert_eq!(app.get("/api/v1/users", Some(token)).await.status.as_u16(), status, "list as {who}");
     }
     // Create.
-    for (who, token, status) in [
-        ("officer", &w.officer, 403),
-        ("member", &w.member, 403),
-        ("analyst", &w.analyst, 403),
-    ] {
-        let r = app
-            .post(
-                "/api/v1/users",
-                Some(token),
-                new_user(&format!("x{who}"), "commune", Some(QN_CAM_THANH)),
-            )
-            .await;
+    for (who, token, status) in [("officer", &w.officer, 403), ("member", &w.member, 403), ("analyst", &w.analyst, 403)] {
+        let r = app.post("/api/v1/users", Some(token), new_user(&format!("x{who}"), "commune", Some(QN_CAM_THANH))).await;
         assert_eq!(r.status.as_u16(), status, "create as {who}");
         assert_eq!(r.code(), "forbidden");
     }
-    let r = app
-        .post(
-            "/api/v1/users",
-            Some(&w.qn_admin),
-            new_user("qn.new", "commune", Some(QN_CAM_THANH)),
-        )
-        .await;
+    let r = app.post("/api/v1/users", Some(&w.qn_admin), new_user("qn.new", "commune", Some(QN_CAM_THANH))).await;
     assert_eq!(r.status, StatusCode::CREATED);
     // Read one.
     for (who, token, status) in [
@@ -131,73 +68,28 @@ async fn role_matrix_for_account_endpoints() {
         ("member", &w.member, 403),
         ("analyst", &w.analyst, 403),
     ] {
-        assert_eq!(
-            app.get(&own, Some(token)).await.status.as_u16(),
-            status,
-            "get as {who}"
-        );
+        assert_eq!(app.get(&own, Some(token)).await.status.as_u16(), status, "get as {who}");
     }
     // Change.
-    for (who, token, status) in [
-        ("officer", &w.officer, 403),
-        ("member", &w.member, 403),
-        ("analyst", &w.analyst, 403),
-    ] {
-        let r = app
-            .patch(
-                &own,
-                Some(token),
-                Some("\"v1\""),
-                json!({"full_name": "Tên mới"}),
-            )
-            .await;
+    for (who, token, status) in [("officer", &w.officer, 403), ("member", &w.member, 403), ("analyst", &w.analyst, 403)] {
+        let r = app.patch(&own, Some(token), Some("\"v1\""), json!({"full_name": "Tên mới"})).await;
         assert_eq!(r.status.as_u16(), status, "patch as {who}");
     }
-    let r = app
-        .patch(
-            &own,
-            Some(&w.qn_admin),
-            Some("\"v1\""),
-            json!({"full_name": "Tên mới"}),
-        )
-        .await;
+    let r = app.patch(&own, Some(&w.qn_admin), Some("\"v1\""), json!({"full_name": "Tên mới"})).await;
     assert_eq!(r.status, StatusCode::OK);
     // Reset code.
-    for (who, token, status) in [
-        ("admin", &w.admin, 201),
-        ("officer", &w.officer, 201),
-        ("member", &w.member, 403),
-        ("analyst", &w.analyst, 403),
-    ] {
-        let r = app
-            .post(&format!("{own}/reset-code"), Some(token), json!({}))
-            .await;
+    for (who, token, status) in
+        [("admin", &w.admin, 201), ("officer", &w.officer, 201), ("member", &w.member, 403), ("analyst", &w.analyst, 403)]
+    {
+        let r = app.post(&format!("{own}/reset-code"), Some(token), json!({})).await;
         assert_eq!(r.status.as_u16(), status, "reset-code as {who}");
     }
     // No token at all: 401 everywhere.
-    assert_eq!(
-        app.get("/api/v1/users", None).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.post("/api/v1/users", None, new_user("y", "country", None))
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/api/v1/users", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.post("/api/v1/users", None, new_user("y", "country", None)).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.get(&own, None).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        app.patch(&own, None, Some("\"v1\""), json!({}))
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.post(&format!("{own}/reset-code"), None, json!({}))
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.patch(&own, None, Some("\"v1\""), json!({})).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.post(&format!("{own}/reset-code"), None, json!({})).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[actix_web::test]
@@ -209,45 +101,21 @@ async fn outside_the_scope_reads_are_404_and_writes_are_403() {
         let r = app.get(&foreign, Some(token)).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{who}");
         // Same body as a record that does not exist at all.
-        let missing = app
-            .get(
-                "/api/v1/users/7b0e2a8c-0000-4000-8000-000000000000",
-                Some(token),
-            )
-            .await;
+        let missing = app.get("/api/v1/users/7b0e2a8c-0000-4000-8000-000000000000", Some(token)).await;
         assert_eq!(r.problem(), missing.problem());
     }
-    let r = app
-        .patch(
-            &foreign,
-            Some(&w.qn_admin),
-            Some("\"v1\""),
-            json!({"full_name": "X"}),
-        )
-        .await;
+    let r = app.patch(&foreign, Some(&w.qn_admin), Some("\"v1\""), json!({"full_name": "X"})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(
         r.problem(),
         json!({"type": "urn:hocvuso:problem:out_of_scope", "title": "Không có quyền", "status": 403,
                "detail": "Bản ghi nằm ngoài địa bàn bạn được phân quyền.", "code": "out_of_scope"})
     );
-    let r = app
-        .post(
-            &format!("{foreign}/reset-code"),
-            Some(&w.officer),
-            json!({}),
-        )
-        .await;
+    let r = app.post(&format!("{foreign}/reset-code"), Some(&w.officer), json!({})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.code(), "out_of_scope");
     // Creating outside the scope, or widening a scope beyond one's own.
-    let r = app
-        .post(
-            "/api/v1/users",
-            Some(&w.qn_admin),
-            new_user("hn.x", "commune", Some(HN_BA_DINH)),
-        )
-        .await;
+    let r = app.post("/api/v1/users", Some(&w.qn_admin), new_user("hn.x", "commune", Some(HN_BA_DINH))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.code(), "out_of_scope");
     let mut analyst = new_user("all.x", "country", None);
@@ -255,20 +123,9 @@ async fn outside_the_scope_reads_are_404_and_writes_are_403() {
     let r = app.post("/api/v1/users", Some(&w.qn_admin), analyst).await;
     assert_eq!(r.code(), "out_of_scope");
     let own = format!("/api/v1/users/{}", w.own_member_id);
-    let r = app
-        .patch(
-            &own,
-            Some(&w.qn_admin),
-            Some("\"v1\""),
-            json!({"scope_kind": "commune", "scope_code": HN_BA_DINH}),
-        )
-        .await;
+    let r = app.patch(&own, Some(&w.qn_admin), Some("\"v1\""), json!({"scope_kind": "commune", "scope_code": HN_BA_DINH})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let count: i64 = users::table
-        .filter(users::username.eq_any(["hn.x", "all.x"]))
-        .count()
-        .get_result(&mut app.conn())
-        .unwrap();
+    let count: i64 = users::table.filter(users::username.eq_any(["hn.x", "all.x"])).count().get_result(&mut app.conn()).unwrap();
     assert_eq!(count, 0);
 }
 
@@ -276,59 +133,32 @@ async fn outside_the_scope_reads_are_404_and_writes_are_403() {
 async fn lists_show_only_accounts_in_scope_with_cursor_pages() {
     let app = app().await;
     let w = world(&app).await;
-    let names = |r: &Resp| {
-        r.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["username"].as_str().unwrap().to_owned())
-            .collect::<Vec<_>>()
-    };
+    let names =
+        |r: &Resp| r.body["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
     let officer_view = app.get("/api/v1/users", Some(&w.officer)).await;
     assert_eq!(names(&officer_view), vec!["ct.member", "ct.officer"]);
     let qn_view = app.get("/api/v1/users", Some(&w.qn_admin)).await;
-    assert_eq!(
-        names(&qn_view),
-        vec!["ct.member", "ct.officer", "qn.admin", "qn.analyst"]
-    );
-    let all = app
-        .get("/api/v1/users?role=team_member", Some(&w.admin))
-        .await;
+    assert_eq!(names(&qn_view), vec!["ct.member", "ct.officer", "qn.admin", "qn.analyst"]);
+    let all = app.get("/api/v1/users?role=team_member", Some(&w.admin)).await;
     assert_eq!(names(&all), vec!["ct.member", "hn.member"]);
     // Pages of two, stable while rows are added between pages.
     let p1 = app.get("/api/v1/users?limit=2", Some(&w.admin)).await;
     assert_eq!(names(&p1), vec!["admin", "ct.member"]);
     let cursor = p1.body["next_cursor"].as_str().unwrap().to_owned();
-    app.create_user(&w.admin, "aaa.first", "analyst", "country", None)
-        .await;
-    let p2 = app
-        .get(
-            &format!("/api/v1/users?limit=2&cursor={cursor}"),
-            Some(&w.admin),
-        )
-        .await;
+    app.create_user(&w.admin, "aaa.first", "analyst", "country", None).await;
+    let p2 = app.get(&format!("/api/v1/users?limit=2&cursor={cursor}"), Some(&w.admin)).await;
     assert_eq!(names(&p2), vec!["ct.officer", "hn.member"]);
     let c2 = p2.body["next_cursor"].as_str().unwrap().to_owned();
-    let p3 = app
-        .get(
-            &format!("/api/v1/users?limit=2&cursor={c2}"),
-            Some(&w.admin),
-        )
-        .await;
+    let p3 = app.get(&format!("/api/v1/users?limit=2&cursor={c2}"), Some(&w.admin)).await;
     assert_eq!(names(&p3), vec!["qn.admin", "qn.analyst"]);
-    assert!(
-        p3.body["next_cursor"].is_null(),
-        "last page has no next cursor"
-    );
+    assert!(p3.body["next_cursor"].is_null(), "last page has no next cursor");
     // Bad paging input.
     let r = app.get("/api/v1/users?limit=0", Some(&w.admin)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["errors"][0]["field"], "limit");
     let r = app.get("/api/v1/users?limit=501", Some(&w.admin)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let r = app
-        .get("/api/v1/users?cursor=not-a-cursor!", Some(&w.admin))
-        .await;
+    let r = app.get("/api/v1/users?cursor=not-a-cursor!", Some(&w.admin)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.code(), "invalid_cursor");
     let r = app.get("/api/v1/users?active=maybe", Some(&w.admin)).await;
@@ -365,34 +195,14 @@ async fn create_validates_every_field_at_once() {
         })
     );
     // Scope rules.
-    let r = app
-        .post(
-            "/api/v1/users",
-            Some(&admin),
-            new_user("tm.province", "province", Some(QN)),
-        )
-        .await;
+    let r = app.post("/api/v1/users", Some(&admin), new_user("tm.province", "province", Some(QN))).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["errors"][0]["code"], "commune_required");
-    let r = app
-        .post(
-            "/api/v1/users",
-            Some(&admin),
-            new_user("tm.nowhere", "commune", Some("99999")),
-        )
-        .await;
+    let r = app.post("/api/v1/users", Some(&admin), new_user("tm.nowhere", "commune", Some("99999"))).await;
     assert_eq!(r.body["errors"][0]["code"], "unknown_unit");
-    let r = app
-        .post(
-            "/api/v1/users",
-            Some(&admin),
-            new_user("tm.nocode", "commune", None),
-        )
-        .await;
+    let r = app.post("/api/v1/users", Some(&admin), new_user("tm.nocode", "commune", None)).await;
     assert_eq!(r.body["errors"][0]["code"], "required");
-    let r = app
-        .post("/api/v1/users", Some(&admin), json!({"username": "x"}))
-        .await;
+    let r = app.post("/api/v1/users", Some(&admin), json!({"username": "x"})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.code(), "invalid_body");
     let count: i64 = users::table.count().get_result(&mut app.conn()).unwrap();
@@ -421,22 +231,10 @@ async fn create_normalises_and_stores_what_it_returns() {
     assert_eq!(u["phone"], "0912345678");
     assert_eq!(u["scope_code"], QN_NGHIA_LO);
     assert!(r.body["reset_code"].is_null());
-    let (name, phone, version): (String, Option<String>, i64) = users::table
-        .find(id)
-        .select((users::full_name, users::phone, users::version))
-        .first(&mut app.conn())
-        .unwrap();
-    assert_eq!(
-        (name.as_str(), phone.as_deref(), version),
-        ("Phạm Thị Hương", Some("0912345678"), 1)
-    );
-    let again = app
-        .post(
-            "/api/v1/users",
-            Some(&admin),
-            new_user("huong.tcns", "commune", Some(QN_NGHIA_LO)),
-        )
-        .await;
+    let (name, phone, version): (String, Option<String>, i64) =
+        users::table.find(id).select((users::full_name, users::phone, users::version)).first(&mut app.conn()).unwrap();
+    assert_eq!((name.as_str(), phone.as_deref(), version), ("Phạm Thị Hương", Some("0912345678"), 1));
+    let again = app.post("/api/v1/users", Some(&admin), new_user("huong.tcns", "commune", Some(QN_NGHIA_LO))).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.code(), "username_taken");
     let mut same_id = new_user("other.name", "commune", Some(QN_NGHIA_LO));
@@ -446,20 +244,12 @@ async fn create_normalises_and_stores_what_it_returns() {
     assert_eq!(r.code(), "id_taken");
     let audit: Vec<(String, String, Option<String>)> = audit_log::table
         .filter(audit_log::entity_id.eq(id))
-        .select((
-            audit_log::action,
-            audit_log::changed_fields,
-            audit_log::actor_role,
-        ))
+        .select((audit_log::action, audit_log::changed_fields, audit_log::actor_role))
         .load(&mut app.conn())
         .unwrap();
     assert_eq!(
         audit,
-        vec![(
-            "create".to_owned(),
-            "[\"username\",\"full_name\",\"phone\",\"role\",\"scope\"]".to_owned(),
-            Some("admin".to_owned())
-        )]
+        vec![("create".to_owned(), "[\"username\",\"full_name\",\"phone\",\"role\",\"scope\"]".to_owned(), Some("admin".to_owned()))]
     );
 }
 
@@ -467,34 +257,16 @@ async fn create_normalises_and_stores_what_it_returns() {
 async fn patch_needs_a_current_if_match() {
     let app = app().await;
     let admin = app.admin_token().await;
-    let id = app
-        .create_user(&admin, "tuan", "team_member", "commune", Some(QN_CAM_THANH))
-        .await;
+    let id = app.create_user(&admin, "tuan", "team_member", "commune", Some(QN_CAM_THANH)).await;
     let path = format!("/api/v1/users/{id}");
-    let r = app
-        .patch(&path, Some(&admin), None, json!({"full_name": "Lê Tuấn"}))
-        .await;
+    let r = app.patch(&path, Some(&admin), None, json!({"full_name": "Lê Tuấn"})).await;
     assert_eq!(r.status, StatusCode::PRECONDITION_REQUIRED);
     assert_eq!(r.code(), "precondition_required");
-    let ok = app
-        .patch(
-            &path,
-            Some(&admin),
-            Some("\"v1\""),
-            json!({"full_name": "Lê Tuấn", "phone": "0987654321"}),
-        )
-        .await;
+    let ok = app.patch(&path, Some(&admin), Some("\"v1\""), json!({"full_name": "Lê Tuấn", "phone": "0987654321"})).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.body["version"], 2);
     assert_eq!(ok.header("etag").as_deref(), Some("\"v2\""));
-    let stale = app
-        .patch(
-            &path,
-            Some(&admin),
-            Some("\"v1\""),
-            json!({"full_name": "Khác"}),
-        )
-        .await;
+    let stale = app.patch(&path, Some(&admin), Some("\"v1\""), json!({"full_name": "Khác"})).await;
     assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(
         stale.problem(),
@@ -503,59 +275,26 @@ async fn patch_needs_a_current_if_match() {
     );
     assert_eq!(stale.header("etag").as_deref(), Some("\"v2\""));
     // Role change to an incompatible scope, then a valid move.
-    let r = app
-        .patch(
-            &path,
-            Some(&admin),
-            Some("\"v2\""),
-            json!({"scope_kind": "province", "scope_code": QN}),
-        )
-        .await;
+    let r = app.patch(&path, Some(&admin), Some("\"v2\""), json!({"scope_kind": "province", "scope_code": QN})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = app
-        .patch(
-            &path,
-            Some(&admin),
-            Some("\"v2\""),
-            json!({"role": "officer", "scope_kind": "province", "scope_code": QN, "phone": ""}),
-        )
+        .patch(&path, Some(&admin), Some("\"v2\""), json!({"role": "officer", "scope_kind": "province", "scope_code": QN, "phone": ""}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["role"], "officer");
     assert!(r.body["phone"].is_null());
     // No change: same version.
-    let r = app
-        .patch(
-            &path,
-            Some(&admin),
-            Some("\"v3\""),
-            json!({"role": "officer"}),
-        )
-        .await;
+    let r = app.patch(&path, Some(&admin), Some("\"v3\""), json!({"role": "officer"})).await;
     assert_eq!(r.body["version"], 3);
-    let actions: Vec<String> = audit_log::table
-        .filter(audit_log::entity_id.eq(&id))
-        .order(audit_log::id)
-        .select(audit_log::action)
-        .load(&mut app.conn())
-        .unwrap();
+    let actions: Vec<String> =
+        audit_log::table.filter(audit_log::entity_id.eq(&id)).order(audit_log::id).select(audit_log::action).load(&mut app.conn()).unwrap();
     assert_eq!(actions, vec!["create", "update", "update"]);
     // Unknown id and a non-UUID id.
     assert_eq!(
-        app.patch(
-            "/api/v1/users/7b0e2a8c-0000-4000-8000-000000000000",
-            Some(&admin),
-            Some("\"v1\""),
-            json!({})
-        )
-        .await
-        .status,
+        app.patch("/api/v1/users/7b0e2a8c-0000-4000-8000-000000000000", Some(&admin), Some("\"v1\""), json!({})).await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        app.get("/api/v1/users/42", Some(&admin)).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(app.get("/api/v1/users/42", Some(&admin)).await.status, StatusCode::NOT_FOUND);
 }
 
 #[actix_web::test]
@@ -564,33 +303,12 @@ async fn an_admin_cannot_lock_itself_out() {
     let admin = app.admin_token().await;
     let me = app.get("/api/v1/me", Some(&admin)).await;
     let path = format!("/api/v1/users/{}", me.body["id"].as_str().unwrap());
-    let r = app
-        .patch(
-            &path,
-            Some(&admin),
-            Some("\"v1\""),
-            json!({"active": false}),
-        )
-        .await;
+    let r = app.patch(&path, Some(&admin), Some("\"v1\""), json!({"active": false})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.code(), "cannot_change_self");
-    let r = app
-        .patch(
-            &path,
-            Some(&admin),
-            Some("\"v1\""),
-            json!({"role": "analyst"}),
-        )
-        .await;
+    let r = app.patch(&path, Some(&admin), Some("\"v1\""), json!({"role": "analyst"})).await;
     assert_eq!(r.code(), "cannot_change_self");
-    let r = app
-        .patch(
-            &path,
-            Some(&admin),
-            Some("\"v1\""),
-            json!({"full_name": "Quản trị tỉnh"}),
-        )
-        .await;
+    let r = app.patch(&path, Some(&admin), Some("\"v1\""), json!({"full_name": "Quản trị tỉnh"})).await;
     assert_eq!(r.status, StatusCode::OK);
 }
 

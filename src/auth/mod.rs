@@ -51,50 +51,29 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.to_str().map(str::to_owned));
+        let header = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().map(str::to_owned));
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = match header {
                 None => return Err(error::unauthorized("missing_token")),
                 Some(Err(_)) => return Err(error::unauthorized("invalid_token")),
                 Some(Ok(v)) => match v.split_once(' ') {
-                    Some((scheme, t))
-                        if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() =>
-                    {
-                        t.trim().to_owned()
-                    }
+                    Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => t.trim().to_owned(),
                     _ => return Err(error::unauthorized("invalid_token")),
                 },
             };
             let claims = state.jwt.verify(&token)?;
-            state
-                .db
-                .run(move |conn| load_caller(conn, &claims.sub, &claims.sid))
-                .await
+            state.db.run(move |conn| load_caller(conn, &claims.sub, &claims.sid)).await
         })
     }
 }
 
-fn load_caller(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    session_id: &str,
-) -> Result<Caller, ApiError> {
+fn load_caller(conn: &mut AnyConnection, user_id: &str, session_id: &str) -> Result<Caller, ApiError> {
     type SessionInfo = (String, NaiveDateTime, Option<NaiveDateTime>);
     let found: Option<(SessionInfo, UserRow)> = auth_sessions::table
         .inner_join(users::table)
         .filter(auth_sessions::id.eq(session_id))
-        .select((
-            (
-                auth_sessions::user_id,
-                auth_sessions::expires_at,
-                auth_sessions::revoked_at,
-            ),
-            users::all_columns,
-        ))
+        .select(((auth_sessions::user_id, auth_sessions::expires_at, auth_sessions::revoked_at), users::all_columns))
         .first(conn)
         .optional()?;
     let Some(((session_user, expires_at, revoked_at), user)) = found else {
@@ -110,48 +89,21 @@ fn load_caller(
         return Err(error::unauthorized("account_inactive"));
     }
     let (role, scope) = user.role_scope()?;
-    Ok(Caller {
-        user,
-        role,
-        scope,
-        session_id: session_id.to_owned(),
-    })
+    Ok(Caller { user, role, scope, session_id: session_id.to_owned() })
 }
 
 /// Ends every open session of a user (password change, reset, deactivation).
-pub fn revoke_all_sessions(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    reason: &str,
-) -> Result<(), ApiError> {
-    diesel::update(
-        auth_sessions::table
-            .filter(auth_sessions::user_id.eq(user_id))
-            .filter(auth_sessions::revoked_at.is_null()),
-    )
-    .set((
-        auth_sessions::revoked_at.eq(Some(db::now())),
-        auth_sessions::revoked_reason.eq(Some(reason)),
-    ))
-    .execute(conn)?;
+pub fn revoke_all_sessions(conn: &mut AnyConnection, user_id: &str, reason: &str) -> Result<(), ApiError> {
+    diesel::update(auth_sessions::table.filter(auth_sessions::user_id.eq(user_id)).filter(auth_sessions::revoked_at.is_null()))
+        .set((auth_sessions::revoked_at.eq(Some(db::now())), auth_sessions::revoked_reason.eq(Some(reason))))
+        .execute(conn)?;
     Ok(())
 }
 
-fn revoke_session(
-    conn: &mut AnyConnection,
-    session_id: &str,
-    reason: &str,
-) -> Result<(), ApiError> {
-    diesel::update(
-        auth_sessions::table
-            .filter(auth_sessions::id.eq(session_id))
-            .filter(auth_sessions::revoked_at.is_null()),
-    )
-    .set((
-        auth_sessions::revoked_at.eq(Some(db::now())),
-        auth_sessions::revoked_reason.eq(Some(reason)),
-    ))
-    .execute(conn)?;
+fn revoke_session(conn: &mut AnyConnection, session_id: &str, reason: &str) -> Result<(), ApiError> {
+    diesel::update(auth_sessions::table.filter(auth_sessions::id.eq(session_id)).filter(auth_sessions::revoked_at.is_null()))
+        .set((auth_sessions::revoked_at.eq(Some(db::now())), auth_sessions::revoked_reason.eq(Some(reason))))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -182,11 +134,7 @@ pub struct LoginResponse {
 }
 
 /// Starts a session for `user_id` and returns its first token pair.
-fn open_session(
-    conn: &mut AnyConnection,
-    state: &AppState,
-    user_id: &str,
-) -> Result<TokenPair, ApiError> {
+fn open_session(conn: &mut AnyConnection, state: &AppState, user_id: &str) -> Result<TokenPair, ApiError> {
     let now = db::now();
     let session_id = db::new_id();
     let refresh_ttl = state.config.refresh_token_ttl;
@@ -225,12 +173,7 @@ fn issue_pair(
     diesel::update(auth_sessions::table.find(session_id))
         .set(auth_sessions::expires_at.eq(now + Duration::seconds(refresh_ttl)))
         .execute(conn)?;
-    let access = state.jwt.issue(
-        user_id,
-        session_id,
-        now.and_utc().timestamp(),
-        state.config.access_token_ttl,
-    )?;
+    let access = state.jwt.issue(user_id, session_id, now.and_utc().timestamp(), state.config.access_token_ttl)?;
     Ok(TokenPair {
         access_token: access,
         token_type: "Bearer".to_owned(),
@@ -259,10 +202,7 @@ fn check_nonempty(field: &str, value: &str, max: usize) -> Option<FieldError> {
         FieldError::new(
             field,
             "length",
-            Text::new(
-                format!("Độ dài phải từ 1 đến {max} ký tự."),
-                format!("Length must be between 1 and {max} characters."),
-            ),
+            Text::new(format!("Độ dài phải từ 1 đến {max} ký tự."), format!("Length must be between 1 and {max} characters.")),
         )
     })
 }
@@ -279,20 +219,11 @@ fn check_nonempty(field: &str, value: &str, max: usize) -> Option<FieldError> {
         (status = 429, description = "Too many failures for this username or address; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn login(
-    state: web::Data<AppState>,
-    meta: RequestMeta,
-    form: web::Json<LoginForm>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn login(state: web::Data<AppState>, meta: RequestMeta, form: web::Json<LoginForm>) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     let username = normalize_username(&form.username);
-    let errors: Vec<FieldError> = [
-        check_nonempty("username", &username, 64),
-        check_nonempty("password", &form.password, 1024),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let errors: Vec<FieldError> =
+        [check_nonempty("username", &username, 64), check_nonempty("password", &form.password, 1024)].into_iter().flatten().collect();
     if !errors.is_empty() {
         return Err(error::validation(errors));
     }
@@ -303,20 +234,10 @@ pub async fn login(
         .db
         .run(move |conn| {
             throttle::check(conn, &[&uk, &ak], db::now())?;
-            Ok(users::table
-                .filter(users::username.eq(&name))
-                .filter(users::deleted_at.is_null())
-                .first::<UserRow>(conn)
-                .optional()?)
+            Ok(users::table.filter(users::username.eq(&name)).filter(users::deleted_at.is_null()).first::<UserRow>(conn).optional()?)
         })
         .await?;
-    let ok = state
-        .passwords
-        .verify(
-            form.password,
-            found.as_ref().map(|u| u.password_hash.clone()),
-        )
-        .await?;
+    let ok = state.passwords.verify(form.password, found.as_ref().map(|u| u.password_hash.clone())).await?;
     let st = state.clone();
     match found {
         Some(user) if ok && user.active => {
@@ -326,16 +247,11 @@ pub async fn login(
                     db::write_tx(conn, |conn| {
                         throttle::clear(conn, &user_key)?;
                         let tokens = open_session(conn, &st, &user.id)?;
-                        Ok(LoginResponse {
-                            tokens,
-                            user: User::from_row(&user)?,
-                        })
+                        Ok(LoginResponse { tokens, user: User::from_row(&user)? })
                     })
                 })
                 .await?;
-            Ok(HttpResponse::Ok()
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(body))
+            Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
         }
         _ => {
             let cfg = state.config.clone();
@@ -343,20 +259,8 @@ pub async fn login(
                 .db
                 .run(move |conn| {
                     let now = db::now();
-                    throttle::record_failure(
-                        conn,
-                        &user_key,
-                        cfg.throttle_user_failures,
-                        cfg.throttle_window,
-                        now,
-                    )?;
-                    throttle::record_failure(
-                        conn,
-                        &addr_key,
-                        cfg.throttle_addr_failures,
-                        cfg.throttle_window,
-                        now,
-                    )
+                    throttle::record_failure(conn, &user_key, cfg.throttle_user_failures, cfg.throttle_window, now)?;
+                    throttle::record_failure(conn, &addr_key, cfg.throttle_addr_failures, cfg.throttle_window, now)
                 })
                 .await?;
             Err(error::unauthorized("invalid_credentials"))
@@ -379,73 +283,50 @@ pub struct RefreshForm {
         (status = 401, description = "Unknown/expired token (`invalid_refresh_token`), or reuse of a used one (`refresh_token_reused`: the whole session is revoked)", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn refresh(
-    state: web::Data<AppState>,
-    form: web::Json<RefreshForm>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn refresh(state: web::Data<AppState>, form: web::Json<RefreshForm>) -> Result<HttpResponse, ApiError> {
     let hash = token::sha256_hex(form.refresh_token.trim());
     let st = state.clone();
     let pair = state
         .db
         .run(move |conn| {
             // Reuse is answered after the transaction commits, so the revocation sticks.
-            db::write_tx(
-                conn,
-                |conn| -> Result<Result<TokenPair, ApiError>, ApiError> {
-                    let now = db::now();
-                    let found: Option<(String, NaiveDateTime, Option<NaiveDateTime>)> =
-                        refresh_tokens::table
-                            .find(&hash)
-                            .select((
-                                refresh_tokens::session_id,
-                                refresh_tokens::expires_at,
-                                refresh_tokens::used_at,
-                            ))
-                            .first(conn)
-                            .optional()?;
-                    let Some((session_id, expires_at, used_at)) = found else {
-                        return Ok(Err(error::unauthorized("invalid_refresh_token")));
-                    };
-                    if used_at.is_some() {
-                        revoke_session(conn, &session_id, "refresh_token_reused")?;
-                        return Ok(Err(error::unauthorized("refresh_token_reused")));
-                    }
-                    if expires_at <= now {
-                        return Ok(Err(error::unauthorized("invalid_refresh_token")));
-                    }
-                    // Marking it used is the atomic step: of two concurrent refreshes with the
-                    // same token only one updates the row; the other is treated as reuse.
-                    let claimed = diesel::update(
-                        refresh_tokens::table
-                            .find(&hash)
-                            .filter(refresh_tokens::used_at.is_null()),
-                    )
+            db::write_tx(conn, |conn| -> Result<Result<TokenPair, ApiError>, ApiError> {
+                let now = db::now();
+                let found: Option<(String, NaiveDateTime, Option<NaiveDateTime>)> = refresh_tokens::table
+                    .find(&hash)
+                    .select((refresh_tokens::session_id, refresh_tokens::expires_at, refresh_tokens::used_at))
+                    .first(conn)
+                    .optional()?;
+                let Some((session_id, expires_at, used_at)) = found else {
+                    return Ok(Err(error::unauthorized("invalid_refresh_token")));
+                };
+                if used_at.is_some() {
+                    revoke_session(conn, &session_id, "refresh_token_reused")?;
+                    return Ok(Err(error::unauthorized("refresh_token_reused")));
+                }
+                if expires_at <= now {
+                    return Ok(Err(error::unauthorized("invalid_refresh_token")));
+                }
+                // Marking it used is the atomic step: of two concurrent refreshes with the
+                // same token only one updates the row; the other is treated as reuse.
+                let claimed = diesel::update(refresh_tokens::table.find(&hash).filter(refresh_tokens::used_at.is_null()))
                     .set(refresh_tokens::used_at.eq(Some(now)))
                     .execute(conn)?;
-                    if claimed == 0 {
-                        revoke_session(conn, &session_id, "refresh_token_reused")?;
-                        return Ok(Err(error::unauthorized("refresh_token_reused")));
-                    }
-                    let (user_id, revoked_at): (String, Option<NaiveDateTime>) =
-                        auth_sessions::table
-                            .find(&session_id)
-                            .select((auth_sessions::user_id, auth_sessions::revoked_at))
-                            .first(conn)?;
-                    let active: bool = users::table
-                        .find(&user_id)
-                        .select(users::active)
-                        .first(conn)?;
-                    if revoked_at.is_some() || !active {
-                        return Ok(Err(error::unauthorized("session_revoked")));
-                    }
-                    Ok(Ok(issue_pair(conn, &st, &user_id, &session_id, now)?))
-                },
-            )?
+                if claimed == 0 {
+                    revoke_session(conn, &session_id, "refresh_token_reused")?;
+                    return Ok(Err(error::unauthorized("refresh_token_reused")));
+                }
+                let (user_id, revoked_at): (String, Option<NaiveDateTime>) =
+                    auth_sessions::table.find(&session_id).select((auth_sessions::user_id, auth_sessions::revoked_at)).first(conn)?;
+                let active: bool = users::table.find(&user_id).select(users::active).first(conn)?;
+                if revoked_at.is_some() || !active {
+                    return Ok(Err(error::unauthorized("session_revoked")));
+                }
+                Ok(Ok(issue_pair(conn, &st, &user_id, &session_id, now)?))
+            })?
         })
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(pair))
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(pair))
 }
 
 /// End the caller's session: its access and refresh tokens stop working at once.
@@ -458,10 +339,7 @@ pub async fn refresh(
     )
 )]
 pub async fn logout(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    state
-        .db
-        .run(move |conn| revoke_session(conn, &caller.session_id, "logout"))
-        .await?;
+    state.db.run(move |conn| revoke_session(conn, &caller.session_id, "logout")).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -486,11 +364,7 @@ pub struct ResetForm {
         (status = 429, description = "Too many wrong codes; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn reset_password(
-    state: web::Data<AppState>,
-    meta: RequestMeta,
-    form: web::Json<ResetForm>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn reset_password(state: web::Data<AppState>, meta: RequestMeta, form: web::Json<ResetForm>) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     let username = normalize_username(&form.username);
     let errors = password::check_policy("new_password", &form.new_password, &username);
@@ -501,10 +375,7 @@ pub async fn reset_password(
     let addr_key = throttle::addr_key(&meta.client_addr);
     {
         let (k, a) = (key.clone(), addr_key.clone());
-        state
-            .db
-            .run(move |conn| throttle::check(conn, &[&k, &a], db::now()))
-            .await?;
+        state.db.run(move |conn| throttle::check(conn, &[&k, &a], db::now())).await?;
     }
     let new_hash = state.passwords.hash(form.new_password).await?;
     let keys = state.jwt.clone();
@@ -515,11 +386,7 @@ pub async fn reset_password(
         .run(move |conn| {
             let done = db::write_tx(conn, |conn| -> Result<bool, ApiError> {
                 let now = db::now();
-                let Some(user) = users::table
-                    .filter(users::username.eq(&username))
-                    .first::<UserRow>(conn)
-                    .optional()?
-                else {
+                let Some(user) = users::table.filter(users::username.eq(&username)).first::<UserRow>(conn).optional()? else {
                     return Ok(false);
                 };
                 let expected = keys.keyed_hash(&format!("{}:{}", user.id, code));
@@ -534,9 +401,7 @@ pub async fn reset_password(
                 let Some(code_id) = code_id else {
                     return Ok(false);
                 };
-                diesel::update(reset_codes::table.find(&code_id))
-                    .set(reset_codes::used_at.eq(Some(now)))
-                    .execute(conn)?;
+                diesel::update(reset_codes::table.find(&code_id)).set(reset_codes::used_at.eq(Some(now))).execute(conn)?;
                 set_password(conn, &user, &new_hash, now)?;
                 revoke_all_sessions(conn, &user.id, "password_reset")?;
                 throttle::clear(conn, &key)?;
@@ -558,20 +423,8 @@ pub async fn reset_password(
             })?;
             if !done {
                 let now = db::now();
-                throttle::record_failure(
-                    conn,
-                    &key,
-                    cfg.throttle_user_failures,
-                    cfg.throttle_window,
-                    now,
-                )?;
-                throttle::record_failure(
-                    conn,
-                    &addr_key,
-                    cfg.throttle_addr_failures,
-                    cfg.throttle_window,
-                    now,
-                )?;
+                throttle::record_failure(conn, &key, cfg.throttle_user_failures, cfg.throttle_window, now)?;
+                throttle::record_failure(conn, &addr_key, cfg.throttle_addr_failures, cfg.throttle_window, now)?;
             }
             Ok(done)
         })
@@ -583,12 +436,7 @@ pub async fn reset_password(
     }
 }
 
-fn set_password(
-    conn: &mut AnyConnection,
-    user: &UserRow,
-    hash: &str,
-    now: NaiveDateTime,
-) -> Result<(), ApiError> {
+fn set_password(conn: &mut AnyConnection, user: &UserRow, hash: &str, now: NaiveDateTime) -> Result<(), ApiError> {
     let mut seq = ChangeSeq::default();
     let change_seq = seq.next(conn)?;
     diesel::update(users::table.find(&user.id))
@@ -645,16 +493,12 @@ pub async fn change_password(
     form: web::Json<PasswordChangeForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
-    let mut errors =
-        password::check_policy("new_password", &form.new_password, &caller.user.username);
+    let mut errors = password::check_policy("new_password", &form.new_password, &caller.user.username);
     if form.new_password == form.current_password {
         errors.push(FieldError::new(
             "new_password",
             "unchanged",
-            Text::new(
-                "Mật khẩu mới phải khác mật khẩu hiện tại.",
-                "The new password must differ from the current one.",
-            ),
+            Text::new("Mật khẩu mới phải khác mật khẩu hiện tại.", "The new password must differ from the current one."),
         ));
     }
     if !errors.is_empty() {
@@ -663,39 +507,15 @@ pub async fn change_password(
     let key = throttle::user_key(&caller.user.username);
     {
         let k = key.clone();
-        state
-            .db
-            .run(move |conn| throttle::check(conn, &[&k], db::now()))
-            .await?;
+        state.db.run(move |conn| throttle::check(conn, &[&k], db::now())).await?;
     }
-    if !state
-        .passwords
-        .verify(
-            form.current_password,
-            Some(caller.user.password_hash.clone()),
-        )
-        .await?
-    {
+    if !state.passwords.verify(form.current_password, Some(caller.user.password_hash.clone())).await? {
         let cfg = state.config.clone();
-        state
-            .db
-            .run(move |conn| {
-                throttle::record_failure(
-                    conn,
-                    &key,
-                    cfg.throttle_user_failures,
-                    cfg.throttle_window,
-                    db::now(),
-                )
-            })
-            .await?;
+        state.db.run(move |conn| throttle::record_failure(conn, &key, cfg.throttle_user_failures, cfg.throttle_window, db::now())).await?;
         return Err(error::validation(vec![FieldError::new(
             "current_password",
             "incorrect",
-            Text::new(
-                "Mật khẩu hiện tại không đúng.",
-                "The current password is wrong.",
-            ),
+            Text::new("Mật khẩu hiện tại không đúng.", "The current password is wrong."),
         )]));
     }
     let new_hash = state.passwords.hash(form.new_password).await?;
@@ -725,7 +545,5 @@ pub async fn change_password(
             })
         })
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(pair))
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(pair))
 }

@@ -67,8 +67,7 @@ pub struct Passwords {
 impl Passwords {
     /// `threads`: how many hashes may run at once.
     pub fn new(threads: usize) -> Result<Self, String> {
-        let dummy = hash_blocking("dummy password for unknown users")
-            .map_err(|e| format!("argon2 self-test failed: {e}"))?;
+        let dummy = hash_blocking("dummy password for unknown users").map_err(|e| format!("argon2 self-test failed: {e}"))?;
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
@@ -86,43 +85,34 @@ impl Passwords {
                         tracing::warn!(error = %e, "could not lower the priority of the password hashing thread");
                     }
                     loop {
-                    // The lock is held only while taking the next job.
-                    let job = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return, // every sender dropped: shut down
-                    }
+                        // The lock is held only while taking the next job.
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // every sender dropped: shut down
+                        }
                     }
                 })
                 .map_err(|e| format!("cannot start the password hashing thread: {e}"))?;
         }
-        Ok(Self {
-            jobs: tx,
-            dummy_hash: Arc::new(dummy),
-        })
+        Ok(Self { jobs: tx, dummy_hash: Arc::new(dummy) })
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
         let (tx, rx) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {
                 let _ = tx.send(f());
             }))
             .map_err(|_| ApiError::internal("password hashing threads stopped"))?;
-        rx.await
-            .map_err(|_| ApiError::internal("password hashing job lost"))
+        rx.await.map_err(|_| ApiError::internal("password hashing job lost"))
     }
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        self.run(move || hash_blocking(&password))
-            .await?
-            .map_err(|e| ApiError::internal(format!("argon2: {e}")))
+        self.run(move || hash_blocking(&password)).await?.map_err(|e| ApiError::internal(format!("argon2: {e}")))
     }
 
     /// Verifies `password` against `hash`; with no hash (unknown user) it verifies against a
@@ -131,22 +121,13 @@ impl Passwords {
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, ApiError> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.as_str().to_owned());
-        let ok = self
-            .run(move || {
-                hasher()
-                    .verify_password(password.as_bytes(), hash.as_str())
-                    .is_ok()
-            })
-            .await?;
+        let ok = self.run(move || hasher().verify_password(password.as_bytes(), hash.as_str()).is_ok()).await?;
         Ok(known && ok)
     }
 }
 
 pub fn hash_blocking(password: &str) -> Result<String, String> {
-    hasher()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+    hasher().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| e.to_string())
 }
 
 /// The password policy: 10–128 characters, not a well-known password, not the username,
@@ -158,19 +139,13 @@ pub fn check_policy(field: &str, password: &str, username: &str) -> Vec<FieldErr
         errors.push(FieldError::new(
             field,
             "too_short",
-            Text::new(
-                format!("Mật khẩu cần ít nhất {MIN_LENGTH} ký tự."),
-                format!("The password needs at least {MIN_LENGTH} characters."),
-            ),
+            Text::new(format!("Mật khẩu cần ít nhất {MIN_LENGTH} ký tự."), format!("The password needs at least {MIN_LENGTH} characters.")),
         ));
     } else if len > MAX_LENGTH {
         errors.push(FieldError::new(
             field,
             "too_long",
-            Text::new(
-                format!("Mật khẩu tối đa {MAX_LENGTH} ký tự."),
-                format!("The password may have at most {MAX_LENGTH} characters."),
-            ),
+            Text::new(format!("Mật khẩu tối đa {MAX_LENGTH} ký tự."), format!("The password may have at most {MAX_LENGTH} characters.")),
         ));
     }
     let lower = password.to_lowercase();
@@ -199,13 +174,7 @@ mod tests {
         assert!(check_policy("p", "Đồi-chè-xanh-2026", "lan").is_empty());
         assert_eq!(check_policy("p", "short", "lan")[0].code, "too_short");
         assert_eq!(check_policy("p", "MatKhau123", "lan")[0].code, "too_common");
-        assert_eq!(
-            check_policy("p", "aaaaaaaaaaaa", "lan")[0].code,
-            "too_common"
-        );
-        assert_eq!(
-            check_policy("p", "nguyenlan-2026", "nguyenlan")[0].code,
-            "too_common"
-        );
+        assert_eq!(check_policy("p", "aaaaaaaaaaaa", "lan")[0].code, "too_common");
+        assert_eq!(check_policy("p", "nguyenlan-2026", "nguyenlan")[0].code, "too_common");
     }
 }

@@ -54,13 +54,7 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(
-        &self,
-        user_id: &str,
-        session_id: &str,
-        now: i64,
-        ttl: i64,
-    ) -> Result<String, ApiError> {
+    pub fn issue(&self, user_id: &str, session_id: &str, now: i64, ttl: i64) -> Result<String, ApiError> {
         let claims = Claims {
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
@@ -75,11 +69,10 @@ impl JwtKeys {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => error::unauthorized("token_expired"),
-                _ => error::unauthorized("invalid_token"),
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => error::unauthorized("token_expired"),
+            _ => error::unauthorized("invalid_token"),
+        })?;
         let claims = data.claims;
         if claims.jti.is_empty() || claims.sid.is_empty() || claims.iat > claims.exp {
             return Err(error::unauthorized("invalid_token"));

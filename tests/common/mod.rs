@@ -28,31 +28,17 @@ pub struct TestDb {
 impl TestDb {
     pub fn new() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
-        match std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        {
+        match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
             Some(base) if base.starts_with("postgres") => {
                 let name = format!("hocvuso_t_{}", uuid::Uuid::new_v4().simple());
-                let mut admin =
-                    diesel::PgConnection::establish(&base).expect("connect to TEST_DATABASE_URL");
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut admin)
-                    .expect("create test database");
+                let mut admin = diesel::PgConnection::establish(&base).expect("connect to TEST_DATABASE_URL");
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create test database");
                 let url = replace_db_name(&base, &name);
-                TestDb {
-                    url: DatabaseUrl::Postgres(url),
-                    dir,
-                    pg: Some((base, name)),
-                }
+                TestDb { url: DatabaseUrl::Postgres(url), dir, pg: Some((base, name)) }
             }
             _ => {
                 let path = dir.path().join("test.db");
-                TestDb {
-                    url: DatabaseUrl::Sqlite(path),
-                    dir,
-                    pg: None,
-                }
+                TestDb { url: DatabaseUrl::Sqlite(path), dir, pg: None }
             }
         }
     }
@@ -61,11 +47,7 @@ impl TestDb {
     pub fn new_sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("test.db");
-        TestDb {
-            url: DatabaseUrl::Sqlite(path),
-            dir,
-            pg: None,
-        }
+        TestDb { url: DatabaseUrl::Sqlite(path), dir, pg: None }
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -89,8 +71,7 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((base, name)) = &self.pg {
             if let Ok(mut admin) = diesel::PgConnection::establish(base) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin);
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
             }
         }
     }
@@ -126,19 +107,12 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
     }
 
     /// The problem body without its per-request id, for exact comparisons.
     pub fn problem(&self) -> Value {
-        assert_eq!(
-            self.header("content-type").as_deref(),
-            Some("application/problem+json"),
-            "body: {}",
-            self.body
-        );
+        assert_eq!(self.header("content-type").as_deref(), Some("application/problem+json"), "body: {}", self.body);
         let mut b = self.body.clone();
         let rid = b.as_object_mut().unwrap().remove("request_id");
         assert!(rid.is_some(), "problem without request_id: {}", self.body);
@@ -156,25 +130,13 @@ pub struct TestApp<S> {
     pub db: TestDb,
 }
 
-pub async fn app() -> TestApp<
-    impl Service<
-        actix_http::Request,
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-    >,
-> {
+pub async fn app() -> TestApp<impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>> {
     app_with(|_| {}).await
 }
 
 pub async fn app_with(
     tweak: impl FnOnce(&mut Config),
-) -> TestApp<
-    impl Service<
-        actix_http::Request,
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-    >,
-> {
+) -> TestApp<impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>> {
     let db = TestDb::new();
     let mut config = test_config(&db);
     tweak(&mut config);
@@ -186,14 +148,7 @@ pub async fn app_with(
 /// A second application instance on the same database (another server, or a restart).
 pub async fn instance_on(
     db: &TestDb,
-) -> (
-    web::Data<AppState>,
-    impl Service<
-        actix_http::Request,
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-    >,
-) {
+) -> (web::Data<AppState>, impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>) {
     let state = hocvuso::app::bootstrap(test_config(db)).expect("bootstrap");
     let svc = test::init_service(hocvuso::app::build(state.clone())).await;
     (state, svc)
@@ -208,17 +163,8 @@ where
     let status = res.status();
     let headers = res.headers().clone();
     let raw = test::read_body(res).await.to_vec();
-    let body = if raw.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&raw).unwrap_or(Value::Null)
-    };
-    Resp {
-        status,
-        headers,
-        body,
-        raw,
-    }
+    let body = if raw.is_empty() { Value::Null } else { serde_json::from_slice(&raw).unwrap_or(Value::Null) };
+    Resp { status, headers, body, raw }
 }
 
 impl<S, B> TestApp<S>
@@ -235,17 +181,10 @@ where
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
-        self.call(auth(TestRequest::post().uri(path), token).set_json(body))
-            .await
+        self.call(auth(TestRequest::post().uri(path), token).set_json(body)).await
     }
 
-    pub async fn patch(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        if_match: Option<&str>,
-        body: Value,
-    ) -> Resp {
+    pub async fn patch(&self, path: &str, token: Option<&str>, if_match: Option<&str>, body: Value) -> Resp {
         let mut req = auth(TestRequest::patch().uri(path), token).set_json(body);
         if let Some(tag) = if_match {
             req = req.insert_header(("If-Match", tag));
@@ -255,13 +194,7 @@ where
 
     /// Signs in and returns the access token; panics unless it succeeds.
     pub async fn login(&self, username: &str, password: &str) -> String {
-        let r = self
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({"username": username, "password": password}),
-            )
-            .await;
+        let r = self.post("/api/v1/auth/login", None, json!({"username": username, "password": password})).await;
         assert_eq!(r.status, StatusCode::OK, "login {username}: {}", r.body);
         r.body["access_token"].as_str().unwrap().to_owned()
     }
@@ -271,14 +204,7 @@ where
     }
 
     /// Creates an account through the API with the given admin token; returns its id.
-    pub async fn create_user(
-        &self,
-        admin: &str,
-        username: &str,
-        role: &str,
-        scope_kind: &str,
-        scope_code: Option<&str>,
-    ) -> String {
+    pub async fn create_user(&self, admin: &str, username: &str, role: &str, scope_kind: &str, scope_code: Option<&str>) -> String {
         let r = self
             .post(
                 "/api/v1/users",
@@ -287,12 +213,7 @@ where
                        "scope_kind": scope_kind, "scope_code": scope_code, "password": user_password(username)}),
             )
             .await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "create {username}: {}",
-            r.body
-        );
+        assert_eq!(r.status, StatusCode::CREATED, "create {username}: {}", r.body);
         r.body["user"]["id"].as_str().unwrap().to_owned()
     }
 
@@ -305,9 +226,7 @@ where
         scope_kind: &str,
         scope_code: Option<&str>,
     ) -> (String, String) {
-        let id = self
-            .create_user(admin, username, role, scope_kind, scope_code)
-            .await;
+        let id = self.create_user(admin, username, role, scope_kind, scope_code).await;
         let token = self.login(username, &user_password(username)).await;
         (id, token)
     }

@@ -1,0 +1,10 @@
+DROP INDEX audit_log_actor_idx;
+DROP INDEX audit_log_commune_idx;
+DROP TABLE class_sessions;
+DROP TABLE class_instructors;
+DROP TABLE class_topics;
+DROP TABLE classes;
+DROP TABLE team_members;
+DROP TABLE teams;
+DROP TABLE topics;
+DROP TABLE hamlets;

@@ -1,0 +1,1225 @@
+//! "Bình dân học vụ số" classes and their sessions (buổi học). Team members record them in
+//! their commune; officers and admins too. A class moves `planned → ongoing → completed`,
+//! or is cancelled (with a reason) from planned or ongoing; any other move is a 409.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::db::AnyConnection;
+use crate::error::{self, ApiError, FieldError, Problem, Text};
+use crate::http::{self, IfMatch, RequestMeta};
+use crate::policy::{self, filter_to_scope, Access, Area, Capability, Principal};
+use crate::records::{self, CreateOutcome, Page, Position, Write};
+use crate::schema::{class_instructors, class_sessions, class_topics, classes, team_members, teams};
+use crate::users::utc;
+
+pub const MODES: &[&str] = &["in_person", "online", "mixed"];
+pub const STATUSES: &[&str] = &["planned", "ongoing", "completed", "cancelled"];
+/// Campaign tags with a fixed meaning; any other text (1–100 characters) is kept as given.
+pub const CAMPAIGNS: &[&str] = &["science_day_18_5", "innovation_day_1_10", "digital_transformation_day_10_10"];
+pub const DEFAULT_MIN_ATTENDANCE: f64 = 0.75;
+
+#[derive(Debug, Clone, Queryable)]
+pub struct ClassRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub create_digest: String,
+    pub commune_code: String,
+    pub hamlet_id: Option<String>,
+    pub team_id: String,
+    pub title: String,
+    pub mode: String,
+    pub language: String,
+    pub interpreter_used: bool,
+    pub venue: Option<String>,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub planned_sessions: i32,
+    pub campaign: Option<String>,
+    pub status: String,
+    pub cancel_reason: Option<String>,
+    pub min_attendance_ratio: f64,
+}
+
+/// A class.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "2e6b1f4a-7c3d-4e8f-9a0b-1c2d3e4f5a6b", "commune_code": "21025", "hamlet_id": null,
+    "team_id": "8d1f6a8e-2b1c-4c3e-9a7d-1e2f3a4b5c6d", "title": "Cài đặt và sử dụng VNeID mức 2",
+    "topic_ids": ["vneid_e_identity", "online_public_services"], "mode": "in_person", "language": "hre",
+    "interpreter_used": true, "venue": "Nhà văn hóa thôn Phú Thọ", "start_date": "2026-12-01", "end_date": "2026-12-15",
+    "planned_sessions": 4, "campaign": null, "instructor_ids": ["c4d2e1f0-6a5b-4c3d-8e9f-0a1b2c3d4e5f"],
+    "status": "planned", "cancel_reason": null, "min_attendance_ratio": 0.75, "version": 1,
+    "created_at": "2026-11-26T08:00:00Z", "updated_at": "2026-11-26T08:00:00Z"}))]
+pub struct Class {
+    pub id: String,
+    pub commune_code: String,
+    pub hamlet_id: Option<String>,
+    pub team_id: String,
+    pub title: String,
+    pub topic_ids: Vec<String>,
+    /// `in_person`, `online` or `mixed`.
+    pub mode: String,
+    /// `vi` or an ISO 639-3 code of the ethnic language taught in (e.g. `hre` Hrê, `cua` Co,
+    /// `sed` Xơ Đăng, `bdq` Ba Na, `jeh` Giẻ Triêng, `jra` Gia Rai).
+    pub language: String,
+    pub interpreter_used: bool,
+    pub venue: Option<String>,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub planned_sessions: i32,
+    pub campaign: Option<String>,
+    /// Team members who teach it.
+    pub instructor_ids: Vec<String>,
+    /// `planned`, `ongoing`, `completed` or `cancelled`.
+    pub status: String,
+    pub cancel_reason: Option<String>,
+    /// Share of held sessions a trainee must attend to complete (default 0.75).
+    pub min_attendance_ratio: f64,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn view(r: &ClassRow, topic_ids: Vec<String>, instructor_ids: Vec<String>) -> Class {
+    Class {
+        id: r.id.clone(),
+        commune_code: r.commune_code.clone(),
+        hamlet_id: r.hamlet_id.clone(),
+        team_id: r.team_id.clone(),
+        title: r.title.clone(),
+        topic_ids,
+        mode: r.mode.clone(),
+        language: r.language.clone(),
+        interpreter_used: r.interpreter_used,
+        venue: r.venue.clone(),
+        start_date: r.start_date,
+        end_date: r.end_date,
+        planned_sessions: r.planned_sessions,
+        campaign: r.campaign.clone(),
+        instructor_ids,
+        status: r.status.clone(),
+        cancel_reason: r.cancel_reason.clone(),
+        min_attendance_ratio: r.min_attendance_ratio,
+        version: r.version,
+        created_at: utc(r.created_at),
+        updated_at: utc(r.updated_at),
+    }
+}
+
+/// Topic and instructor ids of several classes, in two queries.
+fn links(conn: &mut AnyConnection, ids: &[String]) -> Result<(HashMap<String, Vec<String>>, HashMap<String, Vec<String>>), ApiError> {
+    let mut topics: HashMap<String, Vec<String>> = HashMap::new();
+    for (c, t) in class_topics::table
+        .filter(class_topics::class_id.eq_any(ids))
+        .order((class_topics::class_id, class_topics::topic_id))
+        .load::<(String, String)>(conn)?
+    {
+        topics.entry(c).or_default().push(t);
+    }
+    let mut instructors: HashMap<String, Vec<String>> = HashMap::new();
+    for (c, m) in class_instructors::table
+        .filter(class_instructors::class_id.eq_any(ids))
+        .order((class_instructors::class_id, class_instructors::member_id))
+        .load::<(String, String)>(conn)?
+    {
+        instructors.entry(c).or_default().push(m);
+    }
+    Ok((topics, instructors))
+}
+
+pub fn load_class(conn: &mut AnyConnection, id: &str) -> Result<ClassRow, ApiError> {
+    Ok(classes::table.find(id).filter(classes::deleted_at.is_null()).first(conn)?)
+}
+
+fn load_view(conn: &mut AnyConnection, id: &str) -> Result<(i64, Class), ApiError> {
+    let row = load_class(conn, id)?;
+    let (mut t, mut i) = links(conn, std::slice::from_ref(&row.id))?;
+    Ok((row.version, view(&row, t.remove(&row.id).unwrap_or_default(), i.remove(&row.id).unwrap_or_default())))
+}
+
+/// A new class. Re-sending the same request with the same `id` returns the stored record.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "2e6b1f4a-7c3d-4e8f-9a0b-1c2d3e4f5a6b", "commune_code": "21025",
+    "team_id": "8d1f6a8e-2b1c-4c3e-9a7d-1e2f3a4b5c6d", "title": "Cài đặt và sử dụng VNeID mức 2",
+    "topic_ids": ["vneid_e_identity"], "mode": "in_person", "language": "hre", "interpreter_used": true,
+    "venue": "Nhà văn hóa thôn Phú Thọ", "start_date": "2026-12-01", "end_date": "2026-12-15", "planned_sessions": 4,
+    "instructor_ids": ["c4d2e1f0-6a5b-4c3d-8e9f-0a1b2c3d4e5f"]}))]
+pub struct NewClass {
+    pub id: Option<String>,
+    pub commune_code: String,
+    pub hamlet_id: Option<String>,
+    /// A team of the same commune.
+    pub team_id: String,
+    /// 1–300 characters.
+    pub title: String,
+    /// At least one topic of the catalogue (not retired).
+    pub topic_ids: Vec<String>,
+    pub mode: String,
+    /// `vi` or an ISO 639-3 code (three lowercase letters).
+    pub language: String,
+    pub interpreter_used: Option<bool>,
+    pub venue: Option<String>,
+    pub start_date: String,
+    pub end_date: String,
+    /// 1–200.
+    pub planned_sessions: i32,
+    /// `science_day_18_5`, `innovation_day_1_10`, `digital_transformation_day_10_10` or free text.
+    pub campaign: Option<String>,
+    /// Members of the class's team.
+    pub instructor_ids: Option<Vec<String>>,
+    /// 0–1, default 0.75.
+    pub min_attendance_ratio: Option<f64>,
+}
+
+/// Changes to a class; `""` clears an optional text. `status` moves it forward
+/// (`planned → ongoing → completed`); cancelling has its own endpoint.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "ongoing"}))]
+pub struct ClassPatch {
+    pub hamlet_id: Option<String>,
+    pub team_id: Option<String>,
+    pub title: Option<String>,
+    pub topic_ids: Option<Vec<String>>,
+    pub mode: Option<String>,
+    pub language: Option<String>,
+    pub interpreter_used: Option<bool>,
+    pub venue: Option<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub planned_sessions: Option<i32>,
+    pub campaign: Option<String>,
+    pub instructor_ids: Option<Vec<String>>,
+    pub status: Option<String>,
+    pub min_attendance_ratio: Option<f64>,
+}
+
+/// Why a class is cancelled.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Bão số 13, không tổ chức được"}))]
+pub struct CancelForm {
+    /// 1–500 characters.
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClassQuery {
+    pub commune: Option<String>,
+    pub hamlet: Option<String>,
+    pub team: Option<String>,
+    /// Classes that cover this topic.
+    pub topic: Option<String>,
+    pub status: Option<String>,
+    /// Classes starting on or after this date (YYYY-MM-DD).
+    pub from: Option<String>,
+    /// Classes starting on or before this date (YYYY-MM-DD).
+    pub to: Option<String>,
+    pub campaign: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+fn check_language(raw: &str, errors: &mut Vec<FieldError>) -> String {
+    let v = raw.trim().to_owned();
+    if !(v == "vi" || (v.len() == 3 && v.chars().all(|c| c.is_ascii_lowercase()))) {
+        errors.push(FieldError::new(
+            "language",
+            "invalid_language",
+            Text::new(
+                "Ngôn ngữ là `vi` hoặc mã ISO 639-3 của tiếng dân tộc (ví dụ `hre`, `cua`, `sed`).",
+                "The language is `vi` or an ISO 639-3 code of an ethnic language (e.g. `hre`, `cua`, `sed`).",
+            ),
+        ));
+    }
+    v
+}
+
+fn check_ratio(v: f64, errors: &mut Vec<FieldError>) {
+    if !(0.0..=1.0).contains(&v) || v.is_nan() {
+        errors.push(FieldError::new("min_attendance_ratio", "range", Text::new("Giá trị phải từ 0 đến 1.", "Must be between 0 and 1.")));
+    }
+}
+
+fn check_planned(v: i32, errors: &mut Vec<FieldError>) {
+    if !(1..=200).contains(&v) {
+        errors.push(FieldError::new("planned_sessions", "range", Text::new("Giá trị phải từ 1 đến 200.", "Must be between 1 and 200.")));
+    }
+}
+
+fn check_topic_list(ids: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| s.trim().to_owned()).collect();
+    v.sort();
+    v.dedup();
+    if v.is_empty() {
+        errors.push(FieldError::new("topic_ids", "required", Text::new("Cần ít nhất một chủ đề.", "At least one topic is required.")));
+    }
+    v
+}
+
+fn check_id_list(field: &str, ids: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| records::reference(field, s, errors)).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn check_range(start: NaiveDate, end: NaiveDate) -> Result<(), ApiError> {
+    if end < start {
+        return Err(error::validation(vec![FieldError::new(
+            "end_date",
+            "before_start_date",
+            Text::new("Ngày kết thúc không thể trước ngày bắt đầu.", "end_date cannot be before start_date."),
+        )]));
+    }
+    Ok(())
+}
+
+/// The team must be a live team of the commune; a new class also needs it active.
+fn check_team(conn: &mut AnyConnection, team_id: &str, commune: &str, must_be_active: bool) -> Result<(), ApiError> {
+    let found: Option<(String, bool)> = teams::table
+        .find(team_id)
+        .filter(teams::deleted_at.is_null())
+        .select((teams::commune_code, teams::active))
+        .first(conn)
+        .optional()?;
+    let err = |code: &'static str, vi: &str, en: &str| error::validation(vec![FieldError::new("team_id", code, Text::new(vi, en))]);
+    match found {
+        None => Err(records::unknown_reference("team_id")),
+        Some((c, _)) if c != commune => Err(err("other_commune", "Tổ thuộc xã khác.", "The team belongs to another commune.")),
+        Some((_, false)) if must_be_active => Err(err("team_inactive", "Tổ đã ngừng hoạt động.", "The team is inactive.")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Instructors must be live members of the team.
+fn check_instructors(conn: &mut AnyConnection, team_id: &str, ids: &[String]) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let found: i64 = team_members::table
+        .filter(team_members::id.eq_any(ids))
+        .filter(team_members::team_id.eq(team_id))
+        .filter(team_members::deleted_at.is_null())
+        .count()
+        .get_result(conn)?;
+    if found as usize != ids.len() {
+        return Err(error::validation(vec![FieldError::new(
+            "instructor_ids",
+            "not_team_member",
+            Text::new("Người dạy phải là thành viên của tổ.", "Instructors must be members of the class's team."),
+        )]));
+    }
+    Ok(())
+}
+
+fn replace_links(
+    conn: &mut AnyConnection,
+    class_id: &str,
+    topic_ids: Option<&[String]>,
+    instructor_ids: Option<&[String]>,
+) -> Result<(), ApiError> {
+    // Row by row: multi-row inserts do not compile through the MultiConnection, and a
+    // class has a handful of topics and instructors.
+    if let Some(ids) = topic_ids {
+        diesel::delete(class_topics::table.filter(class_topics::class_id.eq(class_id))).execute(conn)?;
+        for t in ids {
+            diesel::insert_into(class_topics::table)
+                .values((class_topics::class_id.eq(class_id), class_topics::topic_id.eq(t)))
+                .execute(conn)?;
+        }
+    }
+    if let Some(ids) = instructor_ids {
+        diesel::delete(class_instructors::table.filter(class_instructors::class_id.eq(class_id))).execute(conn)?;
+        for m in ids {
+            diesel::insert_into(class_instructors::table)
+                .values((class_instructors::class_id.eq(class_id), class_instructors::member_id.eq(m)))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Classes in the caller's scope, by start date.
+#[utoipa::path(
+    get, path = "/api/v1/classes", tag = "classes", params(ClassQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Classes", body = Page<Class>),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts do not read records", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter values", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_classes(state: web::Data<AppState>, caller: Caller, query: web::Query<ClassQuery>) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::ReadFieldRecords, None, Access::Read)?;
+    let q = query.into_inner();
+    let limit = http::page_limit(q.limit)?;
+    let after: Option<Position> = q.cursor.as_deref().map(http::decode_cursor).transpose()?;
+    let mut errors = Vec::new();
+    let from = records::optional_date("from", q.from.as_deref(), &mut errors);
+    let to = records::optional_date("to", q.to.as_deref(), &mut errors);
+    if let Some(s) = &q.status {
+        records::choice("status", s, STATUSES, &mut errors);
+    }
+    records::fail_if_any(errors)?;
+    let scope = caller.scope().clone();
+    let page = state
+        .db
+        .run(move |conn| {
+            let mut query =
+                filter_to_scope!(classes::table.filter(classes::deleted_at.is_null()).into_boxed(), classes::commune_code, &scope);
+            if let Some(c) = q.commune {
+                query = query.filter(classes::commune_code.eq(c));
+            }
+            if let Some(h) = q.hamlet {
+                query = query.filter(classes::hamlet_id.eq(h));
+            }
+            if let Some(t) = q.team {
+                query = query.filter(classes::team_id.eq(t));
+            }
+            if let Some(t) = q.topic {
+                query = query
+                    .filter(classes::id.eq_any(class_topics::table.filter(class_topics::topic_id.eq(t)).select(class_topics::class_id)));
+            }
+            if let Some(s) = q.status {
+                query = query.filter(classes::status.eq(s));
+            }
+            if let Some(f) = from {
+                query = query.filter(classes::start_date.ge(f));
+            }
+            if let Some(t) = to {
+                query = query.filter(classes::start_date.le(t));
+            }
+            if let Some(c) = q.campaign {
+                query = query.filter(classes::campaign.eq(c));
+            }
+            if let Some(Position(date, id)) = after {
+                let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|_| http::invalid_cursor())?;
+                query = query.filter(classes::start_date.gt(date).or(classes::start_date.eq(date).and(classes::id.gt(id))));
+            }
+            let rows: Vec<ClassRow> = query.order((classes::start_date, classes::id)).limit(limit + 1).load(conn)?;
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let (mut topics, mut instructors) = links(conn, &ids)?;
+            records::page(
+                rows,
+                limit,
+                |r| Position(r.start_date.to_string(), r.id.clone()),
+                |r| Ok(view(r, topics.remove(&r.id).unwrap_or_default(), instructors.remove(&r.id).unwrap_or_default())),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Record a class (team members of the commune, officers, admins).
+#[utoipa::path(
+    post, path = "/api/v1/classes", tag = "classes", request_body = NewClass,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = Class),
+        (status = 200, description = "Replay of an earlier identical create", body = Class),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts may not record; or the commune is outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The id is used by a different record", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or references", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_class(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    form: web::Json<NewClass>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
+    let form = form.into_inner();
+    let digest = records::digest(&form);
+    let mut errors = Vec::new();
+    let id = records::new_record_id(form.id.as_deref(), &mut errors);
+    let title = records::required_text("title", &form.title, 300, &mut errors);
+    let topic_ids = check_topic_list(&form.topic_ids, &mut errors);
+    let mode = records::choice("mode", &form.mode, MODES, &mut errors);
+    let language = check_language(&form.language, &mut errors);
+    let venue = records::optional_text("venue", form.venue.as_deref(), 300, &mut errors);
+    let start = records::date("start_date", &form.start_date, &mut errors);
+    let end = records::date("end_date", &form.end_date, &mut errors);
+    check_planned(form.planned_sessions, &mut errors);
+    let campaign = records::optional_text("campaign", form.campaign.as_deref(), 100, &mut errors);
+    let instructor_ids = check_id_list("instructor_ids", form.instructor_ids.as_deref().unwrap_or(&[]), &mut errors);
+    let ratio = form.min_attendance_ratio.unwrap_or(DEFAULT_MIN_ATTENDANCE);
+    check_ratio(ratio, &mut errors);
+    let team_id = records::reference("team_id", &form.team_id, &mut errors);
+    let hamlet_id = form.hamlet_id.as_deref().filter(|h| !h.is_empty()).map(|h| records::reference("hamlet_id", h, &mut errors));
+    records::fail_if_any(errors)?;
+    let (Some(start), Some(end)) = (start, end) else { return Err(error::internal_invariant()) };
+    check_range(start, end)?;
+    let commune = form.commune_code.trim().to_owned();
+    let interpreter = form.interpreter_used.unwrap_or(false);
+    let planned = form.planned_sessions;
+    let (outcome, (version, body)) = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let existing = classes::table
+                    .find(&id)
+                    .select((classes::create_digest, classes::deleted_at.is_not_null()))
+                    .first::<(String, bool)>(conn)
+                    .optional()?;
+                if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+                    let row = load_class(conn, &id)?;
+                    let area = Area::of_commune(conn, &row.commune_code)?;
+                    policy::authorize(&caller, Capability::RecordClasses, Some(&area), Access::Write)?;
+                    return Ok((CreateOutcome::Replay, load_view(conn, &id)?));
+                }
+                let area = crate::teams::commune_of(conn, "commune_code", &commune)?;
+                policy::authorize(&caller, Capability::RecordClasses, Some(&area), Access::Write)?;
+                crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
+                check_team(conn, &team_id, &commune, true)?;
+                crate::topics::check_topics(conn, "topic_ids", &topic_ids, &[])?;
+                check_instructors(conn, &team_id, &instructor_ids)?;
+                let mut w = Write::new(&caller, &meta);
+                let seq = w.seq(conn)?;
+                diesel::insert_into(classes::table)
+                    .values((
+                        classes::id.eq(&id),
+                        classes::version.eq(1i64),
+                        classes::created_at.eq(w.now),
+                        classes::updated_at.eq(w.now),
+                        classes::deleted_at.eq(None::<NaiveDateTime>),
+                        classes::change_seq.eq(seq),
+                        classes::create_digest.eq(&digest),
+                        classes::commune_code.eq(&commune),
+                        classes::hamlet_id.eq(&hamlet_id),
+                        classes::team_id.eq(&team_id),
+                        classes::title.eq(&title),
+                        classes::mode.eq(&mode),
+                        classes::language.eq(&language),
+                        classes::interpreter_used.eq(interpreter),
+                        classes::venue.eq(&venue),
+                        classes::start_date.eq(start),
+                        classes::end_date.eq(end),
+                        classes::planned_sessions.eq(planned),
+                        classes::campaign.eq(&campaign),
+                        classes::status.eq("planned"),
+                        classes::cancel_reason.eq(None::<String>),
+                        classes::min_attendance_ratio.eq(ratio),
+                    ))
+                    .execute(conn)?;
+                replace_links(conn, &id, Some(&topic_ids), Some(&instructor_ids))?;
+                w.audit(
+                    conn,
+                    "create",
+                    "class",
+                    &id,
+                    Some(&commune),
+                    &["title", "team_id", "topic_ids", "dates", "mode", "language", "instructor_ids"],
+                )?;
+                w.finish(conn)?;
+                Ok((CreateOutcome::New, load_view(conn, &id)?))
+            })
+        })
+        .await?;
+    Ok(records::created(outcome, version, &body))
+}
+
+/// One class.
+#[utoipa::path(
+    get, path = "/api/v1/classes/{id}", tag = "classes",
+    params(("id" = String, Path, description = "Class id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The class; ETag carries its version", body = Class),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts do not read records", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such class in the caller's scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_class(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::ReadFieldRecords, None, Access::Read)?;
+    let id = http::parse_uuid(&path)?;
+    let (version, body) = state
+        .db
+        .run(move |conn| {
+            let row = load_class(conn, &id)?;
+            let area = Area::of_commune(conn, &row.commune_code)?;
+            policy::authorize(&caller, Capability::ReadFieldRecords, Some(&area), Access::Read)?;
+            let (mut t, mut i) = links(conn, std::slice::from_ref(&row.id))?;
+            Ok((row.version, view(&row, t.remove(&row.id).unwrap_or_default(), i.remove(&row.id).unwrap_or_default())))
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, version, &body))
+}
+
+fn transition_allowed(from: &str, to: &str) -> bool {
+    from == to || matches!((from, to), ("planned", "ongoing") | ("ongoing", "completed"))
+}
+
+fn invalid_transition(from: &str, to: &str) -> ApiError {
+    error::conflict(
+        "invalid_status_transition",
+        Text::new(
+            format!("Không thể chuyển lớp từ `{from}` sang `{to}` (chỉ planned → ongoing → completed; hủy lớp bằng /cancel)."),
+            format!("A class cannot move from `{from}` to `{to}` (only planned → ongoing → completed; cancel with /cancel)."),
+        ),
+    )
+}
+
+fn class_cancelled() -> ApiError {
+    error::conflict("class_cancelled", Text::new("Lớp đã bị hủy.", "The class has been cancelled."))
+}
+
+/// Change a class. Needs `If-Match`.
+#[utoipa::path(
+    patch, path = "/api/v1/classes/{id}", tag = "classes", request_body = ClassPatch,
+    params(("id" = String, Path, description = "Class id"), ("If-Match" = String, Header, description = "ETag you read")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = Class),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts may not record; or outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such class", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Status move not allowed, or the class is cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_class(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    if_match: IfMatch,
+    path: web::Path<String>,
+    patch: web::Json<ClassPatch>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
+    if_match.require()?;
+    let id = http::parse_uuid(&path)?;
+    let p = patch.into_inner();
+    let mut errors = Vec::new();
+    let hamlet_id: Option<Option<String>> =
+        p.hamlet_id.as_deref().map(|h| if h.is_empty() { None } else { Some(records::reference("hamlet_id", h, &mut errors)) });
+    let team_id = p.team_id.as_deref().map(|t| records::reference("team_id", t, &mut errors));
+    let title = p.title.as_deref().map(|t| records::required_text("title", t, 300, &mut errors));
+    let topic_ids = p.topic_ids.as_deref().map(|t| check_topic_list(t, &mut errors));
+    let mode = p.mode.as_deref().map(|m| records::choice("mode", m, MODES, &mut errors));
+    let language = p.language.as_deref().map(|l| check_language(l, &mut errors));
+    let venue: Option<Option<String>> = p.venue.as_deref().map(|v| records::optional_text("venue", Some(v), 300, &mut errors));
+    let start = p.start_date.as_deref().map(|d| records::date("start_date", d, &mut errors));
+    let end = p.end_date.as_deref().map(|d| records::date("end_date", d, &mut errors));
+    if let Some(n) = p.planned_sessions {
+        check_planned(n, &mut errors);
+    }
+    let campaign: Option<Option<String>> = p.campaign.as_deref().map(|c| records::optional_text("campaign", Some(c), 100, &mut errors));
+    let instructor_ids = p.instructor_ids.as_deref().map(|i| check_id_list("instructor_ids", i, &mut errors));
+    let status = p.status.as_deref().map(|s| records::choice("status", s, STATUSES, &mut errors));
+    if let Some(r) = p.min_attendance_ratio {
+        check_ratio(r, &mut errors);
+    }
+    records::fail_if_any(errors)?;
+    let (version, body) = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let row = load_class(conn, &id)?;
+                let area = Area::of_commune(conn, &row.commune_code)?;
+                policy::authorize(&caller, Capability::RecordClasses, Some(&area), Access::Write)?;
+                if_match.check(row.version)?;
+                if row.status == "cancelled" {
+                    return Err(class_cancelled());
+                }
+                let new_status = status.clone().unwrap_or(row.status.clone());
+                if !transition_allowed(&row.status, &new_status) {
+                    return Err(invalid_transition(&row.status, &new_status));
+                }
+                let new_start = start.flatten().unwrap_or(row.start_date);
+                let new_end = end.flatten().unwrap_or(row.end_date);
+                check_range(new_start, new_end)?;
+                if new_start != row.start_date || new_end != row.end_date {
+                    let outside: i64 = class_sessions::table
+                        .filter(class_sessions::class_id.eq(&id))
+                        .filter(class_sessions::deleted_at.is_null())
+                        .filter(class_sessions::held_on.lt(new_start).or(class_sessions::held_on.gt(new_end)))
+                        .count()
+                        .get_result(conn)?;
+                    if outside > 0 {
+                        return Err(error::validation(vec![FieldError::new(
+                            "start_date",
+                            "sessions_outside_dates",
+                            Text::new(
+                                format!("{outside} buổi học sẽ nằm ngoài khoảng ngày mới."),
+                                format!("{outside} sessions would fall outside the new dates."),
+                            ),
+                        )]));
+                    }
+                }
+                let new_team = team_id.clone().unwrap_or(row.team_id.clone());
+                if new_team != row.team_id {
+                    check_team(conn, &new_team, &row.commune_code, true)?;
+                }
+                let new_hamlet = hamlet_id.clone().unwrap_or(row.hamlet_id.clone());
+                if new_hamlet != row.hamlet_id {
+                    crate::hamlets::check_hamlet(conn, new_hamlet.as_deref(), &row.commune_code)?;
+                }
+                let (mut t, mut i) = links(conn, std::slice::from_ref(&row.id))?;
+                let old_topics = t.remove(&row.id).unwrap_or_default();
+                let old_instructors = i.remove(&row.id).unwrap_or_default();
+                if let Some(ts) = &topic_ids {
+                    crate::topics::check_topics(conn, "topic_ids", ts, &old_topics)?;
+                }
+                let new_instructors = instructor_ids.clone().unwrap_or(old_instructors.clone());
+                if new_team != row.team_id || instructor_ids.is_some() {
+                    check_instructors(conn, &new_team, &new_instructors)?;
+                }
+                let new_title = title.clone().unwrap_or(row.title.clone());
+                let new_mode = mode.clone().unwrap_or(row.mode.clone());
+                let new_lang = language.clone().unwrap_or(row.language.clone());
+                let new_interp = p.interpreter_used.unwrap_or(row.interpreter_used);
+                let new_venue = venue.clone().unwrap_or(row.venue.clone());
+                let new_planned = p.planned_sessions.unwrap_or(row.planned_sessions);
+                let new_campaign = campaign.clone().unwrap_or(row.campaign.clone());
+                let new_ratio = p.min_attendance_ratio.unwrap_or(row.min_attendance_ratio);
+                let mut changed = Vec::new();
+                for (field, differs) in [
+                    ("hamlet_id", new_hamlet != row.hamlet_id),
+                    ("team_id", new_team != row.team_id),
+                    ("title", new_title != row.title),
+                    ("topic_ids", topic_ids.as_ref().is_some_and(|t| t != &old_topics)),
+                    ("mode", new_mode != row.mode),
+                    ("language", new_lang != row.language),
+                    ("interpreter_used", new_interp != row.interpreter_used),
+                    ("venue", new_venue != row.venue),
+                    ("start_date", new_start != row.start_date),
+                    ("end_date", new_end != row.end_date),
+                    ("planned_sessions", new_planned != row.planned_sessions),
+                    ("campaign", new_campaign != row.campaign),
+                    ("instructor_ids", new_instructors != old_instructors),
+                    ("status", new_status != row.status),
+                    ("min_attendance_ratio", new_ratio != row.min_attendance_ratio),
+                ] {
+                    if differs {
+                        changed.push(field);
+                    }
+                }
+                if changed.is_empty() {
+                    return Ok((row.version, view(&row, old_topics, old_instructors)));
+                }
+                let mut w = Write::new(&caller, &meta);
+                let seq = w.seq(conn)?;
+                diesel::update(classes::table.find(&id))
+                    .set((
+                        classes::hamlet_id.eq(new_hamlet),
+                        classes::team_id.eq(new_team),
+                        classes::title.eq(new_title),
+                        classes::mode.eq(new_mode),
+                        classes::language.eq(new_lang),
+                        classes::interpreter_used.eq(new_interp),
+                        classes::venue.eq(new_venue),
+                        classes::start_date.eq(new_start),
+                        classes::end_date.eq(new_end),
+                        classes::planned_sessions.eq(new_planned),
+                        classes::campaign.eq(new_campaign),
+                        classes::status.eq(new_status),
+                        classes::min_attendance_ratio.eq(new_ratio),
+                        classes::version.eq(row.version + 1),
+                        classes::updated_at.eq(w.now),
+                        classes::change_seq.eq(seq),
+                    ))
+                    .execute(conn)?;
+                replace_links(conn, &id, topic_ids.as_deref(), instructor_ids.as_deref())?;
+                w.audit(conn, "update", "class", &id, Some(&row.commune_code), &changed)?;
+                w.finish(conn)?;
+                load_view(conn, &id)
+            })
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, version, &body))
+}
+
+/// Cancel a planned or ongoing class, with the reason. `If-Match` is checked when sent.
+#[utoipa::path(
+    post, path = "/api/v1/classes/{id}/cancel", tag = "classes", request_body = CancelForm,
+    params(("id" = String, Path, description = "Class id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled", body = Class),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts may not record; or outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such class", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The class is completed or already cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing reason", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn cancel_class(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    if_match: IfMatch,
+    path: web::Path<String>,
+    form: web::Json<CancelForm>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
+    let id = http::parse_uuid(&path)?;
+    let mut errors = Vec::new();
+    let reason = records::required_text("reason", &form.reason, 500, &mut errors);
+    records::fail_if_any(errors)?;
+    let (version, body) = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let row = load_class(conn, &id)?;
+                let area = Area::of_commune(conn, &row.commune_code)?;
+                policy::authorize(&caller, Capability::RecordClasses, Some(&area), Access::Write)?;
+                if if_match.is_present() {
+                    if_match.check(row.version)?;
+                }
+                if !matches!(row.status.as_str(), "planned" | "ongoing") {
+                    return Err(invalid_transition(&row.status, "cancelled"));
+                }
+                let mut w = Write::new(&caller, &meta);
+                let seq = w.seq(conn)?;
+                diesel::update(classes::table.find(&id))
+                    .set((
+                        classes::status.eq("cancelled"),
+                        classes::cancel_reason.eq(Some(&reason)),
+                        classes::version.eq(row.version + 1),
+                        classes::updated_at.eq(w.now),
+                        classes::change_seq.eq(seq),
+                    ))
+                    .execute(conn)?;
+                w.audit(conn, "cancel", "class", &id, Some(&row.commune_code), &["status", "cancel_reason"])?;
+                w.finish(conn)?;
+                load_view(conn, &id)
+            })
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, version, &body))
+}
+
+// ---- sessions -------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Queryable)]
+pub struct SessionRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub create_digest: String,
+    pub class_id: String,
+    pub commune_code: String,
+    pub held_on: NaiveDate,
+    pub duration_minutes: i32,
+    pub topic_ids: String,
+    pub notes: Option<String>,
+}
+
+/// A session (buổi học) of a class.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d", "class_id": "2e6b1f4a-7c3d-4e8f-9a0b-1c2d3e4f5a6b",
+    "held_on": "2026-12-02", "duration_minutes": 90, "topic_ids": ["vneid_e_identity"], "notes": "Cài VNeID cho 12 người",
+    "version": 1, "created_at": "2026-12-02T10:00:00Z", "updated_at": "2026-12-02T10:00:00Z"}))]
+pub struct Session {
+    pub id: String,
+    pub class_id: String,
+    pub held_on: NaiveDate,
+    pub duration_minutes: i32,
+    /// Topics covered (a subset of the class's topics).
+    pub topic_ids: Vec<String>,
+    pub notes: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&SessionRow> for Session {
+    fn from(r: &SessionRow) -> Self {
+        Session {
+            id: r.id.clone(),
+            class_id: r.class_id.clone(),
+            held_on: r.held_on,
+            duration_minutes: r.duration_minutes,
+            topic_ids: serde_json::from_str(&r.topic_ids).unwrap_or_default(),
+            notes: r.notes.clone(),
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        }
+    }
+}
+
+/// A held session.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"held_on": "2026-12-02", "duration_minutes": 90, "topic_ids": ["vneid_e_identity"], "notes": "Cài VNeID cho 12 người"}))]
+pub struct NewSession {
+    pub id: Option<String>,
+    /// Within the class's dates.
+    pub held_on: String,
+    /// 1–600.
+    pub duration_minutes: i32,
+    /// Topics of the class covered in this session (default: none listed).
+    pub topic_ids: Option<Vec<String>>,
+    /// Up to 2,000 characters.
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionPatch {
+    pub held_on: Option<String>,
+    pub duration_minutes: Option<i32>,
+    pub topic_ids: Option<Vec<String>>,
+    pub notes: Option<String>,
+}
+
+fn check_duration(v: i32, errors: &mut Vec<FieldError>) {
+    if !(1..=600).contains(&v) {
+        errors.push(FieldError::new("duration_minutes", "range", Text::new("Giá trị phải từ 1 đến 600.", "Must be between 1 and 600.")));
+    }
+}
+
+fn check_session_fits(conn: &mut AnyConnection, class: &ClassRow, held_on: NaiveDate, topic_ids: &[String]) -> Result<(), ApiError> {
+    if class.status == "cancelled" {
+        return Err(class_cancelled());
+    }
+    let mut errors = Vec::new();
+    if held_on < class.start_date || held_on > class.end_date {
+        errors.push(FieldError::new(
+            "held_on",
+            "outside_class_dates",
+            Text::new(
+                format!("Ngày học phải trong khoảng {} – {} của lớp.", class.start_date, class.end_date),
+                format!("The session must fall within the class dates {} – {}.", class.start_date, class.end_date),
+            ),
+        ));
+    }
+    if !topic_ids.is_empty() {
+        let (mut t, _) = links(conn, std::slice::from_ref(&class.id))?;
+        let class_topics = t.remove(&class.id).unwrap_or_default();
+        if topic_ids.iter().any(|id| !class_topics.contains(id)) {
+            errors.push(FieldError::new(
+                "topic_ids",
+                "not_class_topic",
+                Text::new("Chủ đề buổi học phải thuộc các chủ đề của lớp.", "Session topics must be topics of the class."),
+            ));
+        }
+    }
+    records::fail_if_any(errors)
+}
+
+fn load_session(conn: &mut AnyConnection, class_id: &str, id: &str) -> Result<SessionRow, ApiError> {
+    Ok(class_sessions::table
+        .find(id)
+        .filter(class_sessions::class_id.eq(class_id))
+        .filter(class_sessions::deleted_at.is_null())
+        .first(conn)?)
+}
+
+/// The class of a session request, checked against the caller's scope.
+fn class_in_scope(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    class_id: &str,
+    cap: Capability,
+    access: Access,
+) -> Result<ClassRow, ApiError> {
+    let class = load_class(conn, class_id)?;
+    let area = Area::of_commune(conn, &class.commune_code)?;
+    policy::authorize(caller, cap, Some(&area), access)?;
+    Ok(class)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Sessions of a class, by date.
+#[utoipa::path(
+    get, path = "/api/v1/classes/{id}/sessions", tag = "classes",
+    params(("id" = String, Path, description = "Class id"), SessionQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Sessions", body = Page<Session>),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts do not read records", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such class in the caller's scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::ReadFieldRecords, None, Access::Read)?;
+    let class_id = http::parse_uuid(&path)?;
+    let limit = http::page_limit(query.limit)?;
+    let after: Option<Position> = query.cursor.as_deref().map(http::decode_cursor).transpose()?;
+    let page = state
+        .db
+        .run(move |conn| {
+            class_in_scope(conn, &caller, &class_id, Capability::ReadFieldRecords, Access::Read)?;
+            let mut q = class_sessions::table
+                .filter(class_sessions::class_id.eq(&class_id))
+                .filter(class_sessions::deleted_at.is_null())
+                .into_boxed();
+            if let Some(Position(date, id)) = after {
+                let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|_| http::invalid_cursor())?;
+                q = q.filter(class_sessions::held_on.gt(date).or(class_sessions::held_on.eq(date).and(class_sessions::id.gt(id))));
+            }
+            let rows: Vec<SessionRow> = q.order((class_sessions::held_on, class_sessions::id)).limit(limit + 1).load(conn)?;
+            records::page(rows, limit, |r| Position(r.held_on.to_string(), r.id.clone()), |r| Ok(Session::from(r)))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Record a session of a class.
+#[utoipa::path(
+    post, path = "/api/v1/classes/{id}/sessions", tag = "classes", request_body = NewSession,
+    params(("id" = String, Path, description = "Class id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = Session),
+        (status = 200, description = "Replay of an earlier identical create", body = Session),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts may not record; or outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such class", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The class is cancelled, or the id is used by a different record", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; date outside the class dates", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_session(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    form: web::Json<NewSession>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
+    let class_id = http::parse_uuid(&path)?;
+    let form = form.into_inner();
+    let digest = records::digest(&form);
+    let mut errors = Vec::new();
+    let id = records::new_record_id(form.id.as_deref(), &mut errors);
+    let held_on = records::date("held_on", &form.held_on, &mut errors);
+    check_duration(form.duration_minutes, &mut errors);
+    let mut topic_ids: Vec<String> = form.topic_ids.clone().unwrap_or_default().iter().map(|t| t.trim().to_owned()).collect();
+    topic_ids.sort();
+    topic_ids.dedup();
+    let notes = records::optional_text("notes", form.notes.as_deref(), 2000, &mut errors);
+    records::fail_if_any(errors)?;
+    let Some(held_on) = held_on else { return Err(error::internal_invariant()) };
+    let duration = form.duration_minutes;
+    let (outcome, row) = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let class = class_in_scope(conn, &caller, &class_id, Capability::RecordClasses, Access::Write)?;
+                let existing = class_sessions::table
+                    .find(&id)
+                    .select((class_sessions::create_digest, class_sessions::deleted_at.is_not_null()))
+                    .first::<(String, bool)>(conn)
+                    .optional()?;
+                if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+                    return Ok((CreateOutcome::Replay, load_session(conn, &class_id, &id)?));
+                }
+                check_session_fits(conn, &class, held_on, &topic_ids)?;
+                let mut w = Write::new(&caller, &meta);
+                let seq = w.seq(conn)?;
+                diesel::insert_into(class_sessions::table)
+                    .values((
+                        class_sessions::id.eq(&id),
+                        class_sessions::version.eq(1i64),
+                        class_sessions::created_at.eq(w.now),
+                        class_sessions::updated_at.eq(w.now),
+                        class_sessions::deleted_at.eq(None::<NaiveDateTime>),
+                        class_sessions::change_seq.eq(seq),
+                        class_sessions::create_digest.eq(&digest),
+                        class_sessions::class_id.eq(&class_id),
+                        class_sessions::commune_code.eq(&class.commune_code),
+                        class_sessions::held_on.eq(held_on),
+                        class_sessions::duration_minutes.eq(duration),
+                        class_sessions::topic_ids.eq(serde_json::to_string(&topic_ids).unwrap_or_else(|_| "[]".into())),
+                        class_sessions::notes.eq(&notes),
+                    ))
+                    .execute(conn)?;
+                w.audit(
+                    conn,
+                    "create",
+                    "class_session",
+                    &id,
+                    Some(&class.commune_code),
+                    &["held_on", "duration_minutes", "topic_ids", "notes"],
+                )?;
+                w.finish(conn)?;
+                Ok((CreateOutcome::New, load_session(conn, &class_id, &id)?))
+            })
+        })
+        .await?;
+    Ok(records::created(outcome, row.version, &Session::from(&row)))
+}
+
+/// Change a session. Needs `If-Match`.
+#[utoipa::path(
+    patch, path = "/api/v1/classes/{id}/sessions/{session_id}", tag = "classes", request_body = SessionPatch,
+    params(("id" = String, Path, description = "Class id"), ("session_id" = String, Path, description = "Session id"),
+           ("If-Match" = String, Header, description = "ETag you read")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = Session),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts may not record; or outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session of this class", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The class is cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_session(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    if_match: IfMatch,
+    path: web::Path<(String, String)>,
+    patch: web::Json<SessionPatch>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
+    if_match.require()?;
+    let (class_id, session_id) = path.into_inner();
+    let (class_id, session_id) = (http::parse_uuid(&class_id)?, http::parse_uuid(&session_id)?);
+    let p = patch.into_inner();
+    let mut errors = Vec::new();
+    let held_on = p.held_on.as_deref().map(|d| records::date("held_on", d, &mut errors));
+    if let Some(d) = p.duration_minutes {
+        check_duration(d, &mut errors);
+    }
+    let notes: Option<Option<String>> = p.notes.as_deref().map(|n| records::optional_text("notes", Some(n), 2000, &mut errors));
+    records::fail_if_any(errors)?;
+    let topic_ids = p.topic_ids.map(|ts| {
+        let mut v: Vec<String> = ts.iter().map(|t| t.trim().to_owned()).collect();
+        v.sort();
+        v.dedup();
+        v
+    });
+    let row = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let class = class_in_scope(conn, &caller, &class_id, Capability::RecordClasses, Access::Write)?;
+                let row = load_session(conn, &class_id, &session_id)?;
+                if_match.check(row.version)?;
+                let old_topics: Vec<String> = serde_json::from_str(&row.topic_ids).unwrap_or_default();
+                let new_held = held_on.flatten().unwrap_or(row.held_on);
+                let new_topics = topic_ids.clone().unwrap_or(old_topics.clone());
+                check_session_fits(conn, &class, new_held, if topic_ids.is_some() { &new_topics } else { &[] })?;
+                let new_duration = p.duration_minutes.unwrap_or(row.duration_minutes);
+                let new_notes = notes.clone().unwrap_or(row.notes.clone());
+                let mut changed = Vec::new();
+                for (field, differs) in [
+                    ("held_on", new_held != row.held_on),
+                    ("duration_minutes", new_duration != row.duration_minutes),
+                    ("topic_ids", new_topics != old_topics),
+                    ("notes", new_notes != row.notes),
+                ] {
+                    if differs {
+                        changed.push(field);
+                    }
+                }
+                if changed.is_empty() {
+                    return Ok(row);
+                }
+                let mut w = Write::new(&caller, &meta);
+                let seq = w.seq(conn)?;
+                diesel::update(class_sessions::table.find(&row.id))
+                    .set((
+                        class_sessions::held_on.eq(new_held),
+                        class_sessions::duration_minutes.eq(new_duration),
+                        class_sessions::topic_ids.eq(serde_json::to_string(&new_topics).unwrap_or_else(|_| "[]".into())),
+                        class_sessions::notes.eq(new_notes),
+                        class_sessions::version.eq(row.version + 1),
+                        class_sessions::updated_at.eq(w.now),
+                        class_sessions::change_seq.eq(seq),
+                    ))
+                    .execute(conn)?;
+                w.audit(conn, "update", "class_session", &row.id, Some(&row.commune_code), &changed)?;
+                w.finish(conn)?;
+                load_session(conn, &class_id, &session_id)
+            })
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, row.version, &Session::from(&row)))
+}
+
+/// Delete a session (tombstone).
+#[utoipa::path(
+    delete, path = "/api/v1/classes/{id}/sessions/{session_id}", tag = "classes",
+    params(("id" = String, Path, description = "Class id"), ("session_id" = String, Path, description = "Session id"),
+           ("If-Match" = String, Header, description = "ETag you read")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts may not record; or outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session of this class", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_session(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    if_match: IfMatch,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
+    if_match.require()?;
+    let (class_id, session_id) = path.into_inner();
+    let (class_id, session_id) = (http::parse_uuid(&class_id)?, http::parse_uuid(&session_id)?);
+    state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                class_in_scope(conn, &caller, &class_id, Capability::RecordClasses, Access::Write)?;
+                let row = load_session(conn, &class_id, &session_id)?;
+                if_match.check(row.version)?;
+                let mut w = Write::new(&caller, &meta);
+                let seq = w.seq(conn)?;
+                diesel::update(class_sessions::table.find(&row.id))
+                    .set((
+                        class_sessions::deleted_at.eq(Some(w.now)),
+                        class_sessions::version.eq(row.version + 1),
+                        class_sessions::updated_at.eq(w.now),
+                        class_sessions::change_seq.eq(seq),
+                    ))
+                    .execute(conn)?;
+                w.audit(conn, "delete", "class_session", &row.id, Some(&row.commune_code), &[])?;
+                w.finish(conn)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,243 @@
+//! What every field record shares: client-suppliable UUIDs with replay-safe creates,
+//! versions and ETags, tombstones, change-sequence numbers and audit entries written in
+//! the write transaction, cursor pages, and the small validation helpers the forms use.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::audit::{self, AuditEntry};
+use crate::auth::Caller;
+use crate::db::{self, AnyConnection, ChangeSeq};
+use crate::error::{self, ApiError, FieldError, Text};
+use crate::http::{self, RequestMeta};
+use crate::policy::Principal;
+
+/// SHA-256 of the canonical JSON of a create request (the typed form, so key order and
+/// whitespace do not matter). A create re-sent with the same id and the same body is a
+/// replay; with another body it is a conflict.
+pub fn digest<T: Serialize>(form: &T) -> String {
+    let bytes = serde_json::to_vec(form).unwrap_or_default();
+    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The id of a new record: the client's UUID (normalised) or a new one.
+pub fn new_record_id(raw: Option<&str>, errors: &mut Vec<FieldError>) -> String {
+    match raw {
+        None => db::new_id(),
+        Some(raw) => match uuid::Uuid::parse_str(raw.trim()) {
+            Ok(u) => u.to_string(),
+            Err(_) => {
+                errors.push(FieldError::new("id", "invalid_uuid", Text::new("Mã định danh phải là UUID.", "The id must be a UUID.")));
+                String::new()
+            }
+        },
+    }
+}
+
+/// What to do with a create whose id may already exist.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// No such record: create it.
+    New,
+    /// Same id, same request: answer with the stored record (200).
+    Replay,
+}
+
+/// `existing`: (digest, deleted?) of a stored record with the requested id.
+pub fn check_replay(existing: Option<(String, bool)>, digest: &str) -> Result<CreateOutcome, ApiError> {
+    match existing {
+        None => Ok(CreateOutcome::New),
+        Some((d, false)) if d == digest => Ok(CreateOutcome::Replay),
+        Some((d, true)) if d == digest => Err(error::gone_record()),
+        Some(_) => Err(error::conflict(
+            "id_conflict",
+            Text::new(
+                "Mã định danh này đã được dùng cho một bản ghi khác nội dung.",
+                "This id is already used by a record with different content.",
+            ),
+        )),
+    }
+}
+
+/// 201 for a new record, 200 for a replay; the ETag carries the version.
+pub fn created(outcome: CreateOutcome, version: i64, body: &impl Serialize) -> HttpResponse {
+    let status = match outcome {
+        CreateOutcome::New => StatusCode::CREATED,
+        CreateOutcome::Replay => StatusCode::OK,
+    };
+    with_etag(status, version, body)
+}
+
+pub fn with_etag(status: StatusCode, version: i64, body: &impl Serialize) -> HttpResponse {
+    HttpResponse::build(status).insert_header((header::ETAG, http::etag(version))).json(body)
+}
+
+/// One write: its time, its change-sequence numbers, and its audit entries.
+pub struct Write<'a> {
+    pub caller: &'a Caller,
+    pub meta: &'a RequestMeta,
+    pub now: NaiveDateTime,
+    seq: ChangeSeq,
+}
+
+impl<'a> Write<'a> {
+    pub fn new(caller: &'a Caller, meta: &'a RequestMeta) -> Self {
+        Self { caller, meta, now: db::now(), seq: ChangeSeq::default() }
+    }
+
+    pub fn seq(&mut self, conn: &mut AnyConnection) -> Result<i64, ApiError> {
+        Ok(self.seq.next(conn)?)
+    }
+
+    /// Appends an audit entry (field names only, never values).
+    pub fn audit(
+        &self,
+        conn: &mut AnyConnection,
+        action: &str,
+        entity: &str,
+        id: &str,
+        commune: Option<&str>,
+        fields: &[&str],
+    ) -> Result<(), ApiError> {
+        let province = match commune {
+            Some(c) => crate::units::province_of(conn, c)?,
+            None => None,
+        };
+        audit::record(
+            conn,
+            &AuditEntry {
+                actor_id: Some(&self.caller.user.id),
+                actor_role: Some(self.caller.role()),
+                action,
+                entity,
+                entity_id: id,
+                commune_code: commune,
+                province_code: province.as_deref(),
+                request_id: Some(&self.meta.request_id),
+                changed_fields: fields,
+            },
+        )
+    }
+
+    /// Writes the change counter back; call last, before commit.
+    pub fn finish(mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
+        Ok(self.seq.finish(conn)?)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Keyset position: the sort key and the id of the last item of a page.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Position(pub String, pub String);
+
+/// Cuts `rows` (loaded with `limit + 1`) to a page and makes the next cursor.
+pub fn page<R, T>(
+    rows: Vec<R>,
+    limit: i64,
+    key: impl Fn(&R) -> Position,
+    view: impl FnMut(&R) -> Result<T, ApiError>,
+) -> Result<Page<T>, ApiError> {
+    let more = rows.len() as i64 > limit;
+    let kept = &rows[..rows.len().min(limit as usize)];
+    let next_cursor = if more { kept.last().map(|r| http::encode_cursor(&key(r))) } else { None };
+    Ok(Page { items: kept.iter().map(view).collect::<Result<Vec<_>, _>>()?, next_cursor })
+}
+
+// ---- form helpers -------------------------------------------------------------------
+
+/// Required text: whitespace collapsed, 1..=max characters.
+pub fn required_text(field: &str, raw: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
+    let v = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    let n = v.chars().count();
+    if n == 0 || n > max {
+        errors.push(FieldError::new(
+            field,
+            "length",
+            Text::new(format!("Độ dài phải từ 1 đến {max} ký tự."), format!("Length must be between 1 and {max} characters.")),
+        ));
+    }
+    v
+}
+
+/// Optional text: trimmed; empty becomes none; at most `max` characters.
+pub fn optional_text(field: &str, raw: Option<&str>, max: usize, errors: &mut Vec<FieldError>) -> Option<String> {
+    let v = raw.map(str::trim).filter(|s| !s.is_empty())?;
+    if v.chars().count() > max {
+        errors.push(FieldError::new(
+            field,
+            "length",
+            Text::new(format!("Tối đa {max} ký tự."), format!("Must be at most {max} characters.")),
+        ));
+    }
+    Some(v.to_owned())
+}
+
+/// One of a fixed set of values.
+pub fn choice(field: &str, raw: &str, allowed: &[&str], errors: &mut Vec<FieldError>) -> String {
+    if !allowed.contains(&raw) {
+        let list = allowed.join(", ");
+        errors.push(FieldError::new(
+            field,
+            "invalid_choice",
+            Text::new(format!("Giá trị phải là một trong: {list}."), format!("Must be one of: {list}.")),
+        ));
+    }
+    raw.to_owned()
+}
+
+/// A date in ISO form (YYYY-MM-DD), between 2000-01-01 and 2100-12-31.
+pub fn date(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
+    let parsed = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok();
+    let ok = parsed.filter(|d| (NaiveDate::from_ymd_opt(2000, 1, 1)..=NaiveDate::from_ymd_opt(2100, 12, 31)).contains(&Some(*d)));
+    if ok.is_none() {
+        errors.push(FieldError::new(
+            field,
+            "invalid_date",
+            Text::new("Ngày phải có dạng YYYY-MM-DD, từ năm 2000 đến 2100.", "A date must be YYYY-MM-DD, between 2000 and 2100."),
+        ));
+    }
+    ok
+}
+
+pub fn optional_date(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
+    raw.filter(|s| !s.trim().is_empty()).and_then(|r| date(field, r, errors))
+}
+
+/// A UUID reference to another record.
+pub fn reference(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> String {
+    match uuid::Uuid::parse_str(raw.trim()) {
+        Ok(u) => u.to_string(),
+        Err(_) => {
+            errors.push(FieldError::new(field, "invalid_uuid", Text::new("Phải là UUID.", "Must be a UUID.")));
+            String::new()
+        }
+    }
+}
+
+/// 422 for a reference to a record that does not exist (or is not visible).
+pub fn unknown_reference(field: &str) -> ApiError {
+    error::validation(vec![FieldError::new(
+        field,
+        "unknown_reference",
+        Text::new("Bản ghi được tham chiếu không tồn tại.", "The referenced record does not exist."),
+    )])
+}
+
+pub fn fail_if_any(errors: Vec<FieldError>) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(error::validation(errors))
+    }
+}

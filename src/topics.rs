@@ -1,0 +1,326 @@
+//! The catalogue of class topics. No official national list exists, so it starts with the
+//! common Bình dân học vụ số themes and grows; admins add, rename and retire topics.
+//! Retired topics stay on the classes that used them but cannot be chosen for new ones.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::db::{AnyConnection, ChangeSeq};
+use crate::error::{self, ApiError, FieldError, Problem, Text};
+use crate::http::{IfMatch, RequestMeta};
+use crate::policy::{self, Access, Capability};
+use crate::records::{self, Write};
+use crate::schema::topics;
+use crate::users::utc;
+
+/// The seed catalogue: (id, Vietnamese name, English name).
+pub const SEED: &[(&str, &str, &str)] = &[
+    ("digital_devices_basics", "Sử dụng điện thoại thông minh và máy tính cơ bản", "Smartphone and computer basics"),
+    ("vneid_e_identity", "Ứng dụng VNeID và định danh điện tử", "VNeID and electronic identity"),
+    ("online_public_services", "Dịch vụ công trực tuyến", "Online public services"),
+    ("cashless_payment", "Thanh toán không dùng tiền mặt", "Cashless payment"),
+    ("e_commerce", "Thương mại điện tử, bán hàng trực tuyến", "E-commerce and selling online"),
+    ("cyber_safety_fraud", "An toàn không gian mạng, phòng chống lừa đảo trực tuyến", "Cyber safety and online fraud"),
+    ("personal_data_protection", "Bảo vệ dữ liệu cá nhân", "Personal data protection"),
+    ("ai_basics", "Trí tuệ nhân tạo (AI) cơ bản", "AI basics"),
+    ("digital_signature_vneid", "Chữ ký số qua VNeID", "Digital signature via VNeID"),
+    ("digital_health", "Sức khỏe số: sổ sức khỏe điện tử, đặt lịch khám", "Digital health: e-health book, appointments"),
+];
+
+#[derive(Debug, Clone, Queryable)]
+pub struct TopicRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub retired_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub name_vi: String,
+    pub name_en: String,
+}
+
+/// A topic of the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "vneid_e_identity", "name_vi": "Ứng dụng VNeID và định danh điện tử",
+    "name_en": "VNeID and electronic identity", "retired": false, "version": 1,
+    "created_at": "2026-11-26T08:00:00Z", "updated_at": "2026-11-26T08:00:00Z"}))]
+pub struct Topic {
+    /// Stable snake_case identifier.
+    pub id: String,
+    pub name_vi: String,
+    pub name_en: String,
+    /// Retired topics stay on old classes but cannot be chosen for new ones.
+    pub retired: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&TopicRow> for Topic {
+    fn from(r: &TopicRow) -> Self {
+        Topic {
+            id: r.id.clone(),
+            name_vi: r.name_vi.clone(),
+            name_en: r.name_en.clone(),
+            retired: r.retired_at.is_some(),
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        }
+    }
+}
+
+/// A new topic (admins).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "digital_agriculture", "name_vi": "Nông nghiệp số", "name_en": "Digital agriculture"}))]
+pub struct NewTopic {
+    /// 3–64 characters: lowercase letters, digits and `_`.
+    pub id: String,
+    pub name_vi: String,
+    pub name_en: String,
+}
+
+/// Rename or retire/restore a topic (admins).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"retired": true}))]
+pub struct TopicPatch {
+    pub name_vi: Option<String>,
+    pub name_en: Option<String>,
+    pub retired: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TopicQuery {
+    /// Include retired topics (default false).
+    pub include_retired: Option<bool>,
+}
+
+/// Loads the seed catalogue into an empty topics table.
+pub fn seed_if_empty(conn: &mut AnyConnection) -> Result<(), String> {
+    let n: i64 = topics::table.count().get_result(conn).map_err(|e| format!("reading topics: {e}"))?;
+    if n > 0 {
+        return Ok(());
+    }
+    crate::db::write_tx(conn, |conn| -> Result<(), diesel::result::Error> {
+        let now = crate::db::now();
+        let mut seq = ChangeSeq::default();
+        for (id, vi, en) in SEED {
+            let s = seq.next(conn)?;
+            diesel::insert_into(topics::table)
+                .values((
+                    topics::id.eq(id),
+                    topics::version.eq(1i64),
+                    topics::created_at.eq(now),
+                    topics::updated_at.eq(now),
+                    topics::retired_at.eq(None::<NaiveDateTime>),
+                    topics::change_seq.eq(s),
+                    topics::name_vi.eq(vi),
+                    topics::name_en.eq(en),
+                ))
+                .execute(conn)?;
+        }
+        seq.finish(conn)
+    })
+    .map_err(|e| format!("seeding topics: {e}"))
+}
+
+/// Checks topic ids chosen for a class or session: each must exist; a new choice must not
+/// be retired (`allow_retired` lists ids already on the record, which may stay).
+pub fn check_topics(conn: &mut AnyConnection, field: &str, ids: &[String], allow_retired: &[String]) -> Result<(), ApiError> {
+    let rows: Vec<(String, Option<NaiveDateTime>)> =
+        topics::table.filter(topics::id.eq_any(ids)).select((topics::id, topics::retired_at)).load(conn)?;
+    let mut errors = Vec::new();
+    for id in ids {
+        match rows.iter().find(|(t, _)| t == id) {
+            None => errors.push(FieldError::new(
+                field,
+                "unknown_topic",
+                Text::new(format!("Không có chủ đề `{id}`."), format!("There is no topic `{id}`.")),
+            )),
+            Some((_, Some(_))) if !allow_retired.contains(id) => errors.push(FieldError::new(
+                field,
+                "retired_topic",
+                Text::new(format!("Chủ đề `{id}` đã ngừng sử dụng."), format!("Topic `{id}` has been retired.")),
+            )),
+            _ => {}
+        }
+    }
+    records::fail_if_any(errors)
+}
+
+/// The topic catalogue (every signed-in role, analysts included: it is reference data).
+#[utoipa::path(
+    get, path = "/api/v1/topics", tag = "topics", params(TopicQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Topics by id", body = [Topic]),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_topics(state: web::Data<AppState>, _caller: Caller, query: web::Query<TopicQuery>) -> Result<HttpResponse, ApiError> {
+    let all = query.include_retired.unwrap_or(false);
+    let rows: Vec<TopicRow> = state
+        .db
+        .run(move |conn| {
+            let mut q = topics::table.into_boxed();
+            if !all {
+                q = q.filter(topics::retired_at.is_null());
+            }
+            Ok(q.order(topics::id).load(conn)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(rows.iter().map(Topic::from).collect::<Vec<_>>()))
+}
+
+fn check_names(vi: Option<&str>, en: Option<&str>, errors: &mut Vec<FieldError>) -> (Option<String>, Option<String>) {
+    (vi.map(|v| records::required_text("name_vi", v, 200, errors)), en.map(|v| records::required_text("name_en", v, 200, errors)))
+}
+
+/// Add a topic (admins).
+#[utoipa::path(
+    post, path = "/api/v1/topics", tag = "topics", request_body = NewTopic,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = Topic),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A topic with this id exists", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_topic(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    form: web::Json<NewTopic>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::ManageTopics, None, Access::Write)?;
+    let form = form.into_inner();
+    let mut errors = Vec::new();
+    let id = form.id.trim().to_owned();
+    if !(3..=64).contains(&id.len()) || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        errors.push(FieldError::new(
+            "id",
+            "invalid_topic_id",
+            Text::new(
+                "Mã chủ đề gồm 3–64 ký tự: chữ thường không dấu, số, gạch dưới.",
+                "A topic id has 3–64 lowercase letters, digits or '_'.",
+            ),
+        ));
+    }
+    let (vi, en) = check_names(Some(&form.name_vi), Some(&form.name_en), &mut errors);
+    records::fail_if_any(errors)?;
+    let row = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let exists: i64 = topics::table.filter(topics::id.eq(&id)).count().get_result(conn)?;
+                if exists > 0 {
+                    return Err(error::conflict("topic_exists", Text::new("Đã có chủ đề với mã này.", "A topic with this id exists.")));
+                }
+                let mut w = Write::new(&caller, &meta);
+                let seq = w.seq(conn)?;
+                diesel::insert_into(topics::table)
+                    .values((
+                        topics::id.eq(&id),
+                        topics::version.eq(1i64),
+                        topics::created_at.eq(w.now),
+                        topics::updated_at.eq(w.now),
+                        topics::retired_at.eq(None::<NaiveDateTime>),
+                        topics::change_seq.eq(seq),
+                        topics::name_vi.eq(vi.unwrap_or_default()),
+                        topics::name_en.eq(en.unwrap_or_default()),
+                    ))
+                    .execute(conn)?;
+                w.audit(conn, "create", "topic", &id, None, &["name_vi", "name_en"])?;
+                w.finish(conn)?;
+                Ok(topics::table.find(&id).first::<TopicRow>(conn)?)
+            })
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::CREATED, row.version, &Topic::from(&row)))
+}
+
+/// Rename, retire or restore a topic (admins). Needs `If-Match`.
+#[utoipa::path(
+    patch, path = "/api/v1/topics/{id}", tag = "topics", request_body = TopicPatch,
+    params(("id" = String, Path, description = "Topic id"), ("If-Match" = String, Header, description = "ETag you read")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = Topic),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such topic", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_topic(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    if_match: IfMatch,
+    path: web::Path<String>,
+    patch: web::Json<TopicPatch>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::ManageTopics, None, Access::Write)?;
+    if_match.require()?;
+    let patch = patch.into_inner();
+    let mut errors = Vec::new();
+    let (vi, en) = check_names(patch.name_vi.as_deref(), patch.name_en.as_deref(), &mut errors);
+    records::fail_if_any(errors)?;
+    let id = path.into_inner();
+    let row = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let row: TopicRow = topics::table.find(&id).first(conn)?;
+                if_match.check(row.version)?;
+                let mut changed = Vec::new();
+                if vi.as_ref().is_some_and(|v| v != &row.name_vi) {
+                    changed.push("name_vi");
+                }
+                if en.as_ref().is_some_and(|v| v != &row.name_en) {
+                    changed.push("name_en");
+                }
+                if patch.retired.is_some_and(|r| r != row.retired_at.is_some()) {
+                    changed.push("retired");
+                }
+                if changed.is_empty() {
+                    return Ok(row);
+                }
+                let mut w = Write::new(&caller, &meta);
+                let seq = w.seq(conn)?;
+                let retired_at = match patch.retired {
+                    Some(true) => row.retired_at.or(Some(w.now)),
+                    Some(false) => None,
+                    None => row.retired_at,
+                };
+                diesel::update(topics::table.find(&id))
+                    .set((
+                        topics::name_vi.eq(vi.unwrap_or(row.name_vi.clone())),
+                        topics::name_en.eq(en.unwrap_or(row.name_en.clone())),
+                        topics::retired_at.eq(retired_at),
+                        topics::version.eq(row.version + 1),
+                        topics::updated_at.eq(w.now),
+                        topics::change_seq.eq(seq),
+                    ))
+                    .execute(conn)?;
+                w.audit(conn, "update", "topic", &id, None, &changed)?;
+                w.finish(conn)?;
+                Ok(topics::table.find(&id).first::<TopicRow>(conn)?)
+            })
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, row.version, &Topic::from(&row)))
+}
