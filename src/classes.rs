@@ -119,8 +119,11 @@ fn view(r: &ClassRow, topic_ids: Vec<String>, instructor_ids: Vec<String>) -> Cl
 }
 
 /// Topic and instructor ids of several classes, in two queries.
-fn links(conn: &mut AnyConnection, ids: &[String]) -> Result<(HashMap<String, Vec<String>>, HashMap<String, Vec<String>>), ApiError> {
-    let mut topics: HashMap<String, Vec<String>> = HashMap::new();
+/// Ids linked to each class id.
+type LinkMap = HashMap<String, Vec<String>>;
+
+fn links(conn: &mut AnyConnection, ids: &[String]) -> Result<(LinkMap, LinkMap), ApiError> {
+    let mut topics = LinkMap::new();
     for (c, t) in class_topics::table
         .filter(class_topics::class_id.eq_any(ids))
         .order((class_topics::class_id, class_topics::topic_id))
@@ -128,7 +131,7 @@ fn links(conn: &mut AnyConnection, ids: &[String]) -> Result<(HashMap<String, Ve
     {
         topics.entry(c).or_default().push(t);
     }
-    let mut instructors: HashMap<String, Vec<String>> = HashMap::new();
+    let mut instructors = LinkMap::new();
     for (c, m) in class_instructors::table
         .filter(class_instructors::class_id.eq_any(ids))
         .order((class_instructors::class_id, class_instructors::member_id))
