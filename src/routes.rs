@@ -1,29 +1,67 @@
 //! Every route of the service, in one place. The OpenAPI document lists the same
 //! handlers in `openapi.rs`; a test checks the committed copy matches.
 
+use actix_web::web::{delete, get, patch, post, resource};
 use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
-use crate::{auth, openapi, ops, users};
+use crate::{audit, auth, classes, hamlets, openapi, ops, teams, topics, units, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/docs", web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }))
+    cfg.route("/healthz", get().to(ops::healthz))
+        .route("/readyz", get().to(ops::readyz))
+        .route("/docs", get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", openapi::ApiDoc::openapi()))
         .service(
             web::scope("/api/v1")
-                .service(web::resource("/auth/login").route(web::post().to(auth::login)))
-                .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
-                .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
-                .service(web::resource("/auth/reset").route(web::post().to(auth::reset_password)))
-                .service(web::resource("/me").route(web::get().to(auth::get_me)))
-                .service(web::resource("/me/password").route(web::post().to(auth::change_password)))
-                .service(web::resource("/users").route(web::get().to(users::list_users)).route(web::post().to(users::create_user)))
-                .service(web::resource("/users/{id}").route(web::get().to(users::get_user)).route(web::patch().to(users::update_user)))
-                .service(web::resource("/users/{id}/reset-code").route(web::post().to(users::issue_reset_code))),
+                // sign-in and one's own account
+                .service(resource("/auth/login").route(post().to(auth::login)))
+                .service(resource("/auth/refresh").route(post().to(auth::refresh)))
+                .service(resource("/auth/logout").route(post().to(auth::logout)))
+                .service(resource("/auth/reset").route(post().to(auth::reset_password)))
+                .service(resource("/me").route(get().to(auth::get_me)))
+                .service(resource("/me/password").route(post().to(auth::change_password)))
+                // accounts
+                .service(resource("/users").route(get().to(users::list_users)).route(post().to(users::create_user)))
+                .service(resource("/users/{id}").route(get().to(users::get_user)).route(patch().to(users::update_user)))
+                .service(resource("/users/{id}/reset-code").route(post().to(users::issue_reset_code)))
+                // reference data and hamlets
+                .service(resource("/units").route(get().to(units::list_units)))
+                .service(resource("/units/{code}").route(get().to(units::get_unit)))
+                .service(resource("/units/{code}/hamlets").route(get().to(hamlets::list_hamlets)).route(post().to(hamlets::create_hamlet)))
+                .service(resource("/hamlets/{id}").route(patch().to(hamlets::update_hamlet)).route(delete().to(hamlets::delete_hamlet)))
+                .service(resource("/topics").route(get().to(topics::list_topics)).route(post().to(topics::create_topic)))
+                .service(resource("/topics/{id}").route(patch().to(topics::update_topic)))
+                // teams and members
+                .service(resource("/teams").route(get().to(teams::list_teams)).route(post().to(teams::create_team)))
+                .service(
+                    resource("/teams/{id}")
+                        .route(get().to(teams::get_team))
+                        .route(patch().to(teams::update_team))
+                        .route(delete().to(teams::delete_team)),
+                )
+                .service(resource("/teams/{id}/members").route(get().to(teams::list_members)).route(post().to(teams::create_member)))
+                .service(
+                    resource("/teams/{id}/members/{member_id}")
+                        .route(patch().to(teams::update_member))
+                        .route(delete().to(teams::delete_member)),
+                )
+                // classes and sessions
+                .service(resource("/classes").route(get().to(classes::list_classes)).route(post().to(classes::create_class)))
+                .service(resource("/classes/{id}").route(get().to(classes::get_class)).route(patch().to(classes::update_class)))
+                .service(resource("/classes/{id}/cancel").route(post().to(classes::cancel_class)))
+                .service(
+                    resource("/classes/{id}/sessions").route(get().to(classes::list_sessions)).route(post().to(classes::create_session)),
+                )
+                .service(
+                    resource("/classes/{id}/sessions/{session_id}")
+                        .route(patch().to(classes::update_session))
+                        .route(delete().to(classes::delete_session)),
+                )
+                // audit
+                .service(resource("/audit").route(get().to(audit::list_audit))),
         );
 }
 
