@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
 
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -142,18 +143,34 @@ fn links(conn: &mut AnyConnection, ids: &[String]) -> Result<(LinkMap, LinkMap),
     Ok((topics, instructors))
 }
 
+/// Topic and instructor ids of one class. Equality filters (not `IN` lists) let diesel
+/// reuse its prepared statements on this hot path.
+fn links_of(conn: &mut AnyConnection, id: &str) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let topics = class_topics::table
+        .filter(class_topics::class_id.eq(id))
+        .select(class_topics::topic_id)
+        .order(class_topics::topic_id)
+        .load(conn)?;
+    let instructors = class_instructors::table
+        .filter(class_instructors::class_id.eq(id))
+        .select(class_instructors::member_id)
+        .order(class_instructors::member_id)
+        .load(conn)?;
+    Ok((topics, instructors))
+}
+
 pub fn load_class(conn: &mut AnyConnection, id: &str) -> Result<ClassRow, ApiError> {
     Ok(classes::table.find(id).filter(classes::deleted_at.is_null()).first(conn)?)
 }
 
 fn load_view(conn: &mut AnyConnection, id: &str) -> Result<(i64, Class), ApiError> {
     let row = load_class(conn, id)?;
-    let (mut t, mut i) = links(conn, std::slice::from_ref(&row.id))?;
-    Ok((row.version, view(&row, t.remove(&row.id).unwrap_or_default(), i.remove(&row.id).unwrap_or_default())))
+    let (t, i) = links_of(conn, &row.id)?;
+    Ok((row.version, view(&row, t, i)))
 }
 
 /// A new class. Re-sending the same request with the same `id` returns the stored record.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"id": "2e6b1f4a-7c3d-4e8f-9a0b-1c2d3e4f5a6b", "commune_code": "21025",
     "team_id": "8d1f6a8e-2b1c-4c3e-9a7d-1e2f3a4b5c6d", "title": "Cài đặt và sử dụng VNeID mức 2",
@@ -174,22 +191,28 @@ pub struct NewClass {
     /// `vi` or an ISO 639-3 code (three lowercase letters).
     pub language: String,
     pub interpreter_used: Option<bool>,
+    /// Up to 300 characters.
+    #[validate(length(max = 300))]
     pub venue: Option<String>,
     pub start_date: String,
     pub end_date: String,
     /// 1–200.
+    #[validate(range(min = 1, max = 200))]
     pub planned_sessions: i32,
-    /// `science_day_18_5`, `innovation_day_1_10`, `digital_transformation_day_10_10` or free text.
+    /// `science_day_18_5`, `innovation_day_1_10`, `digital_transformation_day_10_10` or free text
+    /// (up to 100 characters).
+    #[validate(length(max = 100))]
     pub campaign: Option<String>,
     /// Members of the class's team.
     pub instructor_ids: Option<Vec<String>>,
     /// 0–1, default 0.75.
+    #[validate(range(min = 0.0, max = 1.0))]
     pub min_attendance_ratio: Option<f64>,
 }
 
 /// Changes to a class; `""` clears an optional text. `status` moves it forward
 /// (`planned → ongoing → completed`); cancelling has its own endpoint.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"status": "ongoing"}))]
 pub struct ClassPatch {
@@ -200,13 +223,17 @@ pub struct ClassPatch {
     pub mode: Option<String>,
     pub language: Option<String>,
     pub interpreter_used: Option<bool>,
+    #[validate(length(max = 300))]
     pub venue: Option<String>,
     pub start_date: Option<String>,
     pub end_date: Option<String>,
+    #[validate(range(min = 1, max = 200))]
     pub planned_sessions: Option<i32>,
+    #[validate(length(max = 100))]
     pub campaign: Option<String>,
     pub instructor_ids: Option<Vec<String>>,
     pub status: Option<String>,
+    #[validate(range(min = 0.0, max = 1.0))]
     pub min_attendance_ratio: Option<f64>,
 }
 
@@ -250,18 +277,6 @@ fn check_language(raw: &str, errors: &mut Vec<FieldError>) -> String {
         ));
     }
     v
-}
-
-fn check_ratio(v: f64, errors: &mut Vec<FieldError>) {
-    if !(0.0..=1.0).contains(&v) || v.is_nan() {
-        errors.push(FieldError::new("min_attendance_ratio", "range", Text::new("Giá trị phải từ 0 đến 1.", "Must be between 0 and 1.")));
-    }
-}
-
-fn check_planned(v: i32, errors: &mut Vec<FieldError>) {
-    if !(1..=200).contains(&v) {
-        errors.push(FieldError::new("planned_sessions", "range", Text::new("Giá trị phải từ 1 đến 200.", "Must be between 1 and 200.")));
-    }
 }
 
 fn check_topic_list(ids: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
@@ -458,14 +473,13 @@ pub async fn create_class(
     let topic_ids = check_topic_list(&form.topic_ids, &mut errors);
     let mode = records::choice("mode", &form.mode, MODES, &mut errors);
     let language = check_language(&form.language, &mut errors);
-    let venue = records::optional_text("venue", form.venue.as_deref(), 300, &mut errors);
+    records::validate_form(&form, &mut errors);
+    let venue = records::optional_text(form.venue.as_deref());
     let start = records::date("start_date", &form.start_date, &mut errors);
     let end = records::date("end_date", &form.end_date, &mut errors);
-    check_planned(form.planned_sessions, &mut errors);
-    let campaign = records::optional_text("campaign", form.campaign.as_deref(), 100, &mut errors);
+    let campaign = records::optional_text(form.campaign.as_deref());
     let instructor_ids = check_id_list("instructor_ids", form.instructor_ids.as_deref().unwrap_or(&[]), &mut errors);
     let ratio = form.min_attendance_ratio.unwrap_or(DEFAULT_MIN_ATTENDANCE);
-    check_ratio(ratio, &mut errors);
     let team_id = records::reference("team_id", &form.team_id, &mut errors);
     let hamlet_id = form.hamlet_id.as_deref().filter(|h| !h.is_empty()).map(|h| records::reference("hamlet_id", h, &mut errors));
     records::fail_if_any(errors)?;
@@ -561,8 +575,8 @@ pub async fn get_class(state: web::Data<AppState>, caller: Caller, path: web::Pa
             let row = load_class(conn, &id)?;
             let area = Area::of_commune(conn, &row.commune_code)?;
             policy::authorize(&caller, Capability::ReadFieldRecords, Some(&area), Access::Read)?;
-            let (mut t, mut i) = links(conn, std::slice::from_ref(&row.id))?;
-            Ok((row.version, view(&row, t.remove(&row.id).unwrap_or_default(), i.remove(&row.id).unwrap_or_default())))
+            let (t, i) = links_of(conn, &row.id)?;
+            Ok((row.version, view(&row, t, i)))
         })
         .await?;
     Ok(records::with_etag(StatusCode::OK, version, &body))
@@ -622,18 +636,13 @@ pub async fn update_class(
     let topic_ids = p.topic_ids.as_deref().map(|t| check_topic_list(t, &mut errors));
     let mode = p.mode.as_deref().map(|m| records::choice("mode", m, MODES, &mut errors));
     let language = p.language.as_deref().map(|l| check_language(l, &mut errors));
-    let venue: Option<Option<String>> = p.venue.as_deref().map(|v| records::optional_text("venue", Some(v), 300, &mut errors));
+    records::validate_form(&p, &mut errors);
+    let venue: Option<Option<String>> = p.venue.as_deref().map(|v| records::optional_text(Some(v)));
     let start = p.start_date.as_deref().map(|d| records::date("start_date", d, &mut errors));
     let end = p.end_date.as_deref().map(|d| records::date("end_date", d, &mut errors));
-    if let Some(n) = p.planned_sessions {
-        check_planned(n, &mut errors);
-    }
-    let campaign: Option<Option<String>> = p.campaign.as_deref().map(|c| records::optional_text("campaign", Some(c), 100, &mut errors));
+    let campaign: Option<Option<String>> = p.campaign.as_deref().map(|c| records::optional_text(Some(c)));
     let instructor_ids = p.instructor_ids.as_deref().map(|i| check_id_list("instructor_ids", i, &mut errors));
     let status = p.status.as_deref().map(|s| records::choice("status", s, STATUSES, &mut errors));
-    if let Some(r) = p.min_attendance_ratio {
-        check_ratio(r, &mut errors);
-    }
     records::fail_if_any(errors)?;
     let (version, body) = state
         .db
@@ -679,9 +688,7 @@ pub async fn update_class(
                 if new_hamlet != row.hamlet_id {
                     crate::hamlets::check_hamlet(conn, new_hamlet.as_deref(), &row.commune_code)?;
                 }
-                let (mut t, mut i) = links(conn, std::slice::from_ref(&row.id))?;
-                let old_topics = t.remove(&row.id).unwrap_or_default();
-                let old_instructors = i.remove(&row.id).unwrap_or_default();
+                let (old_topics, old_instructors) = links_of(conn, &row.id)?;
                 if let Some(ts) = &topic_ids {
                     crate::topics::check_topics(conn, "topic_ids", ts, &old_topics)?;
                 }
@@ -869,7 +876,7 @@ impl From<&SessionRow> for Session {
 }
 
 /// A held session.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"held_on": "2026-12-02", "duration_minutes": 90, "topic_ids": ["vneid_e_identity"], "notes": "Cài VNeID cho 12 người"}))]
 pub struct NewSession {
@@ -877,26 +884,24 @@ pub struct NewSession {
     /// Within the class's dates.
     pub held_on: String,
     /// 1–600.
+    #[validate(range(min = 1, max = 600))]
     pub duration_minutes: i32,
     /// Topics of the class covered in this session (default: none listed).
     pub topic_ids: Option<Vec<String>>,
     /// Up to 2,000 characters.
+    #[validate(length(max = 2000))]
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct SessionPatch {
     pub held_on: Option<String>,
+    #[validate(range(min = 1, max = 600))]
     pub duration_minutes: Option<i32>,
     pub topic_ids: Option<Vec<String>>,
+    #[validate(length(max = 2000))]
     pub notes: Option<String>,
-}
-
-fn check_duration(v: i32, errors: &mut Vec<FieldError>) {
-    if !(1..=600).contains(&v) {
-        errors.push(FieldError::new("duration_minutes", "range", Text::new("Giá trị phải từ 1 đến 600.", "Must be between 1 and 600.")));
-    }
 }
 
 fn check_session_fits(conn: &mut AnyConnection, class: &ClassRow, held_on: NaiveDate, topic_ids: &[String]) -> Result<(), ApiError> {
@@ -915,8 +920,7 @@ fn check_session_fits(conn: &mut AnyConnection, class: &ClassRow, held_on: Naive
         ));
     }
     if !topic_ids.is_empty() {
-        let (mut t, _) = links(conn, std::slice::from_ref(&class.id))?;
-        let class_topics = t.remove(&class.id).unwrap_or_default();
+        let (class_topics, _) = links_of(conn, &class.id)?;
         if topic_ids.iter().any(|id| !class_topics.contains(id)) {
             errors.push(FieldError::new(
                 "topic_ids",
@@ -1027,11 +1031,11 @@ pub async fn create_session(
     let mut errors = Vec::new();
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let held_on = records::date("held_on", &form.held_on, &mut errors);
-    check_duration(form.duration_minutes, &mut errors);
+    records::validate_form(&form, &mut errors);
     let mut topic_ids: Vec<String> = form.topic_ids.clone().unwrap_or_default().iter().map(|t| t.trim().to_owned()).collect();
     topic_ids.sort();
     topic_ids.dedup();
-    let notes = records::optional_text("notes", form.notes.as_deref(), 2000, &mut errors);
+    let notes = records::optional_text(form.notes.as_deref());
     records::fail_if_any(errors)?;
     let Some(held_on) = held_on else { return Err(error::internal_invariant()) };
     let duration = form.duration_minutes;
@@ -1116,10 +1120,8 @@ pub async fn update_session(
     let p = patch.into_inner();
     let mut errors = Vec::new();
     let held_on = p.held_on.as_deref().map(|d| records::date("held_on", d, &mut errors));
-    if let Some(d) = p.duration_minutes {
-        check_duration(d, &mut errors);
-    }
-    let notes: Option<Option<String>> = p.notes.as_deref().map(|n| records::optional_text("notes", Some(n), 2000, &mut errors));
+    records::validate_form(&p, &mut errors);
+    let notes: Option<Option<String>> = p.notes.as_deref().map(|n| records::optional_text(Some(n)));
     records::fail_if_any(errors)?;
     let topic_ids = p.topic_ids.map(|ts| {
         let mut v: Vec<String> = ts.iter().map(|t| t.trim().to_owned()).collect();

@@ -35,6 +35,26 @@ pub enum Command {
     Openapi,
     /// Exit 0 if the server on HOCVUSO_BIND answers /healthz (for container health checks).
     Healthcheck,
+    /// Benchmark helpers.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Load synthetic teams, classes and sessions (for bench/run.sh; never on real data).
+    Seed {
+        #[arg(long, default_value = "51")]
+        province: String,
+        #[arg(long, default_value_t = 96)]
+        communes: usize,
+        #[arg(long, default_value_t = 20)]
+        teams_per_commune: usize,
+        #[arg(long, default_value_t = 50)]
+        classes_per_team: usize,
+        #[arg(long, default_value_t = 8)]
+        sessions_per_class: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +121,25 @@ fn execute(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Healthcheck => healthcheck(&cli.config.bind),
+        Command::Bench(BenchCommand::Seed { province, communes, teams_per_commune, classes_per_team, sessions_per_class }) => {
+            let config = cli.config.resolve()?;
+            let db = Db::connect(config.database_url, 2)?;
+            db.migrate()?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            crate::units::seed_if_empty(&mut conn)?;
+            crate::topics::seed_if_empty(&mut conn)?;
+            let started = std::time::Instant::now();
+            let r = crate::bench::seed(&mut conn, &province, communes, teams_per_commune, classes_per_team, sessions_per_class)?;
+            println!(
+                "seeded {} communes: {} teams, {} classes, {} sessions in {:.1} s",
+                r.communes,
+                r.teams,
+                r.classes,
+                r.sessions,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         Command::Serve => {
             let started = std::time::Instant::now();
             let config = cli.config.resolve()?;

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod bench;
 pub mod classes;
 pub mod cli;
 pub mod config;

@@ -170,17 +170,17 @@ pub fn required_text(field: &str, raw: &str, max: usize, errors: &mut Vec<FieldE
     v
 }
 
-/// Optional text: trimmed; empty becomes none; at most `max` characters.
-pub fn optional_text(field: &str, raw: Option<&str>, max: usize, errors: &mut Vec<FieldError>) -> Option<String> {
-    let v = raw.map(str::trim).filter(|s| !s.is_empty())?;
-    if v.chars().count() > max {
-        errors.push(FieldError::new(
-            field,
-            "length",
-            Text::new(format!("Tối đa {max} ký tự."), format!("Must be at most {max} characters.")),
-        ));
+/// Optional text: trimmed; empty becomes none. (Maximum lengths are declared on the form
+/// with `validator` and checked by [`validate_form`].)
+pub fn optional_text(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// Runs the form's declared `validator` rules (lengths, ranges) and adds their failures.
+pub fn validate_form(form: &impl validator::Validate, errors: &mut Vec<FieldError>) {
+    if let Err(e) = form.validate() {
+        errors.extend(error::from_validator(&e));
     }
-    Some(v.to_owned())
 }
 
 /// One of a fixed set of values.

@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
 
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -99,7 +100,7 @@ impl From<&TeamRow> for Team {
 }
 
 /// A new team. Re-sending the same request with the same `id` returns the stored record.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"commune_code": "21025", "hamlet_id": "5b7e0c52-3f0a-4b8e-8f6e-0d9c2f1a7b34",
     "name": "Tổ công nghệ số cộng đồng thôn Phú Thọ", "kind": "community_tech_team", "level": "hamlet",
@@ -112,6 +113,8 @@ pub struct NewTeam {
     pub name: String,
     pub kind: String,
     pub level: String,
+    /// Up to 100 characters.
+    #[validate(length(max = 100))]
     pub decision_number: Option<String>,
     /// YYYY-MM-DD.
     pub decision_date: Option<String>,
@@ -120,13 +123,14 @@ pub struct NewTeam {
 }
 
 /// Changes to a team; `""` clears an optional text or date.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct TeamPatch {
     pub hamlet_id: Option<String>,
     pub name: Option<String>,
     pub kind: Option<String>,
     pub level: Option<String>,
+    #[validate(length(max = 100))]
     pub decision_number: Option<String>,
     pub decision_date: Option<String>,
     pub active: Option<bool>,
@@ -229,7 +233,8 @@ pub async fn create_team(
     let kind = records::choice("kind", &form.kind, KINDS, &mut errors);
     let level = records::choice("level", &form.level, LEVELS, &mut errors);
     let hamlet_id = form.hamlet_id.as_deref().filter(|h| !h.is_empty()).map(|h| records::reference("hamlet_id", h, &mut errors));
-    let decision_number = records::optional_text("decision_number", form.decision_number.as_deref(), 100, &mut errors);
+    records::validate_form(&form, &mut errors);
+    let decision_number = records::optional_text(form.decision_number.as_deref());
     let decision_date = records::optional_date("decision_date", form.decision_date.as_deref(), &mut errors);
     records::fail_if_any(errors)?;
     check_level(&level, hamlet_id.as_deref())?;
@@ -363,8 +368,8 @@ pub async fn update_team(
     let level = p.level.as_deref().map(|k| records::choice("level", k, LEVELS, &mut errors));
     let hamlet_id: Option<Option<String>> =
         p.hamlet_id.as_deref().map(|h| if h.is_empty() { None } else { Some(records::reference("hamlet_id", h, &mut errors)) });
-    let decision_number: Option<Option<String>> =
-        p.decision_number.as_deref().map(|d| records::optional_text("decision_number", Some(d), 100, &mut errors));
+    let decision_number: Option<Option<String>> = p.decision_number.as_deref().map(|d| records::optional_text(Some(d)));
+    records::validate_form(&p, &mut errors);
     let decision_date: Option<Option<NaiveDate>> =
         p.decision_date.as_deref().map(|d| records::optional_date("decision_date", Some(d), &mut errors));
     records::fail_if_any(errors)?;

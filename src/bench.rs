@@ -1,0 +1,228 @@
+//! Synthetic data for the benchmarks (`hocvuso bench seed`): teams, members, classes and
+//! sessions in the communes of one province, written in large batches straight to the
+//! database. Not used by the API.
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::{self, AnyConnection};
+use crate::schema::{change_counter, class_sessions, class_topics, classes, team_members, teams, units};
+
+#[derive(Insertable)]
+#[diesel(table_name = teams)]
+struct TeamIn {
+    id: String,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    change_seq: i64,
+    create_digest: String,
+    commune_code: String,
+    name: String,
+    kind: &'static str,
+    level: &'static str,
+    active: bool,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = team_members)]
+struct MemberIn {
+    id: String,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    change_seq: i64,
+    create_digest: String,
+    team_id: String,
+    commune_code: String,
+    full_name: String,
+    role: &'static str,
+    affiliation: &'static str,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = classes)]
+struct ClassIn {
+    id: String,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    change_seq: i64,
+    create_digest: String,
+    commune_code: String,
+    team_id: String,
+    title: String,
+    mode: &'static str,
+    language: &'static str,
+    interpreter_used: bool,
+    start_date: NaiveDate,
+    end_date: NaiveDate,
+    planned_sessions: i32,
+    status: &'static str,
+    min_attendance_ratio: f64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = class_topics)]
+struct ClassTopicIn {
+    class_id: String,
+    topic_id: &'static str,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = class_sessions)]
+struct SessionIn {
+    id: String,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    change_seq: i64,
+    create_digest: String,
+    class_id: String,
+    commune_code: String,
+    held_on: NaiveDate,
+    duration_minutes: i32,
+    topic_ids: &'static str,
+}
+
+/// Multi-row inserts in chunks on the inner connection (they do not compile through the
+/// MultiConnection).
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        for chunk in $rows.chunks(1000) {
+            match $conn {
+                AnyConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+                AnyConnection::Postgresql(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+            };
+        }
+    }};
+}
+
+/// What was written.
+#[derive(Debug, Default)]
+pub struct SeedReport {
+    pub communes: usize,
+    pub teams: usize,
+    pub classes: usize,
+    pub sessions: usize,
+}
+
+/// Seeds `teams_per_commune` teams (one member each) in the first `communes` communes of
+/// `province`, `classes_per_team` classes per team and `sessions_per_class` sessions per
+/// class. One transaction per commune.
+pub fn seed(
+    conn: &mut AnyConnection,
+    province: &str,
+    communes: usize,
+    teams_per_commune: usize,
+    classes_per_team: usize,
+    sessions_per_class: usize,
+) -> Result<SeedReport, String> {
+    let codes: Vec<String> = units::table
+        .filter(units::province_code.eq(province))
+        .order(units::code)
+        .limit(communes as i64)
+        .select(units::code)
+        .load(conn)
+        .map_err(|e| format!("reading units: {e}"))?;
+    let mut report = SeedReport { communes: codes.len(), ..Default::default() };
+    let base = NaiveDate::from_ymd_opt(2026, 1, 5).ok_or("bad base date")?;
+    for (ci, commune) in codes.iter().enumerate() {
+        let per_commune = teams_per_commune * (2 + classes_per_team * (2 + sessions_per_class));
+        let r = db::write_tx(conn, |conn| -> Result<(usize, usize, usize), diesel::result::Error> {
+            // Reserve this commune's change numbers in one step.
+            let first: i64 = diesel::update(change_counter::table.filter(change_counter::id.eq(1)))
+                .set(change_counter::value.eq(change_counter::value + per_commune as i64))
+                .returning(change_counter::value)
+                .get_result::<i64>(conn)?
+                - per_commune as i64;
+            let mut seq = first;
+            let mut next = || {
+                seq += 1;
+                seq
+            };
+            let now = db::now();
+            let (mut ts, mut ms, mut cs, mut cts, mut ss) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for t in 0..teams_per_commune {
+                let team_id = db::new_id();
+                ts.push(TeamIn {
+                    id: team_id.clone(),
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                    change_seq: next(),
+                    create_digest: String::new(),
+                    commune_code: commune.clone(),
+                    name: format!("Tổ công nghệ số cộng đồng số {}", t + 1),
+                    kind: "community_tech_team",
+                    level: "commune",
+                    active: true,
+                });
+                ms.push(MemberIn {
+                    id: db::new_id(),
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                    change_seq: next(),
+                    create_digest: String::new(),
+                    team_id: team_id.clone(),
+                    commune_code: commune.clone(),
+                    full_name: format!("Thành viên {}-{}", ci + 1, t + 1),
+                    role: "leader",
+                    affiliation: "youth_union",
+                });
+                for k in 0..classes_per_team {
+                    let class_id = db::new_id();
+                    let start = base + Duration::days(((t * classes_per_team + k) % 330) as i64);
+                    cs.push(ClassIn {
+                        id: class_id.clone(),
+                        version: 1,
+                        created_at: now,
+                        updated_at: now,
+                        change_seq: next(),
+                        create_digest: String::new(),
+                        commune_code: commune.clone(),
+                        team_id: team_id.clone(),
+                        title: format!("Lớp kỹ năng số {}", k + 1),
+                        mode: "in_person",
+                        language: if k % 5 == 0 { "hre" } else { "vi" },
+                        interpreter_used: k % 5 == 0,
+                        start_date: start,
+                        end_date: start + Duration::days(30),
+                        planned_sessions: sessions_per_class.max(1) as i32,
+                        status: if k % 3 == 0 { "completed" } else { "ongoing" },
+                        min_attendance_ratio: 0.75,
+                    });
+                    cts.push(ClassTopicIn { class_id: class_id.clone(), topic_id: "vneid_e_identity" });
+                    for s in 0..sessions_per_class {
+                        ss.push(SessionIn {
+                            id: db::new_id(),
+                            version: 1,
+                            created_at: now,
+                            updated_at: now,
+                            change_seq: next(),
+                            create_digest: String::new(),
+                            class_id: class_id.clone(),
+                            commune_code: commune.clone(),
+                            held_on: start + Duration::days((s * 3) as i64),
+                            duration_minutes: 90,
+                            topic_ids: "[\"vneid_e_identity\"]",
+                        });
+                    }
+                }
+            }
+            let counts = (ts.len(), cs.len(), ss.len());
+            insert_all!(conn, teams::table, ts);
+            insert_all!(conn, team_members::table, ms);
+            insert_all!(conn, classes::table, cs);
+            insert_all!(conn, class_topics::table, cts);
+            insert_all!(conn, class_sessions::table, ss);
+            Ok(counts)
+        })
+        .map_err(|e| format!("seeding commune {commune}: {e}"))?;
+        report.teams += r.0;
+        report.classes += r.1;
+        report.sessions += r.2;
+    }
+    Ok(report)
+}
