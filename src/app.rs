@@ -25,6 +25,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub jwt: JwtKeys,
     pub passwords: Passwords,
+    pub access_log: crate::privacy::AccessLog,
 }
 
 /// Opens the database, applies migrations, loads reference data on first start and
@@ -49,7 +50,7 @@ pub fn bootstrap(config: Config) -> Result<web::Data<AppState>, String> {
     ensure_initial_admin(&mut conn, &config)?;
     drop(conn);
     let jwt = JwtKeys::new(&config.jwt_secret);
-    Ok(web::Data::new(AppState { db, config: Arc::new(config), jwt, passwords }))
+    Ok(web::Data::new(AppState { db, config: Arc::new(config), jwt, passwords, access_log: Default::default() }))
 }
 
 /// On an empty database, creates `admin` (whole country). Its password comes from
@@ -123,11 +124,27 @@ pub async fn serve(state: web::Data<AppState>) -> std::io::Result<()> {
     // Blocking threads per worker: enough to keep every pooled connection busy, few enough
     // that a burst does not spawn dozens of threads that fight over two cores.
     let blocking = (state.config.pool_size as usize).div_ceil(workers).max(2) + 1;
-    HttpServer::new(move || build(state.clone()))
+    // Write the access log once a second, and once more after the last request.
+    let flusher = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = flusher.access_log.flush(&flusher.db).await {
+                tracing::error!(cause = %e, "writing the access log failed; will retry");
+            }
+        }
+    });
+    let last = state.clone();
+    let server = HttpServer::new(move || build(state.clone()))
         .workers(workers)
         .worker_max_blocking_threads(blocking)
         .shutdown_timeout(30)
         .bind(&bind)?
-        .run()
-        .await
+        .run();
+    let result = server.await;
+    if let Err(e) = last.access_log.flush(&last.db).await {
+        tracing::error!(cause = %e, "writing the access log at shutdown failed");
+    }
+    result
 }

@@ -33,6 +33,12 @@ pub struct ConfigArgs {
     #[arg(long, env = "HOCVUSO_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
 
+    /// Key of the keyed hash of personal ID numbers (duplicate detection), at least 32 bytes.
+    /// Unset: generated once into DATA_DIR/id-hash-secret. Never change it once trainees are
+    /// recorded (duplicates would no longer be found); every instance needs the same one.
+    #[arg(long, env = "HOCVUSO_ID_HASH_SECRET", hide_env_values = true, global = true)]
+    pub id_hash_secret: Option<String>,
+
     /// Access-token lifetime in seconds.
     #[arg(long, env = "HOCVUSO_ACCESS_TOKEN_TTL", default_value_t = 900, global = true)]
     pub access_token_ttl: i64,
@@ -115,6 +121,7 @@ pub struct Config {
     pub bind: String,
     pub data_dir: PathBuf,
     pub jwt_secret: Secret,
+    pub id_hash_secret: Secret,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub reset_code_ttl: i64,
@@ -159,7 +166,15 @@ impl ConfigArgs {
             Some(s) => Secret::new(s.as_bytes().to_vec()),
             None => load_or_create_secret(&self.data_dir, "jwt-secret")?,
         };
+        let id_hash_secret = match &self.id_hash_secret {
+            Some(s) if s.len() < MIN_SECRET_BYTES => {
+                return Err(format!("HOCVUSO_ID_HASH_SECRET is {} bytes; it must be at least {MIN_SECRET_BYTES}", s.len()))
+            }
+            Some(s) => Secret::new(s.as_bytes().to_vec()),
+            None => load_or_create_secret(&self.data_dir, "id-hash-secret")?,
+        };
         Ok(Config {
+            id_hash_secret,
             database_url,
             bind: self.bind.clone(),
             data_dir: self.data_dir.clone(),
@@ -204,7 +219,7 @@ pub fn load_or_create_secret(data_dir: &Path, name: &str) -> Result<Secret, Stri
             write_private_file(&path, &s)?;
             tracing::warn!(
                 path = %path.display(),
-                "no HOCVUSO_JWT_SECRET set: generated one and stored it; set the same secret on every instance in production"
+                "no secret configured: generated one and stored it; set the same secret on every instance in production"
             );
             Ok(Secret::new(s.into_bytes()))
         }

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, auth, classes, error, hamlets, ops, teams, topics, units, users};
+use crate::{audit, auth, classes, enrollments, error, hamlets, ops, teams, topics, trainees, units, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,11 @@ send `Accept-Language: en` for English.",
         teams::list_members, teams::create_member, teams::update_member, teams::delete_member,
         classes::list_classes, classes::create_class, classes::get_class, classes::update_class, classes::cancel_class,
         classes::list_sessions, classes::create_session, classes::update_session, classes::delete_session,
+        trainees::list_trainees, trainees::create_trainee, trainees::get_trainee, trainees::update_trainee, trainees::delete_trainee,
+        trainees::merge_trainee, trainees::erase_trainee, trainees::export_trainee, trainees::withdraw_consent,
+        trainees::list_completions, trainees::create_certificate,
+        enrollments::list_enrollments, enrollments::create_enrollment, enrollments::drop_enrollment,
+        enrollments::get_attendance, enrollments::put_attendance, enrollments::record_completion, enrollments::verify_completion,
         audit::list_audit,
     ),
     components(schemas(error::Problem, error::ProblemFieldError)),
@@ -39,6 +44,8 @@ send `Accept-Language: en` for English.",
         (name = "topics", description = "The catalogue of class topics"),
         (name = "teams", description = "Community digital technology teams and their members"),
         (name = "classes", description = "Bình dân học vụ số classes and their sessions"),
+        (name = "trainees", description = "Trainees and their personal data: consent, duplicates, merge, export, erase (never analysts)"),
+        (name = "enrollments", description = "Enrollment, attendance, completion and verification (never analysts)"),
         (name = "audit", description = "Who changed what (admins and officers)"),
         (name = "operations", description = "Liveness and readiness"),
     )

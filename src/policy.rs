@@ -198,6 +198,13 @@ pub enum Capability {
     ManageTopics,
     /// Read the audit log of the scope.
     ReadAudit,
+    /// Read person-level records (trainees, enrollments, attendance, completions).
+    ReadPersonData,
+    /// Record trainees, enrollments, attendance, completions and consent withdrawals.
+    RecordPersonData,
+    /// Verify or reject completions; override the attendance minimum; merge duplicates;
+    /// export and erase a person's data.
+    VerifyAndManagePersonData,
 }
 
 /// Read or write: decides between 404 and 403 for a record outside the scope.
@@ -213,8 +220,10 @@ pub fn role_can(role: Role, capability: Capability) -> bool {
     match capability {
         ReadAccounts | IssueResetCode => matches!(role, Role::Admin | Role::Officer),
         ManageAccounts | ManageTopics => role == Role::Admin,
-        ReadFieldRecords | RecordClasses => matches!(role, Role::Admin | Role::Officer | Role::TeamMember),
-        ManageTeams | ReadAudit => matches!(role, Role::Admin | Role::Officer),
+        ReadFieldRecords | RecordClasses | ReadPersonData | RecordPersonData => {
+            matches!(role, Role::Admin | Role::Officer | Role::TeamMember)
+        }
+        ManageTeams | ReadAudit | VerifyAndManagePersonData => matches!(role, Role::Admin | Role::Officer),
     }
 }
 

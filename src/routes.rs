@@ -1,13 +1,13 @@
 //! Every route of the service, in one place. The OpenAPI document lists the same
 //! handlers in `openapi.rs`; a test checks the committed copy matches.
 
-use actix_web::web::{delete, get, patch, post, resource};
+use actix_web::web::{delete, get, patch, post, put, resource};
 use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
-use crate::{audit, auth, classes, hamlets, openapi, ops, teams, topics, units, users};
+use crate::{audit, auth, classes, enrollments, hamlets, openapi, ops, teams, topics, trainees, units, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", get().to(ops::healthz))
@@ -60,6 +60,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(patch().to(classes::update_session))
                         .route(delete().to(classes::delete_session)),
                 )
+                // trainees, enrollments, attendance, completions
+                .service(resource("/trainees").route(get().to(trainees::list_trainees)).route(post().to(trainees::create_trainee)))
+                .service(
+                    resource("/trainees/{id}")
+                        .route(get().to(trainees::get_trainee))
+                        .route(patch().to(trainees::update_trainee))
+                        .route(delete().to(trainees::delete_trainee)),
+                )
+                .service(resource("/trainees/{id}/merge").route(post().to(trainees::merge_trainee)))
+                .service(resource("/trainees/{id}/erase").route(post().to(trainees::erase_trainee)))
+                .service(resource("/trainees/{id}/export").route(get().to(trainees::export_trainee)))
+                .service(resource("/trainees/{id}/consent/withdraw").route(post().to(trainees::withdraw_consent)))
+                .service(resource("/trainees/{id}/completions").route(get().to(trainees::list_completions)))
+                .service(resource("/trainees/{id}/platform-certificates").route(post().to(trainees::create_certificate)))
+                .service(
+                    resource("/classes/{id}/enrollments")
+                        .route(get().to(enrollments::list_enrollments))
+                        .route(post().to(enrollments::create_enrollment)),
+                )
+                .service(resource("/classes/{id}/enrollments/{enrollment_id}").route(delete().to(enrollments::drop_enrollment)))
+                .service(
+                    resource("/classes/{id}/sessions/{session_id}/attendance")
+                        .route(get().to(enrollments::get_attendance))
+                        .route(put().to(enrollments::put_attendance)),
+                )
+                .service(resource("/enrollments/{id}/completion").route(post().to(enrollments::record_completion)))
+                .service(resource("/enrollments/{id}/verify").route(post().to(enrollments::verify_completion)))
                 // audit
                 .service(resource("/audit").route(get().to(audit::list_audit))),
         );

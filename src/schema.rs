@@ -236,6 +236,115 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    trainees (id) {
+        id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        change_seq -> BigInt,
+        create_digest -> Text,
+        commune_code -> Text,
+        hamlet_id -> Nullable<Text>,
+        full_name -> Text,
+        search_name -> Text,
+        gender -> Text,
+        birth_year -> Integer,
+        phone -> Nullable<Text>,
+        id_hash -> Nullable<Text>,
+        id_last4 -> Nullable<Text>,
+        ethnicity_code -> Nullable<Text>,
+        target_groups -> Text,
+        occupation -> Nullable<Text>,
+        consent_basic -> Bool,
+        consent_ethnicity -> Bool,
+        consent_method -> Text,
+        consent_at -> Timestamp,
+        consent_by -> Nullable<Text>,
+        merged_into -> Nullable<Text>,
+        erased_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    enrollments (id) {
+        id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        change_seq -> BigInt,
+        create_digest -> Text,
+        class_id -> Text,
+        trainee_id -> Text,
+        commune_code -> Text,
+        status -> Text,
+        drop_reason -> Nullable<Text>,
+        completion_result -> Nullable<Text>,
+        completion_evidence -> Nullable<Text>,
+        completed_on -> Nullable<Date>,
+        score -> Nullable<Double>,
+        certificate_ref -> Nullable<Text>,
+        attendance_override_reason -> Nullable<Text>,
+        completion_recorded_by -> Nullable<Text>,
+        verification -> Nullable<Text>,
+        verification_reason -> Nullable<Text>,
+        verified_by -> Nullable<Text>,
+        verified_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    session_attendance (session_id) {
+        session_id -> Text,
+        version -> BigInt,
+        updated_at -> Timestamp,
+        change_seq -> BigInt,
+        class_id -> Text,
+        commune_code -> Text,
+    }
+}
+
+diesel::table! {
+    attendance_marks (session_id, trainee_id) {
+        session_id -> Text,
+        trainee_id -> Text,
+        class_id -> Text,
+    }
+}
+
+diesel::table! {
+    platform_certificates (id) {
+        id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        change_seq -> BigInt,
+        create_digest -> Text,
+        trainee_id -> Text,
+        commune_code -> Text,
+        certificate_ref -> Text,
+        course -> Text,
+        issued_on -> Date,
+    }
+}
+
+diesel::table! {
+    access_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor_id -> Text,
+        actor_role -> Text,
+        action -> Text,
+        entity -> Text,
+        entity_id -> Nullable<Text>,
+        row_count -> Integer,
+        request_id -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(units -> provinces (province_code));
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
@@ -246,6 +355,10 @@ diesel::joinable!(class_instructors -> team_members (member_id));
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(classes -> teams (team_id));
 diesel::joinable!(class_sessions -> classes (class_id));
+diesel::joinable!(enrollments -> trainees (trainee_id));
+diesel::joinable!(enrollments -> classes (class_id));
+diesel::joinable!(attendance_marks -> trainees (trainee_id));
+diesel::joinable!(platform_certificates -> trainees (trainee_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     provinces,
@@ -265,4 +378,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     class_topics,
     class_instructors,
     class_sessions,
+    trainees,
+    enrollments,
+    session_attendance,
+    attendance_marks,
+    platform_certificates,
+    access_log,
 );

@@ -270,6 +270,8 @@ pub struct UnitCounts {
     pub teams: i64,
     pub active_teams: i64,
     pub classes: i64,
+    /// Trainees recorded in the unit (not deleted or merged away).
+    pub trainees: i64,
 }
 
 #[derive(Debug, serde::Deserialize, IntoParams)]
@@ -343,9 +345,8 @@ pub async fn list_units(state: web::Data<AppState>, _caller: Caller, query: web:
     Ok(HttpResponse::Ok().json(page))
 }
 
-/// One unit, with the number of hamlets, teams and classes in it. Counts are scoped: a
-/// caller outside the unit's province or commune sees the unit but zero counts would leak
-/// nothing, so counts are only given inside the caller's scope (404 otherwise).
+/// One unit, with the number of hamlets, teams, classes and trainees in it. Only inside the
+/// caller's scope (404 otherwise): the counts describe people of the unit.
 #[utoipa::path(
     get, path = "/api/v1/units/{code}", tag = "units",
     params(("code" = String, Path, description = "Unit code (5 digits)")),
@@ -377,7 +378,15 @@ pub async fn get_unit(state: web::Data<AppState>, caller: Caller, path: web::Pat
             let active: i64 = team_q.filter(teams::active.eq(true)).count().get_result(conn)?;
             let classes_n: i64 =
                 classes::table.filter(classes::commune_code.eq(&code)).filter(classes::deleted_at.is_null()).count().get_result(conn)?;
-            Ok(UnitDetail { unit: unit_view(&t), counts: UnitCounts { hamlets, teams: teams_n, active_teams: active, classes: classes_n } })
+            let trainees_n: i64 = crate::schema::trainees::table
+                .filter(crate::schema::trainees::commune_code.eq(&code))
+                .filter(crate::schema::trainees::deleted_at.is_null())
+                .count()
+                .get_result(conn)?;
+            Ok(UnitDetail {
+                unit: unit_view(&t),
+                counts: UnitCounts { hamlets, teams: teams_n, active_teams: active, classes: classes_n, trainees: trainees_n },
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(detail))

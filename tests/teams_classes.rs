@@ -171,7 +171,7 @@ async fn unit_detail_counts_live_records_in_scope() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["name"], "Cẩm Thành");
     assert_eq!(r.body["province_name"], "Quảng Ngãi");
-    assert_eq!(r.body["counts"], json!({"hamlets": 1, "teams": 2, "active_teams": 2, "classes": 1}));
+    assert_eq!(r.body["counts"], json!({"hamlets": 1, "teams": 2, "active_teams": 2, "classes": 1, "trainees": 0}));
     // Outside the scope: 404; unknown unit: 404.
     assert_eq!(app.get(&format!("/api/v1/units/{QN_CAM_THANH}"), Some(&tk.hn_officer)).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/api/v1/units/99999", Some(&tk.admin)).await.status, StatusCode::NOT_FOUND);

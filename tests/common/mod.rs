@@ -83,6 +83,7 @@ pub fn test_config(db: &TestDb) -> Config {
         bind: "127.0.0.1:0".into(),
         data_dir: db.dir.path().join("data"),
         jwt_secret: Secret::new(JWT_SECRET.to_vec()),
+        id_hash_secret: Secret::new(b"test-id-hash-secret-long-enough-0123456789".to_vec()),
         access_token_ttl: 900,
         refresh_token_ttl: 2_592_000,
         reset_code_ttl: 900,

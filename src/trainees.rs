@@ -1,0 +1,1401 @@
+//! Trainees: the people trained, with the privacy the Personal Data Protection Law
+//! (91/2025/QH15) and Decree 356/2025 require. Personal ID numbers are kept only as a keyed
+//! hash and their last four digits; ethnicity only with its own consent; every read is
+//! access-logged; a person's data can be exported and erased (keeping de-identified facts
+//! so statistics stay right). Duplicates are reported, never merged silently.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::db::AnyConnection;
+use crate::error::{self, ApiError, FieldError, Problem, Text};
+use crate::http::{self, IfMatch, RequestMeta};
+use crate::policy::{self, filter_to_scope, Access, Area, Capability, Principal};
+use crate::records::{self, CreateOutcome, Page, Position, Write};
+use crate::schema::{attendance_marks, enrollments, platform_certificates, team_members, trainees};
+use crate::users::utc;
+
+pub const GENDERS: &[&str] = &["female", "male", "other", "unspecified"];
+pub const TARGET_GROUPS: &[&str] = &[
+    "elderly",
+    "disability",
+    "ethnic_minority",
+    "farmer",
+    "worker",
+    "pupil_student",
+    "public_servant",
+    "business_household",
+    "low_income",
+    "remote_area",
+    "other",
+];
+pub const CONSENT_METHODS: &[&str] = &["paper", "app", "witnessed_verbal"];
+
+#[derive(Debug, Clone, Queryable)]
+pub struct TraineeRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub create_digest: String,
+    pub commune_code: String,
+    pub hamlet_id: Option<String>,
+    pub full_name: String,
+    pub search_name: String,
+    pub gender: String,
+    pub birth_year: i32,
+    pub phone: Option<String>,
+    pub id_hash: Option<String>,
+    pub id_last4: Option<String>,
+    pub ethnicity_code: Option<String>,
+    pub target_groups: String,
+    pub occupation: Option<String>,
+    pub consent_basic: bool,
+    pub consent_ethnicity: bool,
+    pub consent_method: String,
+    pub consent_at: NaiveDateTime,
+    pub consent_by: Option<String>,
+    pub merged_into: Option<String>,
+    pub erased_at: Option<NaiveDateTime>,
+}
+
+/// The consent a trainee gave.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Consent {
+    /// Consent to process basic personal data (required to record a trainee).
+    pub basic: bool,
+    /// Separate consent to record ethnicity (sensitive data).
+    pub ethnicity: bool,
+    /// `paper`, `app` or `witnessed_verbal`.
+    pub method: String,
+    pub obtained_at: DateTime<Utc>,
+    /// The team member who obtained it.
+    pub obtained_by: Option<String>,
+}
+
+/// A trainee.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "commune_code": "21025", "hamlet_id": null,
+    "full_name": "Đinh Thị Lan", "gender": "female", "birth_year": 1961, "phone": "0912345678", "personal_id_last4": "4821",
+    "ethnicity_code": "19", "ethnicity_name": "Hrê", "is_ethnic_minority": true, "target_groups": ["elderly", "farmer"],
+    "occupation": "Nông dân", "consent": {"basic": true, "ethnicity": true, "method": "paper",
+    "obtained_at": "2026-11-20T08:00:00Z", "obtained_by": null}, "merged_into": null, "erased": false, "version": 1,
+    "created_at": "2026-11-20T08:00:00Z", "updated_at": "2026-11-20T08:00:00Z"}))]
+pub struct Trainee {
+    pub id: String,
+    pub commune_code: String,
+    pub hamlet_id: Option<String>,
+    pub full_name: String,
+    /// `female`, `male`, `other` or `unspecified`.
+    pub gender: String,
+    pub birth_year: i32,
+    pub phone: Option<String>,
+    /// Last four digits of the personal ID number (the number itself is never stored).
+    pub personal_id_last4: Option<String>,
+    /// Statistics office code (01 Kinh … 54 Rơ-măm); only with ethnicity consent.
+    pub ethnicity_code: Option<String>,
+    pub ethnicity_name: Option<String>,
+    pub is_ethnic_minority: Option<bool>,
+    pub target_groups: Vec<String>,
+    pub occupation: Option<String>,
+    pub consent: Consent,
+    /// Set when this record was merged into another (the survivor).
+    pub merged_into: Option<String>,
+    /// True once the person's data was erased (de-identified facts remain).
+    pub erased: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&TraineeRow> for Trainee {
+    fn from(r: &TraineeRow) -> Self {
+        Trainee {
+            id: r.id.clone(),
+            commune_code: r.commune_code.clone(),
+            hamlet_id: r.hamlet_id.clone(),
+            full_name: r.full_name.clone(),
+            gender: r.gender.clone(),
+            birth_year: r.birth_year,
+            phone: r.phone.clone(),
+            personal_id_last4: r.id_last4.clone(),
+            ethnicity_code: r.ethnicity_code.clone(),
+            ethnicity_name: r.ethnicity_code.as_deref().and_then(crate::ethnicities::name).map(str::to_owned),
+            is_ethnic_minority: r.ethnicity_code.as_deref().map(crate::ethnicities::is_minority),
+            target_groups: serde_json::from_str(&r.target_groups).unwrap_or_default(),
+            occupation: r.occupation.clone(),
+            consent: Consent {
+                basic: r.consent_basic,
+                ethnicity: r.consent_ethnicity,
+                method: r.consent_method.clone(),
+                obtained_at: utc(r.consent_at),
+                obtained_by: r.consent_by.clone(),
+            },
+            merged_into: r.merged_into.clone(),
+            erased: r.erased_at.is_some(),
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        }
+    }
+}
+
+/// A possible duplicate found when recording a trainee (never merged automatically).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DuplicateHint {
+    pub id: String,
+    pub full_name: String,
+    pub birth_year: i32,
+    pub commune_code: String,
+    /// `same_personal_id` or `same_name_birth_year_commune`.
+    pub reason: String,
+}
+
+/// A trainee as returned by create and update, with possible duplicates in the caller's scope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TraineeWithWarnings {
+    #[serde(flatten)]
+    pub trainee: Trainee,
+    pub possible_duplicates: Vec<DuplicateHint>,
+}
+
+/// Consent given when recording a trainee.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentForm {
+    /// Must be true.
+    pub basic: bool,
+    /// Required (true) to record `ethnicity_code`.
+    pub ethnicity: Option<bool>,
+    /// `paper`, `app` or `witnessed_verbal`.
+    pub method: String,
+    /// Default: now.
+    pub obtained_at: Option<DateTime<Utc>>,
+    /// Team member id.
+    pub obtained_by: Option<String>,
+}
+
+/// A new trainee.
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"commune_code": "21025", "full_name": "Đinh Thị Lan", "gender": "female", "birth_year": 1961,
+    "phone": "0912 345 678", "personal_id": "051161004821", "ethnicity_code": "19", "target_groups": ["elderly", "farmer"],
+    "occupation": "Nông dân", "consent": {"basic": true, "ethnicity": true, "method": "paper"}}))]
+pub struct NewTrainee {
+    pub id: Option<String>,
+    pub commune_code: String,
+    pub hamlet_id: Option<String>,
+    pub full_name: String,
+    pub gender: String,
+    pub birth_year: i32,
+    pub phone: Option<String>,
+    /// The 12-digit personal ID number (căn cước). Only its keyed hash and last four
+    /// digits are kept.
+    pub personal_id: Option<String>,
+    pub ethnicity_code: Option<String>,
+    pub target_groups: Option<Vec<String>>,
+    #[validate(length(max = 200))]
+    pub occupation: Option<String>,
+    pub consent: ConsentForm,
+}
+
+/// Changes to a trainee; `""` clears an optional field. Recording an ethnicity needs
+/// `consent_ethnicity: true` (now or earlier).
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct TraineePatch {
+    pub commune_code: Option<String>,
+    pub hamlet_id: Option<String>,
+    pub full_name: Option<String>,
+    pub gender: Option<String>,
+    pub birth_year: Option<i32>,
+    pub phone: Option<String>,
+    pub personal_id: Option<String>,
+    pub ethnicity_code: Option<String>,
+    pub consent_ethnicity: Option<bool>,
+    pub target_groups: Option<Vec<String>>,
+    #[validate(length(max = 200))]
+    pub occupation: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TraineeQuery {
+    /// Name or phone, without diacritics ("nguyen van a" finds "Nguyễn Văn A").
+    pub q: Option<String>,
+    pub commune: Option<String>,
+    pub hamlet: Option<String>,
+    pub target_group: Option<String>,
+    /// Trainees enrolled in this class.
+    pub class: Option<String>,
+    /// `none`, `passed`, `failed` or `verified`.
+    pub completion: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+pub fn load_trainee(conn: &mut AnyConnection, id: &str) -> Result<TraineeRow, ApiError> {
+    Ok(trainees::table.find(id).filter(trainees::deleted_at.is_null()).first(conn)?)
+}
+
+/// The trainee, checked against the caller's scope (404 reads, 403 writes outside it).
+pub fn trainee_in_scope(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    id: &str,
+    cap: Capability,
+    access: Access,
+) -> Result<TraineeRow, ApiError> {
+    let row = load_trainee(conn, id)?;
+    let area = Area::of_commune(conn, &row.commune_code)?;
+    policy::authorize(caller, cap, Some(&area), access)?;
+    Ok(row)
+}
+
+fn check_birth_year(v: i32, errors: &mut Vec<FieldError>) {
+    let this_year = Utc::now().year();
+    if !(1900..=this_year).contains(&v) {
+        errors.push(FieldError::new(
+            "birth_year",
+            "range",
+            Text::new(format!("Năm sinh phải từ 1900 đến {this_year}."), format!("The birth year must be between 1900 and {this_year}.")),
+        ));
+    }
+}
+
+/// A 12-digit personal ID number → (keyed hash, last four digits).
+fn check_personal_id(raw: &str, secret: &crate::config::Secret, errors: &mut Vec<FieldError>) -> Option<(String, String)> {
+    let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        errors.push(FieldError::new(
+            "personal_id",
+            "invalid_personal_id",
+            Text::new("Số định danh cá nhân gồm đúng 12 chữ số.", "A personal ID number has exactly 12 digits."),
+        ));
+        return None;
+    }
+    Some((crate::privacy::id_hash(secret, &digits), digits[8..].to_owned()))
+}
+
+fn check_ethnicity(raw: &str, errors: &mut Vec<FieldError>) -> String {
+    let code = raw.trim().to_owned();
+    if crate::ethnicities::name(&code).is_none() {
+        errors.push(FieldError::new(
+            "ethnicity_code",
+            "unknown_ethnicity",
+            Text::new(
+                "Mã dân tộc phải là một trong 54 mã của Tổng cục Thống kê (01–54).",
+                "The ethnicity code must be one of the 54 statistics office codes (01–54).",
+            ),
+        ));
+    }
+    code
+}
+
+fn ethnicity_needs_consent() -> FieldError {
+    FieldError::new(
+        "ethnicity_code",
+        "consent_required",
+        Text::new(
+            "Chỉ ghi dân tộc khi người học đồng ý riêng cho dữ liệu này (consent.ethnicity = true).",
+            "Ethnicity is recorded only with its own consent (consent.ethnicity = true).",
+        ),
+    )
+}
+
+fn check_target_groups(raw: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
+    let mut v: Vec<String> = raw.iter().map(|s| records::choice("target_groups", s.trim(), TARGET_GROUPS, errors)).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Possible duplicates of a trainee inside the caller's scope: the same personal ID hash
+/// anywhere in scope, or the same folded name and birth year in the same commune.
+fn duplicates(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    id: &str,
+    id_hash: Option<&str>,
+    search_name: &str,
+    birth_year: i32,
+    commune: &str,
+) -> Result<Vec<DuplicateHint>, ApiError> {
+    let scope = caller.scope().clone();
+    let base = trainees::table
+        .filter(trainees::deleted_at.is_null())
+        .filter(trainees::erased_at.is_null())
+        .filter(trainees::id.ne(id.to_owned()))
+        .into_boxed();
+    let base = filter_to_scope!(base, trainees::commune_code, &scope);
+    let same_name = trainees::commune_code
+        .eq(commune.to_owned())
+        .and(trainees::birth_year.eq(birth_year))
+        .and(trainees::search_name.eq(search_name.to_owned()));
+    let rows: Vec<TraineeRow> = match id_hash {
+        Some(h) => base.filter(trainees::id_hash.eq(h.to_owned()).or(same_name)).order(trainees::id).limit(20).load(conn)?,
+        None => base.filter(same_name).order(trainees::id).limit(20).load(conn)?,
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| DuplicateHint {
+            reason: if id_hash.is_some() && r.id_hash.as_deref() == id_hash { "same_personal_id" } else { "same_name_birth_year_commune" }
+                .to_owned(),
+            id: r.id,
+            full_name: r.full_name,
+            birth_year: r.birth_year,
+            commune_code: r.commune_code,
+        })
+        .collect())
+}
+
+fn check_member(conn: &mut AnyConnection, member: Option<&str>) -> Result<(), ApiError> {
+    let Some(m) = member else { return Ok(()) };
+    let n: i64 = team_members::table.filter(team_members::id.eq(m)).filter(team_members::deleted_at.is_null()).count().get_result(conn)?;
+    if n == 0 {
+        return Err(records::unknown_reference("consent.obtained_by"));
+    }
+    Ok(())
+}
+
+/// Record a trainee (team members of the commune, officers, admins).
+#[utoipa::path(
+    post, path = "/api/v1/trainees", tag = "trainees", request_body = NewTrainee,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created; `possible_duplicates` lists look-alikes in scope", body = TraineeWithWarnings),
+        (status = 200, description = "Replay of an earlier identical create", body = TraineeWithWarnings),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts never touch person-level data; or the commune is outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The id is used by a different record", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, missing consent, ethnicity without its consent", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_trainee(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    form: web::Json<NewTrainee>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
+    let mut form = form.into_inner();
+    let mut errors = Vec::new();
+    records::validate_form(&form, &mut errors);
+    let id = records::new_record_id(form.id.as_deref(), &mut errors);
+    let full_name = crate::users::check_name("full_name", &form.full_name, &mut errors);
+    let gender = records::choice("gender", &form.gender, GENDERS, &mut errors);
+    check_birth_year(form.birth_year, &mut errors);
+    let phone = crate::users::check_phone("phone", form.phone.as_deref(), &mut errors);
+    let pid = form
+        .personal_id
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|p| check_personal_id(p, &state.config.id_hash_secret, &mut errors));
+    let ethnicity = form.ethnicity_code.as_deref().filter(|e| !e.trim().is_empty()).map(|e| check_ethnicity(e, &mut errors));
+    let consent_ethnicity = form.consent.ethnicity.unwrap_or(false);
+    if ethnicity.is_some() && !consent_ethnicity {
+        errors.push(ethnicity_needs_consent());
+    }
+    if !form.consent.basic {
+        errors.push(FieldError::new(
+            "consent.basic",
+            "consent_required",
+            Text::new("Cần sự đồng ý của người học để ghi dữ liệu cá nhân.", "The trainee's consent is needed to record personal data."),
+        ));
+    }
+    let method = records::choice("consent.method", &form.consent.method, CONSENT_METHODS, &mut errors);
+    let groups = check_target_groups(form.target_groups.as_deref().unwrap_or(&[]), &mut errors);
+    let occupation = records::optional_text(form.occupation.as_deref());
+    let hamlet_id = form.hamlet_id.as_deref().filter(|h| !h.is_empty()).map(|h| records::reference("hamlet_id", h, &mut errors));
+    let obtained_by =
+        form.consent.obtained_by.as_deref().filter(|m| !m.is_empty()).map(|m| records::reference("consent.obtained_by", m, &mut errors));
+    records::fail_if_any(errors)?;
+    // The replay digest must not become a second, brute-forceable copy of the ID number.
+    form.personal_id = pid.as_ref().map(|(h, _)| h.clone());
+    let digest = records::digest(&form);
+    let commune = form.commune_code.trim().to_owned();
+    let consent_at = form.consent.obtained_at.map(|t| crate::db::truncate_micros(t.naive_utc()));
+    let birth_year = form.birth_year;
+    let (outcome, row, dups) = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let existing = trainees::table
+                    .find(&id)
+                    .select((trainees::create_digest, trainees::deleted_at.is_not_null()))
+                    .first::<(String, bool)>(conn)
+                    .optional()?;
+                if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+                    let row = trainee_in_scope(conn, &caller, &id, Capability::RecordPersonData, Access::Write)?;
+                    let dups =
+                        duplicates(conn, &caller, &row.id, row.id_hash.as_deref(), &row.search_name, row.birth_year, &row.commune_code)?;
+                    return Ok((CreateOutcome::Replay, row, dups));
+                }
+                let area = crate::teams::commune_of(conn, "commune_code", &commune)?;
+                policy::authorize(&caller, Capability::RecordPersonData, Some(&area), Access::Write)?;
+                crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
+                check_member(conn, obtained_by.as_deref())?;
+                let mut w = Write::new(&caller, &meta);
+                let seq = w.seq(conn)?;
+                let search_name = crate::text::fold(&full_name);
+                diesel::insert_into(trainees::table)
+                    .values((
+                        (
+                            trainees::id.eq(&id),
+                            trainees::version.eq(1i64),
+                            trainees::created_at.eq(w.now),
+                            trainees::updated_at.eq(w.now),
+                            trainees::deleted_at.eq(None::<NaiveDateTime>),
+                            trainees::change_seq.eq(seq),
+                            trainees::create_digest.eq(&digest),
+                            trainees::commune_code.eq(&commune),
+                            trainees::hamlet_id.eq(&hamlet_id),
+                            trainees::full_name.eq(&full_name),
+                            trainees::search_name.eq(&search_name),
+                            trainees::gender.eq(&gender),
+                            trainees::birth_year.eq(birth_year),
+                        ),
+                        (
+                            trainees::phone.eq(&phone),
+                            trainees::id_hash.eq(pid.as_ref().map(|p| p.0.clone())),
+                            trainees::id_last4.eq(pid.as_ref().map(|p| p.1.clone())),
+                            trainees::ethnicity_code.eq(&ethnicity),
+                            trainees::target_groups.eq(serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into())),
+                            trainees::occupation.eq(&occupation),
+                            trainees::consent_basic.eq(true),
+                            trainees::consent_ethnicity.eq(consent_ethnicity),
+                            trainees::consent_method.eq(&method),
+                            trainees::consent_at.eq(consent_at.unwrap_or(w.now)),
+                            trainees::consent_by.eq(&obtained_by),
+                            trainees::merged_into.eq(None::<String>),
+                            trainees::erased_at.eq(None::<NaiveDateTime>),
+                        ),
+                    ))
+                    .execute(conn)?;
+                w.audit(conn, "create", "trainee", &id, Some(&commune), &["personal data", "consent"])?;
+                w.finish(conn)?;
+                let row = load_trainee(conn, &id)?;
+                let dups = duplicates(conn, &caller, &id, row.id_hash.as_deref(), &row.search_name, row.birth_year, &row.commune_code)?;
+                Ok((CreateOutcome::New, row, dups))
+            })
+        })
+        .await?;
+    Ok(records::created(outcome, row.version, &TraineeWithWarnings { trainee: Trainee::from(&row), possible_duplicates: dups }))
+}
+
+/// One trainee (access-logged).
+#[utoipa::path(
+    get, path = "/api/v1/trainees/{id}", tag = "trainees",
+    params(("id" = String, Path, description = "Trainee id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The trainee; ETag carries the version", body = Trainee),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts never read person-level data", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such trainee in the caller's scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_trainee(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::ReadPersonData, None, Access::Read)?;
+    let id = http::parse_uuid(&path)?;
+    let c = caller.clone();
+    let row = state.db.run(move |conn| trainee_in_scope(conn, &c, &id, Capability::ReadPersonData, Access::Read)).await?;
+    state.access_log.record(&caller, &meta.request_id, "read", "trainee", Some(&row.id), 1);
+    Ok(records::with_etag(StatusCode::OK, row.version, &Trainee::from(&row)))
+}
+
+/// Trainees in the caller's scope, by name (access-logged with the number of rows).
+#[utoipa::path(
+    get, path = "/api/v1/trainees", tag = "trainees", params(TraineeQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Trainees", body = Page<Trainee>),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts never read person-level data", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_trainees(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    query: web::Query<TraineeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::ReadPersonData, None, Access::Read)?;
+    let q = query.into_inner();
+    let limit = http::page_limit(q.limit)?;
+    let after: Option<Position> = q.cursor.as_deref().map(http::decode_cursor).transpose()?;
+    let mut errors = Vec::new();
+    if let Some(g) = &q.target_group {
+        records::choice("target_group", g, TARGET_GROUPS, &mut errors);
+    }
+    if let Some(c) = &q.completion {
+        records::choice("completion", c, &["none", "passed", "failed", "verified"], &mut errors);
+    }
+    records::fail_if_any(errors)?;
+    let scope = caller.scope().clone();
+    let page = state
+        .db
+        .run(move |conn| {
+            let mut query =
+                filter_to_scope!(trainees::table.filter(trainees::deleted_at.is_null()).into_boxed(), trainees::commune_code, &scope);
+            if let Some(c) = q.commune {
+                query = query.filter(trainees::commune_code.eq(c));
+            }
+            if let Some(h) = q.hamlet {
+                query = query.filter(trainees::hamlet_id.eq(h));
+            }
+            if let Some(g) = q.target_group {
+                query = query.filter(trainees::target_groups.like(format!("%\"{g}\"%")));
+            }
+            if let Some(text) = q.q.as_deref().map(crate::text::fold).filter(|t| !t.is_empty()) {
+                let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
+                if digits.len() >= 3 && digits.len() == text.chars().filter(|c| !c.is_whitespace() && *c != '+').count() {
+                    query = query.filter(trainees::phone.like(format!("%{digits}%")));
+                } else {
+                    query = query.filter(trainees::search_name.like(format!("%{escaped}%")).escape('\\'));
+                }
+            }
+            let live = enrollments::table.filter(enrollments::deleted_at.is_null());
+            if let Some(c) = q.class {
+                query = query.filter(trainees::id.eq_any(live.filter(enrollments::class_id.eq(c)).select(enrollments::trainee_id)));
+            }
+            match q.completion.as_deref() {
+                Some("none") => {
+                    query = query.filter(diesel::dsl::not(
+                        trainees::id.eq_any(live.filter(enrollments::completion_result.is_not_null()).select(enrollments::trainee_id)),
+                    ))
+                }
+                Some("verified") => {
+                    query = query
+                        .filter(trainees::id.eq_any(live.filter(enrollments::verification.eq("verified")).select(enrollments::trainee_id)))
+                }
+                Some(result) => {
+                    query = query.filter(
+                        trainees::id
+                            .eq_any(live.filter(enrollments::completion_result.eq(result.to_owned())).select(enrollments::trainee_id)),
+                    )
+                }
+                None => {}
+            }
+            if let Some(Position(name, id)) = after {
+                query = query.filter(trainees::search_name.gt(name.clone()).or(trainees::search_name.eq(name).and(trainees::id.gt(id))));
+            }
+            let rows: Vec<TraineeRow> = query.order((trainees::search_name, trainees::id)).limit(limit + 1).load(conn)?;
+            records::page(rows, limit, |r| Position(r.search_name.clone(), r.id.clone()), |r| Ok(Trainee::from(r)))
+        })
+        .await?;
+    state.access_log.record(&caller, &meta.request_id, "list", "trainee", None, page.items.len());
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Change a trainee. Needs `If-Match`. Moving a trainee to another commune needs the
+/// caller to cover both.
+#[utoipa::path(
+    patch, path = "/api/v1/trainees/{id}", tag = "trainees", request_body = TraineePatch,
+    params(("id" = String, Path, description = "Trainee id"), ("If-Match" = String, Header, description = "ETag you read")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed; `possible_duplicates` lists look-alikes in scope", body = TraineeWithWarnings),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts never touch person-level data; or outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The person's data was erased", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_trainee(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    if_match: IfMatch,
+    path: web::Path<String>,
+    patch: web::Json<TraineePatch>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
+    if_match.require()?;
+    let id = http::parse_uuid(&path)?;
+    let p = patch.into_inner();
+    let mut errors = Vec::new();
+    records::validate_form(&p, &mut errors);
+    let full_name = p.full_name.as_deref().map(|n| crate::users::check_name("full_name", n, &mut errors));
+    let gender = p.gender.as_deref().map(|g| records::choice("gender", g, GENDERS, &mut errors));
+    if let Some(y) = p.birth_year {
+        check_birth_year(y, &mut errors);
+    }
+    let phone: Option<Option<String>> = p.phone.as_deref().map(|v| crate::users::check_phone("phone", Some(v), &mut errors));
+    let pid: Option<Option<(String, String)>> = p.personal_id.as_deref().map(|v| {
+        if v.trim().is_empty() {
+            None
+        } else {
+            check_personal_id(v, &state.config.id_hash_secret, &mut errors)
+        }
+    });
+    let ethnicity: Option<Option<String>> =
+        p.ethnicity_code.as_deref().map(|e| if e.trim().is_empty() { None } else { Some(check_ethnicity(e, &mut errors)) });
+    let groups = p.target_groups.as_deref().map(|g| check_target_groups(g, &mut errors));
+    let occupation: Option<Option<String>> = p.occupation.as_deref().map(|o| records::optional_text(Some(o)));
+    let hamlet_id: Option<Option<String>> =
+        p.hamlet_id.as_deref().map(|h| if h.is_empty() { None } else { Some(records::reference("hamlet_id", h, &mut errors)) });
+    records::fail_if_any(errors)?;
+    let (row, dups) = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let row = trainee_in_scope(conn, &caller, &id, Capability::RecordPersonData, Access::Write)?;
+                if_match.check(row.version)?;
+                if row.erased_at.is_some() {
+                    return Err(trainee_erased());
+                }
+                let new_commune = p.commune_code.clone().map(|c| c.trim().to_owned()).unwrap_or(row.commune_code.clone());
+                if new_commune != row.commune_code {
+                    let area = crate::teams::commune_of(conn, "commune_code", &new_commune)?;
+                    policy::authorize(&caller, Capability::RecordPersonData, Some(&area), Access::Write)?;
+                }
+                let new_hamlet = match &hamlet_id {
+                    Some(h) => h.clone(),
+                    None if new_commune != row.commune_code => None,
+                    None => row.hamlet_id.clone(),
+                };
+                if new_hamlet != row.hamlet_id {
+                    crate::hamlets::check_hamlet(conn, new_hamlet.as_deref(), &new_commune)?;
+                }
+                let consent_eth = p.consent_ethnicity.unwrap_or(row.consent_ethnicity);
+                let mut new_eth = ethnicity.clone().unwrap_or(row.ethnicity_code.clone());
+                if !consent_eth {
+                    if ethnicity.as_ref().is_some_and(|e| e.is_some()) {
+                        return Err(error::validation(vec![ethnicity_needs_consent()]));
+                    }
+                    // Consent withdrawn through PATCH: the ethnicity goes with it.
+                    new_eth = None;
+                }
+                let new_name = full_name.clone().unwrap_or(row.full_name.clone());
+                let new_gender = gender.clone().unwrap_or(row.gender.clone());
+                let new_year = p.birth_year.unwrap_or(row.birth_year);
+                let new_phone = phone.clone().unwrap_or(row.phone.clone());
+                let (new_hash, new_last4) = match &pid {
+                    Some(Some((h, l))) => (Some(h.clone()), Some(l.clone())),
+                    Some(None) => (None, None),
+                    None => (row.id_hash.clone(), row.id_last4.clone()),
+                };
+                let new_groups =
+                    groups.clone().map(|g| serde_json::to_string(&g).unwrap_or_else(|_| "[]".into())).unwrap_or(row.target_groups.clone());
+                let new_occupation = occupation.clone().unwrap_or(row.occupation.clone());
+                let mut changed = Vec::new();
+                for (field, differs) in [
+                    ("commune_code", new_commune != row.commune_code),
+                    ("hamlet_id", new_hamlet != row.hamlet_id),
+                    ("full_name", new_name != row.full_name),
+                    ("gender", new_gender != row.gender),
+                    ("birth_year", new_year != row.birth_year),
+                    ("phone", new_phone != row.phone),
+                    ("personal_id", new_hash != row.id_hash),
+                    ("ethnicity_code", new_eth != row.ethnicity_code),
+                    ("consent_ethnicity", consent_eth != row.consent_ethnicity),
+                    ("target_groups", new_groups != row.target_groups),
+                    ("occupation", new_occupation != row.occupation),
+                ] {
+                    if differs {
+                        changed.push(field);
+                    }
+                }
+                let row = if changed.is_empty() {
+                    row
+                } else {
+                    let mut w = Write::new(&caller, &meta);
+                    let seq = w.seq(conn)?;
+                    diesel::update(trainees::table.find(&id))
+                        .set((
+                            (
+                                trainees::commune_code.eq(&new_commune),
+                                trainees::hamlet_id.eq(new_hamlet),
+                                trainees::search_name.eq(crate::text::fold(&new_name)),
+                                trainees::full_name.eq(new_name),
+                                trainees::gender.eq(new_gender),
+                                trainees::birth_year.eq(new_year),
+                                trainees::phone.eq(new_phone),
+                                trainees::id_hash.eq(new_hash),
+                                trainees::id_last4.eq(new_last4),
+                            ),
+                            (
+                                trainees::ethnicity_code.eq(new_eth),
+                                trainees::consent_ethnicity.eq(consent_eth),
+                                trainees::target_groups.eq(new_groups),
+                                trainees::occupation.eq(new_occupation),
+                                trainees::version.eq(row.version + 1),
+                                trainees::updated_at.eq(w.now),
+                                trainees::change_seq.eq(seq),
+                            ),
+                        ))
+                        .execute(conn)?;
+                    w.audit(conn, "update", "trainee", &id, Some(&new_commune), &changed)?;
+                    if new_commune != row.commune_code {
+                        // The old commune's officers must see the move in their log too.
+                        w.audit(conn, "move_out", "trainee", &id, Some(&row.commune_code), &["commune_code"])?;
+                    }
+                    w.finish(conn)?;
+                    load_trainee(conn, &id)?
+                };
+                let dups = duplicates(conn, &caller, &row.id, row.id_hash.as_deref(), &row.search_name, row.birth_year, &row.commune_code)?;
+                Ok((row, dups))
+            })
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, row.version, &TraineeWithWarnings { trainee: Trainee::from(&row), possible_duplicates: dups }))
+}
+
+fn trainee_erased() -> ApiError {
+    error::conflict("trainee_erased", Text::new("Dữ liệu cá nhân của người này đã bị xóa.", "This person's data has been erased."))
+}
+
+/// Delete a trainee recorded by mistake (tombstone). Refused while the trainee has
+/// enrollments: drop them first, or merge the record into its duplicate.
+#[utoipa::path(
+    delete, path = "/api/v1/trainees/{id}", tag = "trainees",
+    params(("id" = String, Path, description = "Trainee id"), ("If-Match" = String, Header, description = "ETag you read")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts never touch person-level data; or outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The trainee has enrollments (`trainee_has_enrollments`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_trainee(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    if_match: IfMatch,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
+    if_match.require()?;
+    let id = http::parse_uuid(&path)?;
+    state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let row = trainee_in_scope(conn, &caller, &id, Capability::RecordPersonData, Access::Write)?;
+                if_match.check(row.version)?;
+                let n: i64 = enrollments::table
+                    .filter(enrollments::trainee_id.eq(&id))
+                    .filter(enrollments::deleted_at.is_null())
+                    .filter(enrollments::status.eq("enrolled"))
+                    .count()
+                    .get_result(conn)?;
+                if n > 0 {
+                    return Err(error::conflict(
+                        "trainee_has_enrollments",
+                        Text::new(
+                            "Người học đang ghi danh lớp học; hãy rút tên hoặc gộp bản ghi.",
+                            "The trainee is enrolled in classes; drop the enrollments or merge the record.",
+                        ),
+                    ));
+                }
+                let mut w = Write::new(&caller, &meta);
+                let seq = w.seq(conn)?;
+                diesel::update(trainees::table.find(&id))
+                    .set((
+                        trainees::deleted_at.eq(Some(w.now)),
+                        trainees::version.eq(row.version + 1),
+                        trainees::updated_at.eq(w.now),
+                        trainees::change_seq.eq(seq),
+                    ))
+                    .execute(conn)?;
+                w.audit(conn, "delete", "trainee", &id, Some(&row.commune_code), &[])?;
+                w.finish(conn)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Which duplicate to merge into which survivor.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeForm {
+    /// The record that stays.
+    pub into: String,
+}
+
+/// Merge this trainee (a duplicate) into a survivor (officers, admins): its enrollments,
+/// attendance and platform certificates move to the survivor (an enrollment in a class the
+/// survivor is already in is dropped as `merged`), and it stays as a tombstone that points
+/// to the survivor.
+#[utoipa::path(
+    post, path = "/api/v1/trainees/{id}/merge", tag = "trainees", request_body = MergeForm,
+    params(("id" = String, Path, description = "The duplicate")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The survivor after the merge", body = Trainee),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only officers and admins merge; or outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Merging a record into itself or into an unknown record", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn merge_trainee(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    form: web::Json<MergeForm>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::VerifyAndManagePersonData, None, Access::Write)?;
+    let dup_id = http::parse_uuid(&path)?;
+    let mut errors = Vec::new();
+    let into = records::reference("into", &form.into, &mut errors);
+    records::fail_if_any(errors)?;
+    if into == dup_id {
+        return Err(error::validation(vec![FieldError::new(
+            "into",
+            "same_record",
+            Text::new("Không thể gộp một bản ghi vào chính nó.", "A record cannot be merged into itself."),
+        )]));
+    }
+    let survivor = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let dup = trainee_in_scope(conn, &caller, &dup_id, Capability::VerifyAndManagePersonData, Access::Write)?;
+                let survivor = match load_trainee(conn, &into) {
+                    Ok(s) => s,
+                    Err(e) if e.status == StatusCode::NOT_FOUND => return Err(records::unknown_reference("into")),
+                    Err(e) => return Err(e),
+                };
+                let area = Area::of_commune(conn, &survivor.commune_code)?;
+                policy::authorize(&caller, Capability::VerifyAndManagePersonData, Some(&area), Access::Write)?;
+                let mut w = Write::new(&caller, &meta);
+                let moved: Vec<(String, String, i64)> = enrollments::table
+                    .filter(enrollments::trainee_id.eq(&dup_id))
+                    .filter(enrollments::deleted_at.is_null())
+                    .select((enrollments::id, enrollments::class_id, enrollments::version))
+                    .load(conn)?;
+                for (eid, class_id, version) in moved {
+                    let clash: i64 = enrollments::table
+                        .filter(enrollments::trainee_id.eq(&into))
+                        .filter(enrollments::class_id.eq(&class_id))
+                        .filter(enrollments::deleted_at.is_null())
+                        .count()
+                        .get_result(conn)?;
+                    let seq = w.seq(conn)?;
+                    if clash > 0 {
+                        diesel::update(enrollments::table.find(&eid))
+                            .set((
+                                enrollments::status.eq("dropped"),
+                                enrollments::drop_reason.eq(Some("merged")),
+                                enrollments::version.eq(version + 1),
+                                enrollments::updated_at.eq(w.now),
+                                enrollments::change_seq.eq(seq),
+                            ))
+                            .execute(conn)?;
+                    } else {
+                        diesel::update(enrollments::table.find(&eid))
+                            .set((
+                                enrollments::trainee_id.eq(&into),
+                                enrollments::version.eq(version + 1),
+                                enrollments::updated_at.eq(w.now),
+                                enrollments::change_seq.eq(seq),
+                            ))
+                            .execute(conn)?;
+                    }
+                }
+                // Attendance: keep the survivor's mark where both were marked present.
+                let marks: Vec<(String, String)> = attendance_marks::table
+                    .filter(attendance_marks::trainee_id.eq(&dup_id))
+                    .select((attendance_marks::session_id, attendance_marks::class_id))
+                    .load(conn)?;
+                for (session_id, class_id) in marks {
+                    diesel::delete(attendance_marks::table.find((&session_id, &dup_id))).execute(conn)?;
+                    let exists: i64 = attendance_marks::table.find((&session_id, &into)).count().get_result(conn)?;
+                    if exists == 0 {
+                        diesel::insert_into(attendance_marks::table)
+                            .values((
+                                attendance_marks::session_id.eq(&session_id),
+                                attendance_marks::trainee_id.eq(&into),
+                                attendance_marks::class_id.eq(&class_id),
+                            ))
+                            .execute(conn)?;
+                    }
+                    crate::enrollments::bump_attendance(conn, &mut w, &session_id)?;
+                }
+                diesel::update(platform_certificates::table.filter(platform_certificates::trainee_id.eq(&dup_id)))
+                    .set(platform_certificates::trainee_id.eq(&into))
+                    .execute(conn)?;
+                let seq = w.seq(conn)?;
+                diesel::update(trainees::table.find(&dup_id))
+                    .set((
+                        trainees::deleted_at.eq(Some(w.now)),
+                        trainees::merged_into.eq(Some(&into)),
+                        trainees::version.eq(dup.version + 1),
+                        trainees::updated_at.eq(w.now),
+                        trainees::change_seq.eq(seq),
+                    ))
+                    .execute(conn)?;
+                w.audit(conn, "merge", "trainee", &dup_id, Some(&dup.commune_code), &["merged_into"])?;
+                w.audit(conn, "merge_into", "trainee", &into, Some(&survivor.commune_code), &["enrollments"])?;
+                w.finish(conn)?;
+                load_trainee(conn, &into)
+            })
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, survivor.version, &Trainee::from(&survivor)))
+}
+
+/// Removes what identifies a person, keeping de-identified facts (commune, gender, birth
+/// year, target groups, enrollments, attendance, completions) so statistics stay right.
+pub fn erase_personal_data(conn: &mut AnyConnection, w: &mut Write<'_>, row: &TraineeRow, reason: &str) -> Result<(), ApiError> {
+    let seq = w.seq(conn)?;
+    diesel::update(trainees::table.find(&row.id))
+        .set((
+            trainees::full_name.eq(""),
+            trainees::search_name.eq(""),
+            trainees::phone.eq(None::<String>),
+            trainees::id_hash.eq(None::<String>),
+            trainees::id_last4.eq(None::<String>),
+            trainees::ethnicity_code.eq(None::<String>),
+            trainees::consent_ethnicity.eq(false),
+            trainees::occupation.eq(None::<String>),
+            trainees::hamlet_id.eq(None::<String>),
+            trainees::erased_at.eq(Some(w.now)),
+            trainees::version.eq(row.version + 1),
+            trainees::updated_at.eq(w.now),
+            trainees::change_seq.eq(seq),
+        ))
+        .execute(conn)?;
+    // Free text that may name the person.
+    diesel::update(enrollments::table.filter(enrollments::trainee_id.eq(&row.id)))
+        .set((
+            enrollments::drop_reason.eq(None::<String>),
+            enrollments::attendance_override_reason.eq(None::<String>),
+            enrollments::verification_reason.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    w.audit(
+        conn,
+        reason,
+        "trainee",
+        &row.id,
+        Some(&row.commune_code),
+        &["full_name", "phone", "personal_id", "ethnicity_code", "occupation", "hamlet_id", "free text"],
+    )
+}
+
+/// Erase a person's data (officers, admins), keeping de-identified facts for statistics.
+#[utoipa::path(
+    post, path = "/api/v1/trainees/{id}/erase", tag = "trainees",
+    params(("id" = String, Path, description = "Trainee id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The de-identified record", body = Trainee),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only officers and admins erase; or outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already erased", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn erase_trainee(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::VerifyAndManagePersonData, None, Access::Write)?;
+    let id = http::parse_uuid(&path)?;
+    let row = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let row = trainee_in_scope(conn, &caller, &id, Capability::VerifyAndManagePersonData, Access::Write)?;
+                if row.erased_at.is_some() {
+                    return Err(trainee_erased());
+                }
+                let mut w = Write::new(&caller, &meta);
+                erase_personal_data(conn, &mut w, &row, "erase")?;
+                w.finish(conn)?;
+                load_trainee(conn, &id)
+            })
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, row.version, &Trainee::from(&row)))
+}
+
+/// Which consent is withdrawn.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"consent": "ethnicity"}))]
+pub struct WithdrawForm {
+    /// `ethnicity` (removes the ethnicity) or `basic` (removes all personal data, as erase).
+    pub consent: String,
+}
+
+/// Record that the person withdrew a consent; what it covered is removed at once.
+#[utoipa::path(
+    post, path = "/api/v1/trainees/{id}/consent/withdraw", tag = "trainees", request_body = WithdrawForm,
+    params(("id" = String, Path, description = "Trainee id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The record after the withdrawal", body = Trainee),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts never touch person-level data; or outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already erased", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown consent", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn withdraw_consent(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    form: web::Json<WithdrawForm>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
+    let id = http::parse_uuid(&path)?;
+    let mut errors = Vec::new();
+    let which = records::choice("consent", &form.consent, &["ethnicity", "basic"], &mut errors);
+    records::fail_if_any(errors)?;
+    let row = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let row = trainee_in_scope(conn, &caller, &id, Capability::RecordPersonData, Access::Write)?;
+                if row.erased_at.is_some() {
+                    return Err(trainee_erased());
+                }
+                let mut w = Write::new(&caller, &meta);
+                if which == "basic" {
+                    erase_personal_data(conn, &mut w, &row, "withdraw_basic_consent")?;
+                    let seq = w.seq(conn)?;
+                    diesel::update(trainees::table.find(&id))
+                        .set((trainees::consent_basic.eq(false), trainees::change_seq.eq(seq)))
+                        .execute(conn)?;
+                } else {
+                    let seq = w.seq(conn)?;
+                    diesel::update(trainees::table.find(&id))
+                        .set((
+                            trainees::ethnicity_code.eq(None::<String>),
+                            trainees::consent_ethnicity.eq(false),
+                            trainees::version.eq(row.version + 1),
+                            trainees::updated_at.eq(w.now),
+                            trainees::change_seq.eq(seq),
+                        ))
+                        .execute(conn)?;
+                    w.audit(
+                        conn,
+                        "withdraw_ethnicity_consent",
+                        "trainee",
+                        &id,
+                        Some(&row.commune_code),
+                        &["ethnicity_code", "consent_ethnicity"],
+                    )?;
+                }
+                w.finish(conn)?;
+                load_trainee(conn, &id)
+            })
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, row.version, &Trainee::from(&row)))
+}
+
+/// A certificate of the national online platform (binhdanhocvuso.gov.vn).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformCertificate {
+    pub id: String,
+    pub trainee_id: String,
+    pub certificate_ref: String,
+    pub course: String,
+    pub issued_on: NaiveDate,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+type CertificateRow = (String, String, String, String, NaiveDate, i64, NaiveDateTime);
+
+fn certificate_view(r: &CertificateRow) -> PlatformCertificate {
+    PlatformCertificate {
+        id: r.0.clone(),
+        trainee_id: r.1.clone(),
+        certificate_ref: r.2.clone(),
+        course: r.3.clone(),
+        issued_on: r.4,
+        version: r.5,
+        created_at: utc(r.6),
+    }
+}
+
+fn load_certificates(conn: &mut AnyConnection, trainee_id: &str) -> Result<Vec<PlatformCertificate>, ApiError> {
+    let rows: Vec<CertificateRow> = platform_certificates::table
+        .filter(platform_certificates::trainee_id.eq(trainee_id))
+        .filter(platform_certificates::deleted_at.is_null())
+        .order((platform_certificates::issued_on, platform_certificates::id))
+        .select((
+            platform_certificates::id,
+            platform_certificates::trainee_id,
+            platform_certificates::certificate_ref,
+            platform_certificates::course,
+            platform_certificates::issued_on,
+            platform_certificates::version,
+            platform_certificates::created_at,
+        ))
+        .load(conn)?;
+    Ok(rows.iter().map(certificate_view).collect())
+}
+
+/// A new platform certificate.
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"certificate_ref": "BDHVS-2026-000123", "course": "Kỹ năng số cơ bản", "issued_on": "2026-10-10"}))]
+pub struct NewCertificate {
+    pub id: Option<String>,
+    /// The certificate number printed by the platform (1–100 characters).
+    #[validate(length(min = 1, max = 100))]
+    pub certificate_ref: String,
+    /// 1–200 characters.
+    #[validate(length(min = 1, max = 200))]
+    pub course: String,
+    pub issued_on: String,
+}
+
+/// Record a national-platform certificate of a trainee. Kept apart from class
+/// completions; statistics count a person once however they qualified.
+#[utoipa::path(
+    post, path = "/api/v1/trainees/{id}/platform-certificates", tag = "trainees", request_body = NewCertificate,
+    params(("id" = String, Path, description = "Trainee id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = PlatformCertificate),
+        (status = 200, description = "Replay of an earlier identical create", body = PlatformCertificate),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts never touch person-level data; or outside the scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The id is used by a different record, or this certificate is already recorded", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_certificate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    form: web::Json<NewCertificate>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
+    let trainee_id = http::parse_uuid(&path)?;
+    let form = form.into_inner();
+    let digest = records::digest(&form);
+    let mut errors = Vec::new();
+    records::validate_form(&form, &mut errors);
+    let id = records::new_record_id(form.id.as_deref(), &mut errors);
+    let issued_on = records::date("issued_on", &form.issued_on, &mut errors);
+    records::fail_if_any(errors)?;
+    let Some(issued_on) = issued_on else { return Err(error::internal_invariant()) };
+    let (cref, course) = (form.certificate_ref.trim().to_owned(), form.course.trim().to_owned());
+    let (outcome, cert) = state
+        .db
+        .run(move |conn| {
+            crate::db::write_tx(conn, |conn| {
+                let t = trainee_in_scope(conn, &caller, &trainee_id, Capability::RecordPersonData, Access::Write)?;
+                let existing = platform_certificates::table
+                    .find(&id)
+                    .select((platform_certificates::create_digest, platform_certificates::deleted_at.is_not_null()))
+                    .first::<(String, bool)>(conn)
+                    .optional()?;
+                let outcome = records::check_replay(existing, &digest)?;
+                if outcome == CreateOutcome::New {
+                    let same: i64 = platform_certificates::table
+                        .filter(platform_certificates::trainee_id.eq(&trainee_id))
+                        .filter(platform_certificates::certificate_ref.eq(&cref))
+                        .filter(platform_certificates::deleted_at.is_null())
+                        .count()
+                        .get_result(conn)?;
+                    if same > 0 {
+                        return Err(error::conflict(
+                            "certificate_exists",
+                            Text::new("Chứng chỉ này đã được ghi.", "This certificate is already recorded."),
+                        ));
+                    }
+                    let mut w = Write::new(&caller, &meta);
+                    let seq = w.seq(conn)?;
+                    diesel::insert_into(platform_certificates::table)
+                        .values((
+                            platform_certificates::id.eq(&id),
+                            platform_certificates::version.eq(1i64),
+                            platform_certificates::created_at.eq(w.now),
+                            platform_certificates::updated_at.eq(w.now),
+                            platform_certificates::deleted_at.eq(None::<NaiveDateTime>),
+                            platform_certificates::change_seq.eq(seq),
+                            platform_certificates::create_digest.eq(&digest),
+                            platform_certificates::trainee_id.eq(&trainee_id),
+                            platform_certificates::commune_code.eq(&t.commune_code),
+                            platform_certificates::certificate_ref.eq(&cref),
+                            platform_certificates::course.eq(&course),
+                            platform_certificates::issued_on.eq(issued_on),
+                        ))
+                        .execute(conn)?;
+                    w.audit(
+                        conn,
+                        "create",
+                        "platform_certificate",
+                        &id,
+                        Some(&t.commune_code),
+                        &["certificate_ref", "course", "issued_on"],
+                    )?;
+                    w.finish(conn)?;
+                }
+                let cert = load_certificates(conn, &trainee_id)?.into_iter().find(|c| c.id == id).ok_or_else(error::not_found)?;
+                Ok((outcome, cert))
+            })
+        })
+        .await?;
+    Ok(records::created(outcome, cert.version, &cert))
+}
+
+/// A trainee's completions: class completions (with verification) and platform certificates.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Completions {
+    pub class_completions: Vec<crate::enrollments::Enrollment>,
+    pub platform_certificates: Vec<PlatformCertificate>,
+}
+
+/// A trainee's completions (access-logged).
+#[utoipa::path(
+    get, path = "/api/v1/trainees/{id}/completions", tag = "trainees",
+    params(("id" = String, Path, description = "Trainee id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Class completions and platform certificates", body = Completions),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts never read person-level data", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such trainee in the caller's scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_completions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::ReadPersonData, None, Access::Read)?;
+    let id = http::parse_uuid(&path)?;
+    let c = caller.clone();
+    let body = state
+        .db
+        .run(move |conn| {
+            trainee_in_scope(conn, &c, &id, Capability::ReadPersonData, Access::Read)?;
+            let class_completions = crate::enrollments::of_trainee(conn, &id)?.into_iter().filter(|e| e.completion.is_some()).collect();
+            Ok(Completions { class_completions, platform_certificates: load_certificates(conn, &id)? })
+        })
+        .await?;
+    state.access_log.record(&caller, &meta.request_id, "read", "trainee_completions", Some(&path), 1);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Everything held about a person (the right of access).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TraineeExport {
+    pub trainee: Trainee,
+    pub enrollments: Vec<crate::enrollments::Enrollment>,
+    /// Dates of the sessions the person attended, per class.
+    pub attendance: Vec<AttendedSession>,
+    pub platform_certificates: Vec<PlatformCertificate>,
+    /// Who read this person's data, and when.
+    pub access_log: Vec<AccessRecord>,
+    pub exported_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttendedSession {
+    pub class_id: String,
+    pub session_id: String,
+    pub held_on: NaiveDate,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessRecord {
+    pub at: DateTime<Utc>,
+    pub actor_id: String,
+    pub actor_role: String,
+    pub action: String,
+}
+
+/// Export everything held about a trainee (officers, admins; access-logged).
+#[utoipa::path(
+    get, path = "/api/v1/trainees/{id}/export", tag = "trainees",
+    params(("id" = String, Path, description = "Trainee id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Everything held about the person", body = TraineeExport),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only officers and admins export", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such trainee in the caller's scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn export_trainee(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::VerifyAndManagePersonData, None, Access::Read)?;
+    let id = http::parse_uuid(&path)?;
+    // Earlier reads must be in the export.
+    state.access_log.flush(&state.db).await?;
+    let c = caller.clone();
+    let body = state
+        .db
+        .run(move |conn| {
+            use crate::schema::{access_log, class_sessions};
+            let row = trainee_in_scope(conn, &c, &id, Capability::VerifyAndManagePersonData, Access::Read)?;
+            let attendance: Vec<(String, String, NaiveDate)> = attendance_marks::table
+                .inner_join(class_sessions::table.on(class_sessions::id.eq(attendance_marks::session_id)))
+                .filter(attendance_marks::trainee_id.eq(&id))
+                .filter(class_sessions::deleted_at.is_null())
+                .order(class_sessions::held_on)
+                .select((attendance_marks::class_id, attendance_marks::session_id, class_sessions::held_on))
+                .load(conn)?;
+            let log: Vec<(NaiveDateTime, String, String, String)> = access_log::table
+                .filter(access_log::entity_id.eq(&id))
+                .order(access_log::id)
+                .select((access_log::at, access_log::actor_id, access_log::actor_role, access_log::action))
+                .load(conn)?;
+            Ok(TraineeExport {
+                trainee: Trainee::from(&row),
+                enrollments: crate::enrollments::of_trainee(conn, &id)?,
+                attendance: attendance
+                    .into_iter()
+                    .map(|(class_id, session_id, held_on)| AttendedSession { class_id, session_id, held_on })
+                    .collect(),
+                platform_certificates: load_certificates(conn, &id)?,
+                access_log: log
+                    .into_iter()
+                    .map(|(at, actor_id, actor_role, action)| AccessRecord { at: utc(at), actor_id, actor_role, action })
+                    .collect(),
+                exported_at: utc(crate::db::now()),
+            })
+        })
+        .await?;
+    state.access_log.record(&caller, &meta.request_id, "export", "trainee", Some(&body.trainee.id), 1);
+    Ok(HttpResponse::Ok().json(body))
+}
