@@ -14,35 +14,6 @@ use diesel::prelude::*;
 use hocvuso::schema::{audit_log, class_topics, classes, hamlets, teams};
 use serde_json::{json, Value};
 
-trait App {
-    async fn req(&self, method: &str, path: &str, token: &str, if_match: Option<&str>, body: Option<Value>) -> Resp;
-}
-
-impl<S, B> App for TestApp<S>
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
-{
-    async fn req(&self, method: &str, path: &str, token: &str, if_match: Option<&str>, body: Option<Value>) -> Resp {
-        let mut r = match method {
-            "GET" => TestRequest::get(),
-            "POST" => TestRequest::post(),
-            "PATCH" => TestRequest::patch(),
-            "DELETE" => TestRequest::delete(),
-            _ => unreachable!(),
-        }
-        .uri(path)
-        .insert_header(("Authorization", format!("Bearer {token}")));
-        if let Some(tag) = if_match {
-            r = r.insert_header(("If-Match", tag));
-        }
-        if let Some(b) = body {
-            r = r.set_json(b);
-        }
-        self.call(r).await
-    }
-}
-
 struct Tokens {
     admin: String,
     officer: String,
@@ -165,13 +136,16 @@ async fn unit_detail_counts_live_records_in_scope() {
     let t1 = team(&app, &tk.officer, QN_CAM_THANH, "Tổ A").await;
     team(&app, &tk.officer, QN_CAM_THANH, "Tổ B").await;
     class(&app, &tk.member, QN_CAM_THANH, &t1).await;
+    let trainee = json!({"commune_code": QN_CAM_THANH, "full_name": "Phạm Văn Tư", "gender": "male", "birth_year": 1958,
+                         "consent": {"basic": true, "method": "paper"}});
+    assert_eq!(app.req("POST", "/api/v1/trainees", &tk.member, None, Some(trainee)).await.status, StatusCode::CREATED);
     let r = app.req("DELETE", &format!("/api/v1/hamlets/{h}"), &tk.officer, Some("\"v1\""), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let r = app.get(&format!("/api/v1/units/{QN_CAM_THANH}"), Some(&tk.member)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["name"], "Cẩm Thành");
     assert_eq!(r.body["province_name"], "Quảng Ngãi");
-    assert_eq!(r.body["counts"], json!({"hamlets": 1, "teams": 2, "active_teams": 2, "classes": 1, "trainees": 0}));
+    assert_eq!(r.body["counts"], json!({"hamlets": 1, "teams": 2, "active_teams": 2, "classes": 1, "trainees": 1}));
     // Outside the scope: 404; unknown unit: 404.
     assert_eq!(app.get(&format!("/api/v1/units/{QN_CAM_THANH}"), Some(&tk.hn_officer)).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/api/v1/units/99999", Some(&tk.admin)).await.status, StatusCode::NOT_FOUND);

@@ -256,3 +256,36 @@ pub const QN_CAM_THANH: &str = "21025";
 pub const QN_NGHIA_LO: &str = "21028";
 pub const HN: &str = "01";
 pub const HN_BA_DINH: &str = "00004";
+
+/// A request helper usable from free functions (`impl App`).
+#[allow(async_fn_in_trait)]
+pub trait App {
+    async fn req(&self, method: &str, path: &str, token: &str, if_match: Option<&str>, body: Option<Value>) -> Resp;
+}
+
+impl<S, B> App for TestApp<S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    async fn req(&self, method: &str, path: &str, token: &str, if_match: Option<&str>, body: Option<Value>) -> Resp {
+        let mut r = match method {
+            "GET" => TestRequest::get(),
+            "POST" => TestRequest::post(),
+            "PATCH" => TestRequest::patch(),
+            "PUT" => TestRequest::put(),
+            "DELETE" => TestRequest::delete(),
+            _ => unreachable!(),
+        }
+        .uri(path)
+        .insert_header(("Authorization", format!("Bearer {token}")));
+        if let Some(tag) = if_match {
+            r = r.insert_header(("If-Match", tag));
+        }
+        if let Some(b) = body {
+            r = r.set_json(b);
+        }
+        self.call(r).await
+    }
+}
+
