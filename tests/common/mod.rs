@@ -288,4 +288,3 @@ where
         self.call(r).await
     }
 }
-
