@@ -6,7 +6,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::{self, AnyConnection};
-use crate::schema::{change_counter, class_sessions, class_topics, classes, team_members, teams, units};
+use crate::schema::{change_counter, class_sessions, class_topics, classes, enrollments, team_members, teams, trainees, units};
 
 #[derive(Insertable)]
 #[diesel(table_name = teams)]
@@ -98,6 +98,51 @@ macro_rules! insert_all {
     }};
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = trainees)]
+struct TraineeIn {
+    id: String,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    change_seq: i64,
+    create_digest: String,
+    commune_code: String,
+    full_name: String,
+    search_name: String,
+    gender: &'static str,
+    birth_year: i32,
+    phone: Option<String>,
+    target_groups: &'static str,
+    consent_basic: bool,
+    consent_ethnicity: bool,
+    consent_method: &'static str,
+    consent_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = enrollments)]
+struct EnrollmentIn {
+    id: String,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    change_seq: i64,
+    create_digest: String,
+    class_id: String,
+    trainee_id: String,
+    commune_code: String,
+    status: &'static str,
+}
+
+pub const FAMILY: &[&str] =
+    &["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Đinh"];
+pub const MIDDLE: &[&str] = &["Văn", "Thị", "Hữu", "Đức", "Minh", "Ngọc", "Thanh"];
+pub const GIVEN: &[&str] = &[
+    "An", "Bình", "Cường", "Dũng", "Hà", "Hải", "Hạnh", "Hoa", "Hùng", "Lan", "Linh", "Long", "Mai", "Nam", "Nga", "Phúc", "Quang", "Sơn",
+    "Tâm", "Thảo", "Trang", "Tuấn", "Vy", "Xuân", "Yến",
+];
+
 /// What was written.
 #[derive(Debug, Default)]
 pub struct SeedReport {
@@ -105,21 +150,38 @@ pub struct SeedReport {
     pub teams: usize,
     pub classes: usize,
     pub sessions: usize,
+    pub trainees: usize,
+    pub enrollments: usize,
 }
 
-/// Seeds `teams_per_commune` teams (one member each) in the first `communes` communes of
-/// `province`, `classes_per_team` classes per team and `sessions_per_class` sessions per
-/// class. One transaction per commune.
-pub fn seed(
-    conn: &mut AnyConnection,
-    province: &str,
-    communes: usize,
-    teams_per_commune: usize,
-    classes_per_team: usize,
-    sessions_per_class: usize,
-) -> Result<SeedReport, String> {
+/// How much synthetic data to write.
+#[derive(Debug, Clone)]
+pub struct SeedPlan {
+    pub province: String,
+    /// The first N communes (by code) of the province.
+    pub communes: usize,
+    /// Teams per commune, one member each.
+    pub teams_per_commune: usize,
+    pub classes_per_team: usize,
+    pub sessions_per_class: usize,
+    pub trainees_per_commune: usize,
+    /// Enrollments per trainee, in classes of its commune.
+    pub enrollments_per_trainee: usize,
+}
+
+/// Writes the plan's data, one transaction per commune.
+pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, String> {
+    let SeedPlan {
+        province,
+        communes,
+        teams_per_commune,
+        classes_per_team,
+        sessions_per_class,
+        trainees_per_commune,
+        enrollments_per_trainee,
+    } = plan.clone();
     let codes: Vec<String> = units::table
-        .filter(units::province_code.eq(province))
+        .filter(units::province_code.eq(&province))
         .order(units::code)
         .limit(communes as i64)
         .select(units::code)
@@ -128,8 +190,9 @@ pub fn seed(
     let mut report = SeedReport { communes: codes.len(), ..Default::default() };
     let base = NaiveDate::from_ymd_opt(2026, 1, 5).ok_or("bad base date")?;
     for (ci, commune) in codes.iter().enumerate() {
-        let per_commune = teams_per_commune * (2 + classes_per_team * (2 + sessions_per_class));
-        let r = db::write_tx(conn, |conn| -> Result<(usize, usize, usize), diesel::result::Error> {
+        let per_commune =
+            teams_per_commune * (2 + classes_per_team * (2 + sessions_per_class)) + trainees_per_commune * (1 + enrollments_per_trainee);
+        let r = db::write_tx(conn, |conn| -> Result<(usize, usize, usize, usize, usize), diesel::result::Error> {
             // Reserve this commune's change numbers in one step.
             let first: i64 = diesel::update(change_counter::table.filter(change_counter::id.eq(1)))
                 .set(change_counter::value.eq(change_counter::value + per_commune as i64))
@@ -211,18 +274,62 @@ pub fn seed(
                     }
                 }
             }
-            let counts = (ts.len(), cs.len(), ss.len());
+            let (mut trs, mut ens) = (Vec::new(), Vec::new());
+            let class_ids: Vec<String> = cs.iter().map(|c| c.id.clone()).collect();
+            for k in 0..trainees_per_commune {
+                let n = ci * trainees_per_commune + k;
+                let name = format!("{} {} {}", FAMILY[n % FAMILY.len()], MIDDLE[(n / 3) % MIDDLE.len()], GIVEN[(n / 7) % GIVEN.len()]);
+                let trainee_id = db::new_id();
+                trs.push(TraineeIn {
+                    id: trainee_id.clone(),
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                    change_seq: next(),
+                    create_digest: String::new(),
+                    commune_code: commune.clone(),
+                    search_name: crate::text::fold(&name),
+                    full_name: name,
+                    gender: if n % 2 == 0 { "female" } else { "male" },
+                    birth_year: 1940 + (n % 70) as i32,
+                    phone: Some(format!("09{:08}", n % 100_000_000)),
+                    target_groups: if n % 4 == 0 { "[\"farmer\"]" } else { "[]" },
+                    consent_basic: true,
+                    consent_ethnicity: false,
+                    consent_method: "paper",
+                    consent_at: now,
+                });
+                for j in 0..enrollments_per_trainee.min(class_ids.len()) {
+                    ens.push(EnrollmentIn {
+                        id: db::new_id(),
+                        version: 1,
+                        created_at: now,
+                        updated_at: now,
+                        change_seq: next(),
+                        create_digest: String::new(),
+                        class_id: class_ids[(k * 7 + j * 13) % class_ids.len()].clone(),
+                        trainee_id: trainee_id.clone(),
+                        commune_code: commune.clone(),
+                        status: "enrolled",
+                    });
+                }
+            }
+            let counts = (ts.len(), cs.len(), ss.len(), trs.len(), ens.len());
             insert_all!(conn, teams::table, ts);
             insert_all!(conn, team_members::table, ms);
             insert_all!(conn, classes::table, cs);
             insert_all!(conn, class_topics::table, cts);
             insert_all!(conn, class_sessions::table, ss);
+            insert_all!(conn, trainees::table, trs);
+            insert_all!(conn, enrollments::table, ens);
             Ok(counts)
         })
         .map_err(|e| format!("seeding commune {commune}: {e}"))?;
         report.teams += r.0;
         report.classes += r.1;
         report.sessions += r.2;
+        report.trainees += r.3;
+        report.enrollments += r.4;
     }
     Ok(report)
 }

@@ -54,6 +54,12 @@ pub enum BenchCommand {
         classes_per_team: usize,
         #[arg(long, default_value_t = 8)]
         sessions_per_class: usize,
+        /// Trainees per commune.
+        #[arg(long, default_value_t = 0)]
+        trainees_per_commune: usize,
+        /// Enrollments per trainee (in classes of its commune).
+        #[arg(long, default_value_t = 3)]
+        enrollments_per_trainee: usize,
     },
 }
 
@@ -121,7 +127,15 @@ fn execute(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Healthcheck => healthcheck(&cli.config.bind),
-        Command::Bench(BenchCommand::Seed { province, communes, teams_per_commune, classes_per_team, sessions_per_class }) => {
+        Command::Bench(BenchCommand::Seed {
+            province,
+            communes,
+            teams_per_commune,
+            classes_per_team,
+            sessions_per_class,
+            trainees_per_commune,
+            enrollments_per_trainee,
+        }) => {
             let config = cli.config.resolve()?;
             let db = Db::connect(config.database_url, 2)?;
             db.migrate()?;
@@ -129,13 +143,24 @@ fn execute(cli: Cli) -> Result<(), String> {
             crate::units::seed_if_empty(&mut conn)?;
             crate::topics::seed_if_empty(&mut conn)?;
             let started = std::time::Instant::now();
-            let r = crate::bench::seed(&mut conn, &province, communes, teams_per_commune, classes_per_team, sessions_per_class)?;
+            let plan = crate::bench::SeedPlan {
+                province,
+                communes,
+                teams_per_commune,
+                classes_per_team,
+                sessions_per_class,
+                trainees_per_commune,
+                enrollments_per_trainee,
+            };
+            let r = crate::bench::seed(&mut conn, &plan)?;
             println!(
-                "seeded {} communes: {} teams, {} classes, {} sessions in {:.1} s",
+                "seeded {} communes: {} teams, {} classes, {} sessions, {} trainees, {} enrollments in {:.1} s",
                 r.communes,
                 r.teams,
                 r.classes,
                 r.sessions,
+                r.trainees,
+                r.enrollments,
                 started.elapsed().as_secs_f64()
             );
             Ok(())
