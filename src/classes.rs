@@ -704,8 +704,7 @@ pub async fn update_class(
                 let new_planned = p.planned_sessions.unwrap_or(row.planned_sessions);
                 let new_campaign = campaign.clone().unwrap_or(row.campaign.clone());
                 let new_ratio = p.min_attendance_ratio.unwrap_or(row.min_attendance_ratio);
-                let mut changed = Vec::new();
-                for (field, differs) in [
+                let changed = records::changed_fields(&[
                     ("hamlet_id", new_hamlet != row.hamlet_id),
                     ("team_id", new_team != row.team_id),
                     ("title", new_title != row.title),
@@ -721,11 +720,7 @@ pub async fn update_class(
                     ("instructor_ids", new_instructors != old_instructors),
                     ("status", new_status != row.status),
                     ("min_attendance_ratio", new_ratio != row.min_attendance_ratio),
-                ] {
-                    if differs {
-                        changed.push(field);
-                    }
-                }
+                ]);
                 if changed.is_empty() {
                     return Ok((row.version, view(&row, old_topics, old_instructors)));
                 }
@@ -1142,17 +1137,12 @@ pub async fn update_session(
                 check_session_fits(conn, &class, new_held, if topic_ids.is_some() { &new_topics } else { &[] })?;
                 let new_duration = p.duration_minutes.unwrap_or(row.duration_minutes);
                 let new_notes = notes.clone().unwrap_or(row.notes.clone());
-                let mut changed = Vec::new();
-                for (field, differs) in [
+                let changed = records::changed_fields(&[
                     ("held_on", new_held != row.held_on),
                     ("duration_minutes", new_duration != row.duration_minutes),
                     ("topic_ids", new_topics != old_topics),
                     ("notes", new_notes != row.notes),
-                ] {
-                    if differs {
-                        changed.push(field);
-                    }
-                }
+                ]);
                 if changed.is_empty() {
                     return Ok(row);
                 }
@@ -1213,14 +1203,7 @@ pub async fn delete_session(
                 if_match.check(row.version)?;
                 let mut w = Write::new(&caller, &meta);
                 let seq = w.seq(conn)?;
-                diesel::update(class_sessions::table.find(&row.id))
-                    .set((
-                        class_sessions::deleted_at.eq(Some(w.now)),
-                        class_sessions::version.eq(row.version + 1),
-                        class_sessions::updated_at.eq(w.now),
-                        class_sessions::change_seq.eq(seq),
-                    ))
-                    .execute(conn)?;
+                records::tombstone!(conn, class_sessions, &row.id, row.version, w.now, seq);
                 w.audit(conn, "delete", "class_session", &row.id, Some(&row.commune_code), &[])?;
                 w.finish(conn)
             })

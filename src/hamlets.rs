@@ -323,14 +323,7 @@ pub async fn delete_hamlet(
                 if_match.check(row.version)?;
                 let mut w = Write::new(&caller, &meta);
                 let seq = w.seq(conn)?;
-                diesel::update(hamlets::table.find(&id))
-                    .set((
-                        hamlets::deleted_at.eq(Some(w.now)),
-                        hamlets::version.eq(row.version + 1),
-                        hamlets::updated_at.eq(w.now),
-                        hamlets::change_seq.eq(seq),
-                    ))
-                    .execute(conn)?;
+                records::tombstone!(conn, hamlets, &id, row.version, w.now, seq);
                 w.audit(conn, "delete", "hamlet", &id, Some(&row.commune_code), &[])?;
                 w.finish(conn)
             })

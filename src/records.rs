@@ -241,3 +241,24 @@ pub fn fail_if_any(errors: Vec<FieldError>) -> Result<(), ApiError> {
         Err(error::validation(errors))
     }
 }
+
+/// The names of the fields whose new value differs, for the audit entry.
+pub fn changed_fields(pairs: &[(&'static str, bool)]) -> Vec<&'static str> {
+    pairs.iter().filter(|(_, differs)| *differs).map(|(field, _)| *field).collect()
+}
+
+/// Turns a record into a tombstone: `deleted_at` set, version and change number moved on.
+/// A macro because diesel's column types differ per table.
+macro_rules! tombstone {
+    ($conn:expr, $table:ident, $id:expr, $version:expr, $now:expr, $seq:expr) => {
+        diesel::update($table::table.find($id))
+            .set((
+                $table::deleted_at.eq(Some($now)),
+                $table::version.eq($version + 1),
+                $table::updated_at.eq($now),
+                $table::change_seq.eq($seq),
+            ))
+            .execute($conn)?
+    };
+}
+pub(crate) use tombstone;

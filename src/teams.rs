@@ -392,8 +392,7 @@ pub async fn update_team(
                 let new_number = decision_number.clone().unwrap_or(row.decision_number.clone());
                 let new_date = decision_date.unwrap_or(row.decision_date);
                 let new_active = p.active.unwrap_or(row.active);
-                let mut changed = Vec::new();
-                for (field, differs) in [
+                let changed = records::changed_fields(&[
                     ("hamlet_id", new_hamlet != row.hamlet_id),
                     ("name", new_name != row.name),
                     ("kind", new_kind != row.kind),
@@ -401,11 +400,7 @@ pub async fn update_team(
                     ("decision_number", new_number != row.decision_number),
                     ("decision_date", new_date != row.decision_date),
                     ("active", new_active != row.active),
-                ] {
-                    if differs {
-                        changed.push(field);
-                    }
-                }
+                ]);
                 if changed.is_empty() {
                     return Ok(row);
                 }
@@ -481,14 +476,7 @@ pub async fn delete_team(
                 }
                 let mut w = Write::new(&caller, &meta);
                 let seq = w.seq(conn)?;
-                diesel::update(teams::table.find(&id))
-                    .set((
-                        teams::deleted_at.eq(Some(w.now)),
-                        teams::version.eq(row.version + 1),
-                        teams::updated_at.eq(w.now),
-                        teams::change_seq.eq(seq),
-                    ))
-                    .execute(conn)?;
+                records::tombstone!(conn, teams, &id, row.version, w.now, seq);
                 w.audit(conn, "delete", "team", &id, Some(&row.commune_code), &[])?;
                 w.finish(conn)
             })
@@ -869,8 +857,7 @@ pub async fn update_member(
                     check_account(conn, n_user.as_deref(), &row.commune_code)?;
                 }
                 check_single_membership(conn, &row.commune_code, &row.id, n_user.as_deref(), n_phone.as_deref(), n_left)?;
-                let mut changed = Vec::new();
-                for (field, differs) in [
+                let changed = records::changed_fields(&[
                     ("full_name", n_name != row.full_name),
                     ("phone", n_phone != row.phone),
                     ("role", n_role != row.role),
@@ -878,11 +865,7 @@ pub async fn update_member(
                     ("joined_on", n_joined != row.joined_on),
                     ("left_on", n_left != row.left_on),
                     ("user_id", n_user != row.user_id),
-                ] {
-                    if differs {
-                        changed.push(field);
-                    }
-                }
+                ]);
                 if changed.is_empty() {
                     return Ok(row);
                 }
@@ -947,14 +930,7 @@ pub async fn delete_member(
                 if_match.check(row.version)?;
                 let mut w = Write::new(&caller, &meta);
                 let seq = w.seq(conn)?;
-                diesel::update(team_members::table.find(&row.id))
-                    .set((
-                        team_members::deleted_at.eq(Some(w.now)),
-                        team_members::version.eq(row.version + 1),
-                        team_members::updated_at.eq(w.now),
-                        team_members::change_seq.eq(seq),
-                    ))
-                    .execute(conn)?;
+                records::tombstone!(conn, team_members, &row.id, row.version, w.now, seq);
                 w.audit(conn, "delete", "team_member", &row.id, Some(&row.commune_code), &[])?;
                 w.finish(conn)
             })

@@ -699,8 +699,7 @@ pub async fn update_trainee(
                 let new_groups =
                     groups.clone().map(|g| serde_json::to_string(&g).unwrap_or_else(|_| "[]".into())).unwrap_or(row.target_groups.clone());
                 let new_occupation = occupation.clone().unwrap_or(row.occupation.clone());
-                let mut changed = Vec::new();
-                for (field, differs) in [
+                let changed = records::changed_fields(&[
                     ("commune_code", new_commune != row.commune_code),
                     ("hamlet_id", new_hamlet != row.hamlet_id),
                     ("full_name", new_name != row.full_name),
@@ -712,11 +711,7 @@ pub async fn update_trainee(
                     ("consent_ethnicity", consent_eth != row.consent_ethnicity),
                     ("target_groups", new_groups != row.target_groups),
                     ("occupation", new_occupation != row.occupation),
-                ] {
-                    if differs {
-                        changed.push(field);
-                    }
-                }
+                ]);
                 let row = if changed.is_empty() {
                     row
                 } else {
@@ -815,14 +810,7 @@ pub async fn delete_trainee(
                 }
                 let mut w = Write::new(&caller, &meta);
                 let seq = w.seq(conn)?;
-                diesel::update(trainees::table.find(&id))
-                    .set((
-                        trainees::deleted_at.eq(Some(w.now)),
-                        trainees::version.eq(row.version + 1),
-                        trainees::updated_at.eq(w.now),
-                        trainees::change_seq.eq(seq),
-                    ))
-                    .execute(conn)?;
+                records::tombstone!(conn, trainees, &id, row.version, w.now, seq);
                 w.audit(conn, "delete", "trainee", &id, Some(&row.commune_code), &[])?;
                 w.finish(conn)
             })
