@@ -109,6 +109,7 @@ pub fn build(
         .app_data(path_config())
         .configure(routes::configure)
         .default_service(web::to(routes::unknown_route))
+        .wrap(from_fn(crate::idempotency::middleware))
         .wrap(from_fn(middleware::request_context))
         .wrap(Compress::default())
 }
@@ -128,10 +129,15 @@ pub async fn serve(state: web::Data<AppState>) -> std::io::Result<()> {
     let flusher = state.clone();
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(1));
-        loop {
+        for second in 0u64.. {
             tick.tick().await;
             if let Err(e) = flusher.access_log.flush(&flusher.db).await {
                 tracing::error!(cause = %e, "writing the access log failed; will retry");
+            }
+            if second % 300 == 0 {
+                if let Err(e) = flusher.db.run(crate::idempotency::purge).await {
+                    tracing::error!(cause = %e, "purging expired idempotency keys failed");
+                }
             }
         }
     });

@@ -16,6 +16,9 @@ use crate::error::{self, ApiError, Text};
 /// Default JSON body limit. Sync pushes get their own, larger limit.
 pub const JSON_LIMIT: usize = 256 * 1024;
 
+/// Body limit of a sync push (up to 1,000 operations) and of idempotent-request buffering.
+pub const PUSH_LIMIT: usize = 8 * 1024 * 1024;
+
 /// The id of this request: the client's `X-Request-Id` when it is sane, else a new UUID.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);

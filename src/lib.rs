@@ -17,6 +17,7 @@ pub mod error;
 pub mod ethnicities;
 pub mod hamlets;
 pub mod http;
+pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;

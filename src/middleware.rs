@@ -23,10 +23,9 @@ pub async fn request_context(req: ServiceRequest, next: Next<impl MessageBody + 
     let method = req.method().clone();
     let path = req.path().to_owned();
 
-    let res = match next.call(req).await {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(e) => return Err(e),
-    };
+    // Inner middleware answer errors as responses (`HttpResponse::from_error`), so they get
+    // the same rendering here; an `Err` would bypass it.
+    let res = next.call(req).await?.map_into_boxed_body();
     let status = res.status();
     let mut res = if let Some(api) = res.response().error().and_then(|e| e.as_error::<ApiError>()) {
         if status.is_server_error() {

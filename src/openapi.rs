@@ -13,7 +13,10 @@ use crate::{audit, auth, classes, enrollments, error, hamlets, ops, teams, topic
         description = "REST API behind the field app of the \"Bình dân học vụ số\" (popular digital learning) movement: \
 community digital technology teams, their classes, trainees, attendance and completion, with statistics for communes and provinces.\n\n\
 Errors are RFC 9457 problem documents (`application/problem+json`) with a stable `code`. Texts are Vietnamese by default; \
-send `Accept-Language: en` for English.",
+send `Accept-Language: en` for English.\n\n\
+Every POST (except sign-in, refresh, reset and password change) accepts an `Idempotency-Key` header: the first response is kept \
+for 24 hours and replayed (with `Idempotency-Replayed: true`) for the same key and request; the same key with another request \
+is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the first is still running.",
         license(name = "MIT"),
     ),
     paths(
