@@ -93,7 +93,7 @@ pub struct Class {
     pub updated_at: DateTime<Utc>,
 }
 
-fn view(r: &ClassRow, topic_ids: Vec<String>, instructor_ids: Vec<String>) -> Class {
+pub(crate) fn view(r: &ClassRow, topic_ids: Vec<String>, instructor_ids: Vec<String>) -> Class {
     Class {
         id: r.id.clone(),
         commune_code: r.commune_code.clone(),
@@ -121,9 +121,9 @@ fn view(r: &ClassRow, topic_ids: Vec<String>, instructor_ids: Vec<String>) -> Cl
 
 /// Topic and instructor ids of several classes, in two queries.
 /// Ids linked to each class id.
-type LinkMap = HashMap<String, Vec<String>>;
+pub(crate) type LinkMap = HashMap<String, Vec<String>>;
 
-fn links(conn: &mut AnyConnection, ids: &[String]) -> Result<(LinkMap, LinkMap), ApiError> {
+pub(crate) fn links(conn: &mut AnyConnection, ids: &[String]) -> Result<(LinkMap, LinkMap), ApiError> {
     let mut topics = LinkMap::new();
     for (c, t) in class_topics::table
         .filter(class_topics::class_id.eq_any(ids))

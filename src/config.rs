@@ -39,6 +39,10 @@ pub struct ConfigArgs {
     #[arg(long, env = "HOCVUSO_ID_HASH_SECRET", hide_env_values = true, global = true)]
     pub id_hash_secret: Option<String>,
 
+    /// How long a delta-sync cursor stays valid, in days (older ones get 410 resync_required).
+    #[arg(long, env = "HOCVUSO_SYNC_HORIZON_DAYS", default_value_t = 90, global = true)]
+    pub sync_horizon_days: i64,
+
     /// Access-token lifetime in seconds.
     #[arg(long, env = "HOCVUSO_ACCESS_TOKEN_TTL", default_value_t = 900, global = true)]
     pub access_token_ttl: i64,
@@ -122,6 +126,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub jwt_secret: Secret,
     pub id_hash_secret: Secret,
+    pub sync_horizon_days: i64,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub reset_code_ttl: i64,
@@ -173,7 +178,9 @@ impl ConfigArgs {
             Some(s) => Secret::new(s.as_bytes().to_vec()),
             None => load_or_create_secret(&self.data_dir, "id-hash-secret")?,
         };
+        positive("HOCVUSO_SYNC_HORIZON_DAYS", self.sync_horizon_days)?;
         Ok(Config {
+            sync_horizon_days: self.sync_horizon_days,
             id_hash_secret,
             database_url,
             bind: self.bind.clone(),

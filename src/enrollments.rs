@@ -95,7 +95,7 @@ pub struct Enrollment {
     pub updated_at: DateTime<Utc>,
 }
 
-fn view(r: &EnrollmentRow, trainee_name: String) -> Enrollment {
+pub(crate) fn view(r: &EnrollmentRow, trainee_name: String) -> Enrollment {
     let completion = match (&r.completion_result, &r.completion_evidence, r.completed_on) {
         (Some(result), Some(evidence), Some(on)) => Some(Completion {
             result: result.clone(),
@@ -469,7 +469,7 @@ pub fn bump_attendance(conn: &mut AnyConnection, w: &mut Write<'_>, session_id: 
     Ok(session_attendance::table.find(session_id).select(session_attendance::version).first(conn)?)
 }
 
-fn load_attendance(conn: &mut AnyConnection, class_id: &str, session_id: &str) -> Result<Attendance, ApiError> {
+pub(crate) fn load_attendance(conn: &mut AnyConnection, class_id: &str, session_id: &str) -> Result<Attendance, ApiError> {
     let present: Vec<String> = attendance_marks::table
         .filter(attendance_marks::session_id.eq(session_id))
         .select(attendance_marks::trainee_id)

@@ -194,6 +194,11 @@ impl ApiError {
         e
     }
 
+    /// 410 Gone with a specific code (e.g. `resync_required`).
+    pub fn gone(code: &'static str, detail: Text) -> Self {
+        Self::new(StatusCode::GONE, code, detail)
+    }
+
     pub fn with_detail(mut self, detail: Text) -> Self {
         self.detail = detail;
         self

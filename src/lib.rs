@@ -26,6 +26,7 @@ pub mod privacy;
 pub mod records;
 pub mod routes;
 pub mod schema;
+pub mod sync;
 pub mod teams;
 pub mod text;
 pub mod topics;

@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
-use crate::{audit, auth, classes, enrollments, hamlets, openapi, ops, teams, topics, trainees, units, users};
+use crate::{audit, auth, classes, enrollments, hamlets, openapi, ops, sync, teams, topics, trainees, units, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", get().to(ops::healthz))
@@ -87,6 +87,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(resource("/enrollments/{id}/completion").route(post().to(enrollments::record_completion)))
                 .service(resource("/enrollments/{id}/verify").route(post().to(enrollments::verify_completion)))
+                // offline sync
+                .service(resource("/sync/changes").route(get().to(sync::list_changes)))
                 // audit
                 .service(resource("/audit").route(get().to(audit::list_audit))),
         );

@@ -360,6 +360,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sync_removals (id) {
+        id -> BigInt,
+        change_seq -> BigInt,
+        entity -> Text,
+        entity_id -> Text,
+        commune_code -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(units -> provinces (province_code));
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
@@ -400,4 +411,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     platform_certificates,
     access_log,
     idempotency_keys,
+    sync_removals,
 );

@@ -743,8 +743,10 @@ pub async fn update_trainee(
                         .execute(conn)?;
                     w.audit(conn, "update", "trainee", &id, Some(&new_commune), &changed)?;
                     if new_commune != row.commune_code {
-                        // The old commune's officers must see the move in their log too.
+                        // The old commune's officers must see the move in their log too, and
+                        // its devices must be told to drop the record.
                         w.audit(conn, "move_out", "trainee", &id, Some(&row.commune_code), &["commune_code"])?;
+                        crate::sync::record_removal(conn, &mut w, "trainee", &id, &row.commune_code)?;
                     }
                     w.finish(conn)?;
                     load_trainee(conn, &id)?

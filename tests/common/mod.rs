@@ -84,6 +84,7 @@ pub fn test_config(db: &TestDb) -> Config {
         data_dir: db.dir.path().join("data"),
         jwt_secret: Secret::new(JWT_SECRET.to_vec()),
         id_hash_secret: Secret::new(b"test-id-hash-secret-long-enough-0123456789".to_vec()),
+        sync_horizon_days: 90,
         access_token_ttl: 900,
         refresh_token_ttl: 2_592_000,
         reset_code_ttl: 900,

@@ -1,0 +1,180 @@
+//! The delta-sync pull feed: snapshot, deltas with tombstones, paging, scope, removals
+//! when a record leaves the scope, expired cursors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use actix_web::http::StatusCode;
+use base64::Engine;
+use common::*;
+use serde_json::{json, Value};
+
+fn kinds(r: &Resp) -> Vec<String> {
+    r.body["changes"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap().to_owned()).collect()
+}
+
+fn seqs(r: &Resp) -> Vec<i64> {
+    r.body["changes"].as_array().unwrap().iter().map(|c| c["seq"].as_i64().unwrap()).collect()
+}
+
+fn id_of(r: &Resp) -> String {
+    r.body["id"].as_str().unwrap_or_else(|| panic!("no id in {}", r.body)).to_owned()
+}
+
+#[actix_web::test]
+async fn snapshot_then_deltas_with_tombstones_and_removals() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, officer) = app.user_with_token(&admin, "ct.officer", "officer", "commune", Some(QN_CAM_THANH)).await;
+    let (_, member) = app.user_with_token(&admin, "ct.member", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let (_, other) = app.user_with_token(&admin, "nl.member", "team_member", "commune", Some(QN_NGHIA_LO)).await;
+    let (_, analyst) = app.user_with_token(&admin, "an.x", "analyst", "country", None).await;
+    let team = id_of(
+        &app.req(
+            "POST",
+            "/api/v1/teams",
+            &officer,
+            None,
+            Some(json!({"commune_code": QN_CAM_THANH, "name": "Tổ A", "kind": "other", "level": "commune"})),
+        )
+        .await,
+    );
+    let class = id_of(
+        &app.req("POST", "/api/v1/classes", &member, None,
+                 Some(json!({"commune_code": QN_CAM_THANH, "team_id": team, "title": "VNeID", "topic_ids": ["vneid_e_identity"], "mode": "in_person",
+                             "language": "vi", "start_date": "2026-01-05", "end_date": "2026-02-05", "planned_sessions": 2})))
+            .await,
+    );
+    let s1 = id_of(
+        &app.req(
+            "POST",
+            &format!("/api/v1/classes/{class}/sessions"),
+            &member,
+            None,
+            Some(json!({"held_on": "2026-01-06", "duration_minutes": 90})),
+        )
+        .await,
+    );
+    let trainee = id_of(
+        &app.req("POST", "/api/v1/trainees", &member, None,
+                 Some(json!({"commune_code": QN_CAM_THANH, "full_name": "Lê Thị Hoa", "gender": "female", "birth_year": 1960, "consent": {"basic": true, "method": "paper"}})))
+            .await,
+    );
+    app.req("POST", &format!("/api/v1/classes/{class}/enrollments"), &member, None, Some(json!({"trainee_id": trainee}))).await;
+    app.req("PUT", &format!("/api/v1/classes/{class}/sessions/{s1}/attendance"), &member, None, Some(json!({"present": [trainee]}))).await;
+
+    // Snapshot.
+    let snap = app.get("/api/v1/sync/changes", Some(&member)).await;
+    assert_eq!(snap.status, StatusCode::OK, "{}", snap.body);
+    let k = kinds(&snap);
+    for kind in ["topic", "team", "class", "class_session", "trainee", "enrollment", "attendance"] {
+        assert!(k.contains(&kind.to_owned()), "{kind} missing from {k:?}");
+    }
+    let s = seqs(&snap);
+    assert!(s.windows(2).all(|w| w[0] < w[1]), "not in change order: {s:?}");
+    assert_eq!(snap.body["has_more"], false);
+    assert_eq!(
+        snap.body["units"],
+        json!([{"code": QN_CAM_THANH, "name": "Cẩm Thành", "kind": "ward", "province_code": "51", "province_name": "Quảng Ngãi"}])
+    );
+    let class_change = snap.body["changes"].as_array().unwrap().iter().find(|c| c["type"] == "class").unwrap();
+    assert_eq!(class_change["body"]["topic_ids"], json!(["vneid_e_identity"]));
+    let att = snap.body["changes"].as_array().unwrap().iter().find(|c| c["type"] == "attendance").unwrap();
+    assert_eq!(att["body"]["present"], json!([trainee]));
+    let cursor = snap.body["next_cursor"].as_str().unwrap().to_owned();
+
+    // Nothing new.
+    let idle = app.get(&format!("/api/v1/sync/changes?cursor={cursor}"), Some(&member)).await;
+    assert_eq!(idle.body["changes"], json!([]));
+    assert!(idle.body.get("units").is_none());
+    let cursor = idle.body["next_cursor"].as_str().unwrap().to_owned();
+
+    // An edit and a delete arrive as a new version and a tombstone.
+    app.req("PATCH", &format!("/api/v1/classes/{class}"), &member, Some("\"v1\""), Some(json!({"status": "ongoing"}))).await;
+    let s2 = id_of(
+        &app.req(
+            "POST",
+            &format!("/api/v1/classes/{class}/sessions"),
+            &member,
+            None,
+            Some(json!({"held_on": "2026-01-07", "duration_minutes": 60})),
+        )
+        .await,
+    );
+    app.req("DELETE", &format!("/api/v1/classes/{class}/sessions/{s2}"), &member, Some("\"v1\""), None).await;
+    let delta = app.get(&format!("/api/v1/sync/changes?cursor={cursor}"), Some(&member)).await;
+    let changes = delta.body["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{}", delta.body);
+    assert_eq!(
+        (changes[0]["type"].clone(), changes[0]["version"].clone(), changes[0]["body"]["status"].clone()),
+        (json!("class"), json!(2), json!("ongoing"))
+    );
+    assert_eq!(
+        (changes[1]["type"].clone(), changes[1]["id"].clone(), changes[1]["deleted"].clone(), changes[1]["body"].clone()),
+        (json!("class_session"), json!(s2), json!(true), Value::Null)
+    );
+    let cursor = delta.body["next_cursor"].as_str().unwrap().to_owned();
+
+    // The trainee moves to Nghĩa Lộ: Cẩm Thành's devices are told to drop it; Nghĩa Lộ's get it.
+    let moved =
+        app.req("PATCH", &format!("/api/v1/trainees/{trainee}"), &admin, Some("\"v1\""), Some(json!({"commune_code": QN_NGHIA_LO}))).await;
+    assert_eq!(moved.status, StatusCode::OK);
+    let delta = app.get(&format!("/api/v1/sync/changes?cursor={cursor}"), Some(&member)).await;
+    let changes = delta.body["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{}", delta.body);
+    assert_eq!(
+        (changes[0]["type"].clone(), changes[0]["id"].clone(), changes[0]["removed"].clone()),
+        (json!("trainee"), json!(trainee), json!(true))
+    );
+    let theirs = app.get("/api/v1/sync/changes", Some(&other)).await;
+    let t: Vec<&Value> = theirs.body["changes"].as_array().unwrap().iter().filter(|c| c["type"] == "trainee").collect();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0]["body"]["commune_code"], QN_NGHIA_LO);
+    assert!(!kinds(&theirs).contains(&"class".to_owned()), "Nghĩa Lộ must not see Cẩm Thành's class");
+
+    // Analysts do not sync; bad input.
+    assert_eq!(app.get("/api/v1/sync/changes", Some(&analyst)).await.code(), "forbidden");
+    assert_eq!(app.get("/api/v1/sync/changes?cursor=nope", Some(&member)).await.code(), "invalid_cursor");
+    assert_eq!(app.get("/api/v1/sync/changes?limit=0", Some(&member)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[actix_web::test]
+async fn pages_cover_everything_once_and_old_cursors_expire() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, officer) = app.user_with_token(&admin, "ct.officer", "officer", "commune", Some(QN_CAM_THANH)).await;
+    for i in 0..7 {
+        app.req(
+            "POST",
+            &format!("/api/v1/units/{QN_CAM_THANH}/hamlets"),
+            &officer,
+            None,
+            Some(json!({"name": format!("Thôn {i}"), "kind": "village"})),
+        )
+        .await;
+    }
+    let all = app.get("/api/v1/sync/changes", Some(&officer)).await;
+    let expected = seqs(&all);
+    let mut seen = Vec::new();
+    let mut url = "/api/v1/sync/changes?limit=4".to_owned();
+    loop {
+        let page = app.get(&url, Some(&officer)).await;
+        seen.extend(seqs(&page));
+        if page.body["has_more"] == false {
+            break;
+        }
+        url = format!("/api/v1/sync/changes?limit=4&cursor={}", page.body["next_cursor"].as_str().unwrap());
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(expected.len(), 17, "10 topics and 7 hamlets");
+    // A cursor from beyond the horizon (90 days) must start again.
+    let old = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&json!({"s": 1, "t": chrono::Utc::now().timestamp() - 91 * 86_400})).unwrap());
+    let r = app.get(&format!("/api/v1/sync/changes?cursor={old}"), Some(&officer)).await;
+    assert_eq!(r.status, StatusCode::GONE);
+    assert_eq!(
+        r.problem(),
+        json!({"type": "urn:hocvuso:problem:resync_required", "title": "Không còn tồn tại", "status": 410,
+               "detail": "Con trỏ đồng bộ đã quá hạn; hãy đồng bộ lại toàn bộ (gọi không kèm cursor).", "code": "resync_required"})
+    );
+}
