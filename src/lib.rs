@@ -12,6 +12,7 @@ pub mod classes;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod devices;
 pub mod enrollments;
 pub mod error;
 pub mod ethnicities;

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, auth, classes, enrollments, error, hamlets, ops, sync, teams, topics, trainees, units, users};
+use crate::{audit, auth, classes, devices, enrollments, error, hamlets, ops, sync, teams, topics, trainees, units, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,7 +35,7 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         trainees::list_completions, trainees::create_certificate,
         enrollments::list_enrollments, enrollments::create_enrollment, enrollments::drop_enrollment,
         enrollments::get_attendance, enrollments::put_attendance, enrollments::record_completion, enrollments::verify_completion,
-        sync::list_changes,
+        sync::list_changes, devices::list_devices,
         audit::list_audit,
     ),
     components(schemas(error::Problem, error::ProblemFieldError)),

@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
-use crate::{audit, auth, classes, enrollments, hamlets, openapi, ops, sync, teams, topics, trainees, units, users};
+use crate::{audit, auth, classes, devices, enrollments, hamlets, openapi, ops, sync, teams, topics, trainees, units, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", get().to(ops::healthz))
@@ -89,6 +89,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/enrollments/{id}/verify").route(post().to(enrollments::verify_completion)))
                 // offline sync
                 .service(resource("/sync/changes").route(get().to(sync::list_changes)))
+                .service(resource("/sync/devices").route(get().to(devices::list_devices)))
                 // audit
                 .service(resource("/audit").route(get().to(audit::list_audit))),
         );

@@ -371,8 +371,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sync_devices (account_id, device_id) {
+        account_id -> Text,
+        device_id -> Text,
+        commune_code -> Nullable<Text>,
+        province_code -> Nullable<Text>,
+        app_version -> Nullable<Text>,
+        last_sync_at -> Timestamp,
+        last_pull_at -> Nullable<Timestamp>,
+        last_push_at -> Nullable<Timestamp>,
+        last_operations -> Integer,
+        last_rejects -> Integer,
+        outbox_depth -> Nullable<Integer>,
+        oldest_unsynced -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(units -> provinces (province_code));
 diesel::joinable!(auth_sessions -> users (user_id));
+diesel::joinable!(sync_devices -> users (account_id));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
 diesel::joinable!(class_topics -> classes (class_id));
 diesel::joinable!(class_topics -> topics (topic_id));
@@ -412,4 +430,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_log,
     idempotency_keys,
     sync_removals,
+    sync_devices,
 );

@@ -253,7 +253,14 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
 
 /// The delta feed of the caller's scope (team members, officers, admins; access-logged).
 #[utoipa::path(
-    get, path = "/api/v1/sync/changes", tag = "sync", params(ChangesQuery),
+    get, path = "/api/v1/sync/changes", tag = "sync",
+    params(
+        ChangesQuery,
+        ("X-Device-Id" = Option<String>, Header, description = "The device (recorded with the account for GET /sync/devices)"),
+        ("X-App-Version" = Option<String>, Header, description = "The app version"),
+        ("X-Outbox-Depth" = Option<i32>, Header, description = "Items waiting in the device's outbox"),
+        ("X-Oldest-Unsynced" = Option<String>, Header, description = "RFC 3339 time of the oldest of them"),
+    ),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changes in change-sequence order", body = ChangePage),
@@ -268,9 +275,11 @@ pub async fn list_changes(
     state: web::Data<AppState>,
     caller: Caller,
     meta: RequestMeta,
+    req: actix_web::HttpRequest,
     query: web::Query<ChangesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     policy::authorize(&caller, Capability::ReadPersonData, None, Access::Read)?;
+    let device = crate::devices::report_from(req.headers())?;
     let limit = match query.limit {
         None => 500,
         Some(n) if (1..=1000).contains(&n) => n,
@@ -299,11 +308,15 @@ pub async fn list_changes(
     let after = cursor.as_ref().map(|c| c.s).unwrap_or(0);
     let taken = cursor.as_ref().map(|c| c.t).unwrap_or(now);
     let scope = caller.scope().clone();
+    let who = caller.clone();
     let (mut changes, units) = state
         .db
         .run(move |conn| {
             let changes = collect(conn, &scope, after, snapshot, limit)?;
             let units = if snapshot { Some(scope_units(conn, &scope)?) } else { None };
+            if let Some(report) = &device {
+                crate::devices::record(conn, &who, report, false, 0, 0)?;
+            }
             Ok((changes, units))
         })
         .await?;

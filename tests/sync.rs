@@ -178,3 +178,55 @@ async fn pages_cover_everything_once_and_old_cursors_expire() {
                "detail": "Con trỏ đồng bộ đã quá hạn; hãy đồng bộ lại toàn bộ (gọi không kèm cursor).", "code": "resync_required"})
     );
 }
+
+#[actix_web::test]
+async fn pulls_record_devices_per_account_and_officers_see_who_has_not_synced() {
+    use actix_web::test::TestRequest;
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, officer) = app.user_with_token(&admin, "ct.officer", "officer", "commune", Some(QN_CAM_THANH)).await;
+    let (lan_id, lan) = app.user_with_token(&admin, "lan", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let (_, binh) = app.user_with_token(&admin, "binh", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let (_, hn) = app.user_with_token(&admin, "hn.member", "team_member", "commune", Some(HN_BA_DINH)).await;
+    let pull = |token: &str, device: &str, extra: &[(&str, &str)]| {
+        let mut r = TestRequest::get()
+            .uri("/api/v1/sync/changes")
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .insert_header(("X-Device-Id", device.to_owned()));
+        for (k, v) in extra {
+            r = r.insert_header((k.to_string(), v.to_string()));
+        }
+        r
+    };
+    // Two members share one phone; a third member elsewhere.
+    let r = app
+        .call(pull(&lan, "phone-1", &[("X-App-Version", "1.4.2"), ("X-Outbox-Depth", "12"), ("X-Oldest-Unsynced", "2026-11-24T07:30:00Z")]))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    app.call(pull(&binh, "phone-1", &[("X-App-Version", "1.4.2")])).await;
+    app.call(pull(&hn, "phone-9", &[])).await;
+    let list = app.get("/api/v1/sync/devices", Some(&officer)).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let items = list.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "only Cẩm Thành's devices: {}", list.body);
+    let lan_row = items.iter().find(|d| d["username"] == "lan").unwrap();
+    assert_eq!(lan_row["account_id"], lan_id.as_str());
+    assert_eq!(lan_row["device_id"], "phone-1");
+    assert_eq!(lan_row["app_version"], "1.4.2");
+    assert_eq!(lan_row["outbox_depth"], 12);
+    assert_eq!(lan_row["oldest_unsynced"], "2026-11-24T07:30:00Z");
+    assert!(lan_row["last_pull_at"].is_string());
+    // Lan syncs again with an empty outbox: her row changes, Bình's stays.
+    app.call(pull(&lan, "phone-1", &[("X-Outbox-Depth", "0")])).await;
+    let list = app.get("/api/v1/sync/devices", Some(&officer)).await;
+    let items = list.body["items"].as_array().unwrap();
+    assert_eq!(items[0]["username"], "binh", "the longest without sync comes first");
+    assert_eq!(items[1]["outbox_depth"], 0);
+    assert_eq!(app.get("/api/v1/sync/devices", Some(&admin)).await.body["items"].as_array().unwrap().len(), 3);
+    // Team members do not list devices; bad headers are refused.
+    assert_eq!(app.get("/api/v1/sync/devices", Some(&lan)).await.code(), "forbidden");
+    let r = app.call(pull(&lan, "phone-1", &[("X-Outbox-Depth", "-3")])).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_header"));
+    let r = app.call(pull(&lan, "phone-1", &[("X-Oldest-Unsynced", "yesterday")])).await;
+    assert_eq!(r.code(), "invalid_header");
+}
