@@ -596,7 +596,7 @@ fn invalid_transition(from: &str, to: &str) -> ApiError {
     )
 }
 
-fn class_cancelled() -> ApiError {
+pub(crate) fn class_cancelled() -> ApiError {
     error::conflict("class_cancelled", Text::new("Lớp đã bị hủy.", "The class has been cancelled."))
 }
 
@@ -936,7 +936,8 @@ fn load_session(conn: &mut AnyConnection, class_id: &str, id: &str) -> Result<Se
 }
 
 /// The class of a session request, checked against the caller's scope.
-fn class_in_scope(
+/// The class, checked against the caller's scope (404 reads, 403 writes outside it).
+pub(crate) fn class_in_scope(
     conn: &mut AnyConnection,
     caller: &Caller,
     class_id: &str,

@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::classes::{load_class, ClassRow};
+use crate::classes::{class_cancelled, class_in_scope};
 use crate::db::AnyConnection;
 use crate::error::{self, ApiError, FieldError, Problem, Text};
 use crate::http::{self, IfMatch, RequestMeta};
@@ -145,23 +145,6 @@ pub fn of_trainee(conn: &mut AnyConnection, trainee_id: &str) -> Result<Vec<Enro
         .order((enrollments::created_at, enrollments::id))
         .load(conn)?;
     rows.iter().map(|r| with_name(conn, r)).collect()
-}
-
-fn class_in_scope(
-    conn: &mut AnyConnection,
-    caller: &Caller,
-    class_id: &str,
-    cap: Capability,
-    access: Access,
-) -> Result<ClassRow, ApiError> {
-    let class = load_class(conn, class_id)?;
-    let area = Area::of_commune(conn, &class.commune_code)?;
-    policy::authorize(caller, cap, Some(&area), access)?;
-    Ok(class)
-}
-
-fn class_cancelled() -> ApiError {
-    error::conflict("class_cancelled", Text::new("Lớp đã bị hủy.", "The class has been cancelled."))
 }
 
 /// Enroll a trainee.
