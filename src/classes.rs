@@ -566,15 +566,12 @@ pub async fn create_class(
         (status = 404, description = "No such class in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_class(state: web::Data<AppState>, bearer: crate::auth::Bearer, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = http::parse_uuid(&path);
+pub async fn get_class(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::ReadFieldRecords, None, Access::Read)?;
+    let id = http::parse_uuid(&path)?;
     let (version, body) = state
         .db
         .run(move |conn| {
-            // Session check and read in one blocking call (see `auth::Bearer`).
-            let caller = bearer.caller(conn)?;
-            policy::authorize(&caller, Capability::ReadFieldRecords, None, Access::Read)?;
-            let id = id?;
             let row = load_class(conn, &id)?;
             let area = Area::of_commune(conn, &row.commune_code)?;
             policy::authorize(&caller, Capability::ReadFieldRecords, Some(&area), Access::Read)?;

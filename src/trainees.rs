@@ -506,21 +506,14 @@ pub async fn create_trainee(
 )]
 pub async fn get_trainee(
     state: web::Data<AppState>,
-    bearer: crate::auth::Bearer,
+    caller: Caller,
     meta: RequestMeta,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = http::parse_uuid(&path);
-    let (caller, row) = state
-        .db
-        .run(move |conn| {
-            // Session check and read in one blocking call (see `auth::Bearer`).
-            let caller = bearer.caller(conn)?;
-            policy::authorize(&caller, Capability::ReadPersonData, None, Access::Read)?;
-            let row = trainee_in_scope(conn, &caller, &id?, Capability::ReadPersonData, Access::Read)?;
-            Ok((caller, row))
-        })
-        .await?;
+    policy::authorize(&caller, Capability::ReadPersonData, None, Access::Read)?;
+    let id = http::parse_uuid(&path)?;
+    let c = caller.clone();
+    let row = state.db.run(move |conn| trainee_in_scope(conn, &c, &id, Capability::ReadPersonData, Access::Read)).await?;
     state.access_log.record(&caller, &meta.request_id, "read", "trainee", Some(&row.id), 1);
     Ok(records::with_etag(StatusCode::OK, row.version, &Trainee::from(&row)))
 }

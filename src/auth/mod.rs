@@ -49,53 +49,22 @@ impl FromRequest for Caller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let bearer = Bearer::from_request(req, payload).into_inner();
+        let header = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().map(str::to_owned));
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let bearer = bearer?;
-            state.db.run(move |conn| bearer.caller(conn)).await
-        })
-    }
-}
-
-/// A verified access token whose session has not been checked yet. Hot read handlers take
-/// this instead of [`Caller`] and call [`Bearer::caller`] inside their own blocking
-/// database call, so the session check and the read cost one hand-off to the blocking pool
-/// instead of two. The check itself is the same.
-#[derive(Debug, Clone)]
-pub struct Bearer {
-    user_id: String,
-    session_id: String,
-}
-
-impl Bearer {
-    /// The caller, checked against its session and account as stored now.
-    pub fn caller(&self, conn: &mut AnyConnection) -> Result<Caller, ApiError> {
-        load_caller(conn, &self.user_id, &self.session_id)
-    }
-}
-
-impl FromRequest for Bearer {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Bearer, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let verify = || {
-            let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("application state missing"))?;
-            let token = match req.headers().get(header::AUTHORIZATION).map(|v| v.to_str()) {
+            let token = match header {
                 None => return Err(error::unauthorized("missing_token")),
                 Some(Err(_)) => return Err(error::unauthorized("invalid_token")),
                 Some(Ok(v)) => match v.split_once(' ') {
-                    Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => t.trim(),
+                    Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => t.trim().to_owned(),
                     _ => return Err(error::unauthorized("invalid_token")),
                 },
             };
-            let claims = state.jwt.verify(token)?;
-            Ok(Bearer { user_id: claims.sub, session_id: claims.sid })
-        };
-        std::future::ready(verify())
+            let claims = state.jwt.verify(&token)?;
+            state.db.run(move |conn| load_caller(conn, &claims.sub, &claims.sid)).await
+        })
     }
 }
 
