@@ -464,8 +464,20 @@ pub async fn create_class(
     meta: RequestMeta,
     form: web::Json<NewClass>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
     let form = form.into_inner();
+    let (outcome, (version, body)) =
+        state.db.run(move |conn| records::in_write_tx(conn, &caller, &meta, |conn, w| create_class_in(conn, w, form))).await?;
+    Ok(records::created(outcome, version, &body))
+}
+
+/// Creates a class inside the caller's write transaction (REST create and batch push).
+pub(crate) fn create_class_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    form: NewClass,
+) -> Result<(CreateOutcome, (i64, Class)), ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordClasses, None, Access::Write)?;
     let digest = records::digest(&form);
     let mut errors = Vec::new();
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
@@ -488,70 +500,60 @@ pub async fn create_class(
     let commune = form.commune_code.trim().to_owned();
     let interpreter = form.interpreter_used.unwrap_or(false);
     let planned = form.planned_sessions;
-    let (outcome, (version, body)) = state
-        .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let existing = classes::table
-                    .find(&id)
-                    .select((classes::create_digest, classes::deleted_at.is_not_null()))
-                    .first::<(String, bool)>(conn)
-                    .optional()?;
-                if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
-                    let row = load_class(conn, &id)?;
-                    let area = Area::of_commune(conn, &row.commune_code)?;
-                    policy::authorize(&caller, Capability::RecordClasses, Some(&area), Access::Write)?;
-                    return Ok((CreateOutcome::Replay, load_view(conn, &id)?));
-                }
-                let area = crate::teams::commune_of(conn, "commune_code", &commune)?;
-                policy::authorize(&caller, Capability::RecordClasses, Some(&area), Access::Write)?;
-                crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
-                check_team(conn, &team_id, &commune, true)?;
-                crate::topics::check_topics(conn, "topic_ids", &topic_ids, &[])?;
-                check_instructors(conn, &team_id, &instructor_ids)?;
-                let mut w = Write::new(&caller, &meta);
-                let seq = w.seq(conn)?;
-                diesel::insert_into(classes::table)
-                    .values((
-                        classes::id.eq(&id),
-                        classes::version.eq(1i64),
-                        classes::created_at.eq(w.now),
-                        classes::updated_at.eq(w.now),
-                        classes::deleted_at.eq(None::<NaiveDateTime>),
-                        classes::change_seq.eq(seq),
-                        classes::create_digest.eq(&digest),
-                        classes::commune_code.eq(&commune),
-                        classes::hamlet_id.eq(&hamlet_id),
-                        classes::team_id.eq(&team_id),
-                        classes::title.eq(&title),
-                        classes::mode.eq(&mode),
-                        classes::language.eq(&language),
-                        classes::interpreter_used.eq(interpreter),
-                        classes::venue.eq(&venue),
-                        classes::start_date.eq(start),
-                        classes::end_date.eq(end),
-                        classes::planned_sessions.eq(planned),
-                        classes::campaign.eq(&campaign),
-                        classes::status.eq("planned"),
-                        classes::cancel_reason.eq(None::<String>),
-                        classes::min_attendance_ratio.eq(ratio),
-                    ))
-                    .execute(conn)?;
-                replace_links(conn, &id, Some(&topic_ids), Some(&instructor_ids))?;
-                w.audit(
-                    conn,
-                    "create",
-                    "class",
-                    &id,
-                    Some(&commune),
-                    &["title", "team_id", "topic_ids", "dates", "mode", "language", "instructor_ids"],
-                )?;
-                w.finish(conn)?;
-                Ok((CreateOutcome::New, load_view(conn, &id)?))
-            })
-        })
-        .await?;
-    Ok(records::created(outcome, version, &body))
+    let existing = classes::table
+        .find(&id)
+        .select((classes::create_digest, classes::deleted_at.is_not_null()))
+        .first::<(String, bool)>(conn)
+        .optional()?;
+    if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+        let row = load_class(conn, &id)?;
+        let area = Area::of_commune(conn, &row.commune_code)?;
+        policy::authorize(caller, Capability::RecordClasses, Some(&area), Access::Write)?;
+        return Ok((CreateOutcome::Replay, load_view(conn, &id)?));
+    }
+    let area = crate::teams::commune_of(conn, "commune_code", &commune)?;
+    policy::authorize(caller, Capability::RecordClasses, Some(&area), Access::Write)?;
+    crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
+    check_team(conn, &team_id, &commune, true)?;
+    crate::topics::check_topics(conn, "topic_ids", &topic_ids, &[])?;
+    check_instructors(conn, &team_id, &instructor_ids)?;
+    let seq = w.seq(conn)?;
+    diesel::insert_into(classes::table)
+        .values((
+            classes::id.eq(&id),
+            classes::version.eq(1i64),
+            classes::created_at.eq(w.now),
+            classes::updated_at.eq(w.now),
+            classes::deleted_at.eq(None::<NaiveDateTime>),
+            classes::change_seq.eq(seq),
+            classes::create_digest.eq(&digest),
+            classes::commune_code.eq(&commune),
+            classes::hamlet_id.eq(&hamlet_id),
+            classes::team_id.eq(&team_id),
+            classes::title.eq(&title),
+            classes::mode.eq(&mode),
+            classes::language.eq(&language),
+            classes::interpreter_used.eq(interpreter),
+            classes::venue.eq(&venue),
+            classes::start_date.eq(start),
+            classes::end_date.eq(end),
+            classes::planned_sessions.eq(planned),
+            classes::campaign.eq(&campaign),
+            classes::status.eq("planned"),
+            classes::cancel_reason.eq(None::<String>),
+            classes::min_attendance_ratio.eq(ratio),
+        ))
+        .execute(conn)?;
+    replace_links(conn, &id, Some(&topic_ids), Some(&instructor_ids))?;
+    w.audit(
+        conn,
+        "create",
+        "class",
+        &id,
+        Some(&commune),
+        &["title", "team_id", "topic_ids", "dates", "mode", "language", "instructor_ids"],
+    )?;
+    Ok((CreateOutcome::New, load_view(conn, &id)?))
 }
 
 /// One class.
@@ -624,10 +626,24 @@ pub async fn update_class(
     path: web::Path<String>,
     patch: web::Json<ClassPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
-    if_match.require()?;
     let id = http::parse_uuid(&path)?;
     let p = patch.into_inner();
+    let (version, body) =
+        state.db.run(move |conn| records::in_write_tx(conn, &caller, &meta, |conn, w| update_class_in(conn, w, id, &if_match, p))).await?;
+    Ok(records::with_etag(StatusCode::OK, version, &body))
+}
+
+/// Changes a class inside the caller's write transaction (REST PATCH and batch push).
+pub(crate) fn update_class_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    id: String,
+    if_match: &IfMatch,
+    p: ClassPatch,
+) -> Result<(i64, Class), ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordClasses, None, Access::Write)?;
+    if_match.require()?;
     let mut errors = Vec::new();
     let hamlet_id: Option<Option<String>> =
         p.hamlet_id.as_deref().map(|h| if h.is_empty() { None } else { Some(records::reference("hamlet_id", h, &mut errors)) });
@@ -644,116 +660,106 @@ pub async fn update_class(
     let instructor_ids = p.instructor_ids.as_deref().map(|i| check_id_list("instructor_ids", i, &mut errors));
     let status = p.status.as_deref().map(|s| records::choice("status", s, STATUSES, &mut errors));
     records::fail_if_any(errors)?;
-    let (version, body) = state
-        .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let row = load_class(conn, &id)?;
-                let area = Area::of_commune(conn, &row.commune_code)?;
-                policy::authorize(&caller, Capability::RecordClasses, Some(&area), Access::Write)?;
-                if_match.check(row.version)?;
-                if row.status == "cancelled" {
-                    return Err(class_cancelled());
-                }
-                let new_status = status.clone().unwrap_or(row.status.clone());
-                if !transition_allowed(&row.status, &new_status) {
-                    return Err(invalid_transition(&row.status, &new_status));
-                }
-                let new_start = start.flatten().unwrap_or(row.start_date);
-                let new_end = end.flatten().unwrap_or(row.end_date);
-                check_range(new_start, new_end)?;
-                if new_start != row.start_date || new_end != row.end_date {
-                    let outside: i64 = class_sessions::table
-                        .filter(class_sessions::class_id.eq(&id))
-                        .filter(class_sessions::deleted_at.is_null())
-                        .filter(class_sessions::held_on.lt(new_start).or(class_sessions::held_on.gt(new_end)))
-                        .count()
-                        .get_result(conn)?;
-                    if outside > 0 {
-                        return Err(error::validation(vec![FieldError::new(
-                            "start_date",
-                            "sessions_outside_dates",
-                            Text::new(
-                                format!("{outside} buổi học sẽ nằm ngoài khoảng ngày mới."),
-                                format!("{outside} sessions would fall outside the new dates."),
-                            ),
-                        )]));
-                    }
-                }
-                let new_team = team_id.clone().unwrap_or(row.team_id.clone());
-                if new_team != row.team_id {
-                    check_team(conn, &new_team, &row.commune_code, true)?;
-                }
-                let new_hamlet = hamlet_id.clone().unwrap_or(row.hamlet_id.clone());
-                if new_hamlet != row.hamlet_id {
-                    crate::hamlets::check_hamlet(conn, new_hamlet.as_deref(), &row.commune_code)?;
-                }
-                let (old_topics, old_instructors) = links_of(conn, &row.id)?;
-                if let Some(ts) = &topic_ids {
-                    crate::topics::check_topics(conn, "topic_ids", ts, &old_topics)?;
-                }
-                let new_instructors = instructor_ids.clone().unwrap_or(old_instructors.clone());
-                if new_team != row.team_id || instructor_ids.is_some() {
-                    check_instructors(conn, &new_team, &new_instructors)?;
-                }
-                let new_title = title.clone().unwrap_or(row.title.clone());
-                let new_mode = mode.clone().unwrap_or(row.mode.clone());
-                let new_lang = language.clone().unwrap_or(row.language.clone());
-                let new_interp = p.interpreter_used.unwrap_or(row.interpreter_used);
-                let new_venue = venue.clone().unwrap_or(row.venue.clone());
-                let new_planned = p.planned_sessions.unwrap_or(row.planned_sessions);
-                let new_campaign = campaign.clone().unwrap_or(row.campaign.clone());
-                let new_ratio = p.min_attendance_ratio.unwrap_or(row.min_attendance_ratio);
-                let changed = records::changed_fields(&[
-                    ("hamlet_id", new_hamlet != row.hamlet_id),
-                    ("team_id", new_team != row.team_id),
-                    ("title", new_title != row.title),
-                    ("topic_ids", topic_ids.as_ref().is_some_and(|t| t != &old_topics)),
-                    ("mode", new_mode != row.mode),
-                    ("language", new_lang != row.language),
-                    ("interpreter_used", new_interp != row.interpreter_used),
-                    ("venue", new_venue != row.venue),
-                    ("start_date", new_start != row.start_date),
-                    ("end_date", new_end != row.end_date),
-                    ("planned_sessions", new_planned != row.planned_sessions),
-                    ("campaign", new_campaign != row.campaign),
-                    ("instructor_ids", new_instructors != old_instructors),
-                    ("status", new_status != row.status),
-                    ("min_attendance_ratio", new_ratio != row.min_attendance_ratio),
-                ]);
-                if changed.is_empty() {
-                    return Ok((row.version, view(&row, old_topics, old_instructors)));
-                }
-                let mut w = Write::new(&caller, &meta);
-                let seq = w.seq(conn)?;
-                diesel::update(classes::table.find(&id))
-                    .set((
-                        classes::hamlet_id.eq(new_hamlet),
-                        classes::team_id.eq(new_team),
-                        classes::title.eq(new_title),
-                        classes::mode.eq(new_mode),
-                        classes::language.eq(new_lang),
-                        classes::interpreter_used.eq(new_interp),
-                        classes::venue.eq(new_venue),
-                        classes::start_date.eq(new_start),
-                        classes::end_date.eq(new_end),
-                        classes::planned_sessions.eq(new_planned),
-                        classes::campaign.eq(new_campaign),
-                        classes::status.eq(new_status),
-                        classes::min_attendance_ratio.eq(new_ratio),
-                        classes::version.eq(row.version + 1),
-                        classes::updated_at.eq(w.now),
-                        classes::change_seq.eq(seq),
-                    ))
-                    .execute(conn)?;
-                replace_links(conn, &id, topic_ids.as_deref(), instructor_ids.as_deref())?;
-                w.audit(conn, "update", "class", &id, Some(&row.commune_code), &changed)?;
-                w.finish(conn)?;
-                load_view(conn, &id)
-            })
-        })
-        .await?;
-    Ok(records::with_etag(StatusCode::OK, version, &body))
+    let row = load_class(conn, &id)?;
+    let area = Area::of_commune(conn, &row.commune_code)?;
+    policy::authorize(caller, Capability::RecordClasses, Some(&area), Access::Write)?;
+    if_match.check(row.version)?;
+    if row.status == "cancelled" {
+        return Err(class_cancelled());
+    }
+    let new_status = status.clone().unwrap_or(row.status.clone());
+    if !transition_allowed(&row.status, &new_status) {
+        return Err(invalid_transition(&row.status, &new_status));
+    }
+    let new_start = start.flatten().unwrap_or(row.start_date);
+    let new_end = end.flatten().unwrap_or(row.end_date);
+    check_range(new_start, new_end)?;
+    if new_start != row.start_date || new_end != row.end_date {
+        let outside: i64 = class_sessions::table
+            .filter(class_sessions::class_id.eq(&id))
+            .filter(class_sessions::deleted_at.is_null())
+            .filter(class_sessions::held_on.lt(new_start).or(class_sessions::held_on.gt(new_end)))
+            .count()
+            .get_result(conn)?;
+        if outside > 0 {
+            return Err(error::validation(vec![FieldError::new(
+                "start_date",
+                "sessions_outside_dates",
+                Text::new(
+                    format!("{outside} buổi học sẽ nằm ngoài khoảng ngày mới."),
+                    format!("{outside} sessions would fall outside the new dates."),
+                ),
+            )]));
+        }
+    }
+    let new_team = team_id.clone().unwrap_or(row.team_id.clone());
+    if new_team != row.team_id {
+        check_team(conn, &new_team, &row.commune_code, true)?;
+    }
+    let new_hamlet = hamlet_id.clone().unwrap_or(row.hamlet_id.clone());
+    if new_hamlet != row.hamlet_id {
+        crate::hamlets::check_hamlet(conn, new_hamlet.as_deref(), &row.commune_code)?;
+    }
+    let (old_topics, old_instructors) = links_of(conn, &row.id)?;
+    if let Some(ts) = &topic_ids {
+        crate::topics::check_topics(conn, "topic_ids", ts, &old_topics)?;
+    }
+    let new_instructors = instructor_ids.clone().unwrap_or(old_instructors.clone());
+    if new_team != row.team_id || instructor_ids.is_some() {
+        check_instructors(conn, &new_team, &new_instructors)?;
+    }
+    let new_title = title.clone().unwrap_or(row.title.clone());
+    let new_mode = mode.clone().unwrap_or(row.mode.clone());
+    let new_lang = language.clone().unwrap_or(row.language.clone());
+    let new_interp = p.interpreter_used.unwrap_or(row.interpreter_used);
+    let new_venue = venue.clone().unwrap_or(row.venue.clone());
+    let new_planned = p.planned_sessions.unwrap_or(row.planned_sessions);
+    let new_campaign = campaign.clone().unwrap_or(row.campaign.clone());
+    let new_ratio = p.min_attendance_ratio.unwrap_or(row.min_attendance_ratio);
+    let changed = records::changed_fields(&[
+        ("hamlet_id", new_hamlet != row.hamlet_id),
+        ("team_id", new_team != row.team_id),
+        ("title", new_title != row.title),
+        ("topic_ids", topic_ids.as_ref().is_some_and(|t| t != &old_topics)),
+        ("mode", new_mode != row.mode),
+        ("language", new_lang != row.language),
+        ("interpreter_used", new_interp != row.interpreter_used),
+        ("venue", new_venue != row.venue),
+        ("start_date", new_start != row.start_date),
+        ("end_date", new_end != row.end_date),
+        ("planned_sessions", new_planned != row.planned_sessions),
+        ("campaign", new_campaign != row.campaign),
+        ("instructor_ids", new_instructors != old_instructors),
+        ("status", new_status != row.status),
+        ("min_attendance_ratio", new_ratio != row.min_attendance_ratio),
+    ]);
+    if changed.is_empty() {
+        return Ok((row.version, view(&row, old_topics, old_instructors)));
+    }
+    let seq = w.seq(conn)?;
+    diesel::update(classes::table.find(&id))
+        .set((
+            classes::hamlet_id.eq(new_hamlet),
+            classes::team_id.eq(new_team),
+            classes::title.eq(new_title),
+            classes::mode.eq(new_mode),
+            classes::language.eq(new_lang),
+            classes::interpreter_used.eq(new_interp),
+            classes::venue.eq(new_venue),
+            classes::start_date.eq(new_start),
+            classes::end_date.eq(new_end),
+            classes::planned_sessions.eq(new_planned),
+            classes::campaign.eq(new_campaign),
+            classes::status.eq(new_status),
+            classes::min_attendance_ratio.eq(new_ratio),
+            classes::version.eq(row.version + 1),
+            classes::updated_at.eq(w.now),
+            classes::change_seq.eq(seq),
+        ))
+        .execute(conn)?;
+    replace_links(conn, &id, topic_ids.as_deref(), instructor_ids.as_deref())?;
+    w.audit(conn, "update", "class", &id, Some(&row.commune_code), &changed)?;
+    load_view(conn, &id)
 }
 
 /// Cancel a planned or ongoing class, with the reason. `If-Match` is checked when sent.
@@ -779,42 +785,48 @@ pub async fn cancel_class(
     path: web::Path<String>,
     form: web::Json<CancelForm>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
     let id = http::parse_uuid(&path)?;
+    let (version, body) = state
+        .db
+        .run(move |conn| records::in_write_tx(conn, &caller, &meta, |conn, w| cancel_class_in(conn, w, id, &if_match, form.into_inner())))
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, version, &body))
+}
+
+/// Cancels a class inside the caller's write transaction (REST and batch push).
+pub(crate) fn cancel_class_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    id: String,
+    if_match: &IfMatch,
+    form: CancelForm,
+) -> Result<(i64, Class), ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordClasses, None, Access::Write)?;
     let mut errors = Vec::new();
     let reason = records::required_text("reason", &form.reason, 500, &mut errors);
     records::fail_if_any(errors)?;
-    let (version, body) = state
-        .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let row = load_class(conn, &id)?;
-                let area = Area::of_commune(conn, &row.commune_code)?;
-                policy::authorize(&caller, Capability::RecordClasses, Some(&area), Access::Write)?;
-                if if_match.is_present() {
-                    if_match.check(row.version)?;
-                }
-                if !matches!(row.status.as_str(), "planned" | "ongoing") {
-                    return Err(invalid_transition(&row.status, "cancelled"));
-                }
-                let mut w = Write::new(&caller, &meta);
-                let seq = w.seq(conn)?;
-                diesel::update(classes::table.find(&id))
-                    .set((
-                        classes::status.eq("cancelled"),
-                        classes::cancel_reason.eq(Some(&reason)),
-                        classes::version.eq(row.version + 1),
-                        classes::updated_at.eq(w.now),
-                        classes::change_seq.eq(seq),
-                    ))
-                    .execute(conn)?;
-                w.audit(conn, "cancel", "class", &id, Some(&row.commune_code), &["status", "cancel_reason"])?;
-                w.finish(conn)?;
-                load_view(conn, &id)
-            })
-        })
-        .await?;
-    Ok(records::with_etag(StatusCode::OK, version, &body))
+    let row = load_class(conn, &id)?;
+    let area = Area::of_commune(conn, &row.commune_code)?;
+    policy::authorize(caller, Capability::RecordClasses, Some(&area), Access::Write)?;
+    if if_match.is_present() {
+        if_match.check(row.version)?;
+    }
+    if !matches!(row.status.as_str(), "planned" | "ongoing") {
+        return Err(invalid_transition(&row.status, "cancelled"));
+    }
+    let seq = w.seq(conn)?;
+    diesel::update(classes::table.find(&id))
+        .set((
+            classes::status.eq("cancelled"),
+            classes::cancel_reason.eq(Some(&reason)),
+            classes::version.eq(row.version + 1),
+            classes::updated_at.eq(w.now),
+            classes::change_seq.eq(seq),
+        ))
+        .execute(conn)?;
+    w.audit(conn, "cancel", "class", &id, Some(&row.commune_code), &["status", "cancel_reason"])?;
+    load_view(conn, &id)
 }
 
 // ---- sessions -------------------------------------------------------------------------
@@ -1020,9 +1032,22 @@ pub async fn create_session(
     path: web::Path<String>,
     form: web::Json<NewSession>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
     let class_id = http::parse_uuid(&path)?;
     let form = form.into_inner();
+    let (outcome, row) =
+        state.db.run(move |conn| records::in_write_tx(conn, &caller, &meta, |conn, w| create_session_in(conn, w, class_id, form))).await?;
+    Ok(records::created(outcome, row.version, &Session::from(&row)))
+}
+
+/// Creates a session inside the caller's write transaction (REST create and batch push).
+pub(crate) fn create_session_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    class_id: String,
+    form: NewSession,
+) -> Result<(CreateOutcome, SessionRow), ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordClasses, None, Access::Write)?;
     let digest = records::digest(&form);
     let mut errors = Vec::new();
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
@@ -1035,53 +1060,36 @@ pub async fn create_session(
     records::fail_if_any(errors)?;
     let Some(held_on) = held_on else { return Err(error::internal_invariant()) };
     let duration = form.duration_minutes;
-    let (outcome, row) = state
-        .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let class = class_in_scope(conn, &caller, &class_id, Capability::RecordClasses, Access::Write)?;
-                let existing = class_sessions::table
-                    .find(&id)
-                    .select((class_sessions::create_digest, class_sessions::deleted_at.is_not_null()))
-                    .first::<(String, bool)>(conn)
-                    .optional()?;
-                if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
-                    return Ok((CreateOutcome::Replay, load_session(conn, &class_id, &id)?));
-                }
-                check_session_fits(conn, &class, held_on, &topic_ids)?;
-                let mut w = Write::new(&caller, &meta);
-                let seq = w.seq(conn)?;
-                diesel::insert_into(class_sessions::table)
-                    .values((
-                        class_sessions::id.eq(&id),
-                        class_sessions::version.eq(1i64),
-                        class_sessions::created_at.eq(w.now),
-                        class_sessions::updated_at.eq(w.now),
-                        class_sessions::deleted_at.eq(None::<NaiveDateTime>),
-                        class_sessions::change_seq.eq(seq),
-                        class_sessions::create_digest.eq(&digest),
-                        class_sessions::class_id.eq(&class_id),
-                        class_sessions::commune_code.eq(&class.commune_code),
-                        class_sessions::held_on.eq(held_on),
-                        class_sessions::duration_minutes.eq(duration),
-                        class_sessions::topic_ids.eq(serde_json::to_string(&topic_ids).unwrap_or_else(|_| "[]".into())),
-                        class_sessions::notes.eq(&notes),
-                    ))
-                    .execute(conn)?;
-                w.audit(
-                    conn,
-                    "create",
-                    "class_session",
-                    &id,
-                    Some(&class.commune_code),
-                    &["held_on", "duration_minutes", "topic_ids", "notes"],
-                )?;
-                w.finish(conn)?;
-                Ok((CreateOutcome::New, load_session(conn, &class_id, &id)?))
-            })
-        })
-        .await?;
-    Ok(records::created(outcome, row.version, &Session::from(&row)))
+    let class = class_in_scope(conn, caller, &class_id, Capability::RecordClasses, Access::Write)?;
+    let existing = class_sessions::table
+        .find(&id)
+        .select((class_sessions::create_digest, class_sessions::deleted_at.is_not_null()))
+        .first::<(String, bool)>(conn)
+        .optional()?;
+    if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+        return Ok((CreateOutcome::Replay, load_session(conn, &class_id, &id)?));
+    }
+    check_session_fits(conn, &class, held_on, &topic_ids)?;
+    let seq = w.seq(conn)?;
+    diesel::insert_into(class_sessions::table)
+        .values((
+            class_sessions::id.eq(&id),
+            class_sessions::version.eq(1i64),
+            class_sessions::created_at.eq(w.now),
+            class_sessions::updated_at.eq(w.now),
+            class_sessions::deleted_at.eq(None::<NaiveDateTime>),
+            class_sessions::change_seq.eq(seq),
+            class_sessions::create_digest.eq(&digest),
+            class_sessions::class_id.eq(&class_id),
+            class_sessions::commune_code.eq(&class.commune_code),
+            class_sessions::held_on.eq(held_on),
+            class_sessions::duration_minutes.eq(duration),
+            class_sessions::topic_ids.eq(serde_json::to_string(&topic_ids).unwrap_or_else(|_| "[]".into())),
+            class_sessions::notes.eq(&notes),
+        ))
+        .execute(conn)?;
+    w.audit(conn, "create", "class_session", &id, Some(&class.commune_code), &["held_on", "duration_minutes", "topic_ids", "notes"])?;
+    Ok((CreateOutcome::New, load_session(conn, &class_id, &id)?))
 }
 
 /// Change a session. Needs `If-Match`.
@@ -1109,11 +1117,30 @@ pub async fn update_session(
     path: web::Path<(String, String)>,
     patch: web::Json<SessionPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
-    if_match.require()?;
     let (class_id, session_id) = path.into_inner();
     let (class_id, session_id) = (http::parse_uuid(&class_id)?, http::parse_uuid(&session_id)?);
     let p = patch.into_inner();
+    let row = state
+        .db
+        .run(move |conn| {
+            records::in_write_tx(conn, &caller, &meta, |conn, w| update_session_in(conn, w, class_id, session_id, &if_match, p))
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, row.version, &Session::from(&row)))
+}
+
+/// Changes a session inside the caller's write transaction (REST PATCH and batch push).
+pub(crate) fn update_session_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    class_id: String,
+    session_id: String,
+    if_match: &IfMatch,
+    p: SessionPatch,
+) -> Result<SessionRow, ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordClasses, None, Access::Write)?;
+    if_match.require()?;
     let mut errors = Vec::new();
     let held_on = p.held_on.as_deref().map(|d| records::date("held_on", d, &mut errors));
     records::validate_form(&p, &mut errors);
@@ -1125,48 +1152,38 @@ pub async fn update_session(
         v.dedup();
         v
     });
-    let row = state
-        .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let class = class_in_scope(conn, &caller, &class_id, Capability::RecordClasses, Access::Write)?;
-                let row = load_session(conn, &class_id, &session_id)?;
-                if_match.check(row.version)?;
-                let old_topics: Vec<String> = serde_json::from_str(&row.topic_ids).unwrap_or_default();
-                let new_held = held_on.flatten().unwrap_or(row.held_on);
-                let new_topics = topic_ids.clone().unwrap_or(old_topics.clone());
-                check_session_fits(conn, &class, new_held, if topic_ids.is_some() { &new_topics } else { &[] })?;
-                let new_duration = p.duration_minutes.unwrap_or(row.duration_minutes);
-                let new_notes = notes.clone().unwrap_or(row.notes.clone());
-                let changed = records::changed_fields(&[
-                    ("held_on", new_held != row.held_on),
-                    ("duration_minutes", new_duration != row.duration_minutes),
-                    ("topic_ids", new_topics != old_topics),
-                    ("notes", new_notes != row.notes),
-                ]);
-                if changed.is_empty() {
-                    return Ok(row);
-                }
-                let mut w = Write::new(&caller, &meta);
-                let seq = w.seq(conn)?;
-                diesel::update(class_sessions::table.find(&row.id))
-                    .set((
-                        class_sessions::held_on.eq(new_held),
-                        class_sessions::duration_minutes.eq(new_duration),
-                        class_sessions::topic_ids.eq(serde_json::to_string(&new_topics).unwrap_or_else(|_| "[]".into())),
-                        class_sessions::notes.eq(new_notes),
-                        class_sessions::version.eq(row.version + 1),
-                        class_sessions::updated_at.eq(w.now),
-                        class_sessions::change_seq.eq(seq),
-                    ))
-                    .execute(conn)?;
-                w.audit(conn, "update", "class_session", &row.id, Some(&row.commune_code), &changed)?;
-                w.finish(conn)?;
-                load_session(conn, &class_id, &session_id)
-            })
-        })
-        .await?;
-    Ok(records::with_etag(StatusCode::OK, row.version, &Session::from(&row)))
+    let class = class_in_scope(conn, caller, &class_id, Capability::RecordClasses, Access::Write)?;
+    let row = load_session(conn, &class_id, &session_id)?;
+    if_match.check(row.version)?;
+    let old_topics: Vec<String> = serde_json::from_str(&row.topic_ids).unwrap_or_default();
+    let new_held = held_on.flatten().unwrap_or(row.held_on);
+    let new_topics = topic_ids.clone().unwrap_or(old_topics.clone());
+    check_session_fits(conn, &class, new_held, if topic_ids.is_some() { &new_topics } else { &[] })?;
+    let new_duration = p.duration_minutes.unwrap_or(row.duration_minutes);
+    let new_notes = notes.clone().unwrap_or(row.notes.clone());
+    let changed = records::changed_fields(&[
+        ("held_on", new_held != row.held_on),
+        ("duration_minutes", new_duration != row.duration_minutes),
+        ("topic_ids", new_topics != old_topics),
+        ("notes", new_notes != row.notes),
+    ]);
+    if changed.is_empty() {
+        return Ok(row);
+    }
+    let seq = w.seq(conn)?;
+    diesel::update(class_sessions::table.find(&row.id))
+        .set((
+            class_sessions::held_on.eq(new_held),
+            class_sessions::duration_minutes.eq(new_duration),
+            class_sessions::topic_ids.eq(serde_json::to_string(&new_topics).unwrap_or_else(|_| "[]".into())),
+            class_sessions::notes.eq(new_notes),
+            class_sessions::version.eq(row.version + 1),
+            class_sessions::updated_at.eq(w.now),
+            class_sessions::change_seq.eq(seq),
+        ))
+        .execute(conn)?;
+    w.audit(conn, "update", "class_session", &row.id, Some(&row.commune_code), &changed)?;
+    load_session(conn, &class_id, &session_id)
 }
 
 /// Delete a session (tombstone).
@@ -1191,24 +1208,31 @@ pub async fn delete_session(
     if_match: IfMatch,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordClasses, None, Access::Write)?;
-    if_match.require()?;
     let (class_id, session_id) = path.into_inner();
     let (class_id, session_id) = (http::parse_uuid(&class_id)?, http::parse_uuid(&session_id)?);
     state
         .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                class_in_scope(conn, &caller, &class_id, Capability::RecordClasses, Access::Write)?;
-                let row = load_session(conn, &class_id, &session_id)?;
-                if_match.check(row.version)?;
-                let mut w = Write::new(&caller, &meta);
-                let seq = w.seq(conn)?;
-                records::tombstone!(conn, class_sessions, &row.id, row.version, w.now, seq);
-                w.audit(conn, "delete", "class_session", &row.id, Some(&row.commune_code), &[])?;
-                w.finish(conn)
-            })
-        })
+        .run(move |conn| records::in_write_tx(conn, &caller, &meta, |conn, w| delete_session_in(conn, w, class_id, session_id, &if_match)))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes a session inside the caller's write transaction (REST DELETE and batch push).
+pub(crate) fn delete_session_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    class_id: String,
+    session_id: String,
+    if_match: &IfMatch,
+) -> Result<i64, ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordClasses, None, Access::Write)?;
+    if_match.require()?;
+    class_in_scope(conn, caller, &class_id, Capability::RecordClasses, Access::Write)?;
+    let row = load_session(conn, &class_id, &session_id)?;
+    if_match.check(row.version)?;
+    let seq = w.seq(conn)?;
+    records::tombstone!(conn, class_sessions, &row.id, row.version, w.now, seq);
+    w.audit(conn, "delete", "class_session", &row.id, Some(&row.commune_code), &[])?;
+    Ok(row.version + 1)
 }

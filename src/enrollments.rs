@@ -179,85 +179,86 @@ pub async fn create_enrollment(
     path: web::Path<String>,
     form: web::Json<NewEnrollment>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
     let class_id = http::parse_uuid(&path)?;
     let form = form.into_inner();
+    let (outcome, body, version) = state
+        .db
+        .run(move |conn| records::in_write_tx(conn, &caller, &meta, |conn, w| create_enrollment_in(conn, w, class_id, form)))
+        .await?;
+    Ok(records::created(outcome, version, &body))
+}
+
+/// Enrolls a trainee inside the caller's write transaction (REST create and batch push).
+pub(crate) fn create_enrollment_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    class_id: String,
+    form: NewEnrollment,
+) -> Result<(CreateOutcome, Enrollment, i64), ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
     let digest = records::digest(&form);
     let mut errors = Vec::new();
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let trainee_id = records::reference("trainee_id", &form.trainee_id, &mut errors);
     records::fail_if_any(errors)?;
-    let (outcome, body, version) = state
-        .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let class = class_in_scope(conn, &caller, &class_id, Capability::RecordPersonData, Access::Write)?;
-                let existing = enrollments::table
-                    .find(&id)
-                    .select((enrollments::create_digest, enrollments::deleted_at.is_not_null()))
-                    .first::<(String, bool)>(conn)
-                    .optional()?;
-                if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
-                    let row = load_enrollment(conn, &id)?;
-                    return Ok((CreateOutcome::Replay, with_name(conn, &row)?, row.version));
-                }
-                if class.status == "cancelled" {
-                    return Err(class_cancelled());
-                }
-                let trainee: Option<Option<NaiveDateTime>> = trainees::table
-                    .find(&trainee_id)
-                    .filter(trainees::deleted_at.is_null())
-                    .select(trainees::erased_at)
-                    .first(conn)
-                    .optional()?;
-                match trainee {
-                    None => return Err(records::unknown_reference("trainee_id")),
-                    Some(Some(_)) => {
-                        return Err(error::conflict(
-                            "trainee_erased",
-                            Text::new("Dữ liệu cá nhân của người này đã bị xóa.", "This person's data has been erased."),
-                        ))
-                    }
-                    Some(None) => {}
-                }
-                let already: i64 = enrollments::table
-                    .filter(enrollments::class_id.eq(&class_id))
-                    .filter(enrollments::trainee_id.eq(&trainee_id))
-                    .filter(enrollments::deleted_at.is_null())
-                    .filter(enrollments::status.eq("enrolled"))
-                    .count()
-                    .get_result(conn)?;
-                if already > 0 {
-                    return Err(error::conflict(
-                        "already_enrolled",
-                        Text::new("Người học đã ghi danh lớp này.", "The trainee is already enrolled in this class."),
-                    ));
-                }
-                let mut w = Write::new(&caller, &meta);
-                let seq = w.seq(conn)?;
-                diesel::insert_into(enrollments::table)
-                    .values((
-                        enrollments::id.eq(&id),
-                        enrollments::version.eq(1i64),
-                        enrollments::created_at.eq(w.now),
-                        enrollments::updated_at.eq(w.now),
-                        enrollments::deleted_at.eq(None::<NaiveDateTime>),
-                        enrollments::change_seq.eq(seq),
-                        enrollments::create_digest.eq(&digest),
-                        enrollments::class_id.eq(&class_id),
-                        enrollments::trainee_id.eq(&trainee_id),
-                        enrollments::commune_code.eq(&class.commune_code),
-                        enrollments::status.eq("enrolled"),
-                    ))
-                    .execute(conn)?;
-                w.audit(conn, "create", "enrollment", &id, Some(&class.commune_code), &["class_id", "trainee_id"])?;
-                w.finish(conn)?;
-                let row = load_enrollment(conn, &id)?;
-                Ok((CreateOutcome::New, with_name(conn, &row)?, row.version))
-            })
-        })
-        .await?;
-    Ok(records::created(outcome, version, &body))
+    let class = class_in_scope(conn, caller, &class_id, Capability::RecordPersonData, Access::Write)?;
+    let existing = enrollments::table
+        .find(&id)
+        .select((enrollments::create_digest, enrollments::deleted_at.is_not_null()))
+        .first::<(String, bool)>(conn)
+        .optional()?;
+    if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+        let row = load_enrollment(conn, &id)?;
+        return Ok((CreateOutcome::Replay, with_name(conn, &row)?, row.version));
+    }
+    if class.status == "cancelled" {
+        return Err(class_cancelled());
+    }
+    let trainee: Option<Option<NaiveDateTime>> =
+        trainees::table.find(&trainee_id).filter(trainees::deleted_at.is_null()).select(trainees::erased_at).first(conn).optional()?;
+    match trainee {
+        None => return Err(records::unknown_reference("trainee_id")),
+        Some(Some(_)) => {
+            return Err(error::conflict(
+                "trainee_erased",
+                Text::new("Dữ liệu cá nhân của người này đã bị xóa.", "This person's data has been erased."),
+            ))
+        }
+        Some(None) => {}
+    }
+    let already: i64 = enrollments::table
+        .filter(enrollments::class_id.eq(&class_id))
+        .filter(enrollments::trainee_id.eq(&trainee_id))
+        .filter(enrollments::deleted_at.is_null())
+        .filter(enrollments::status.eq("enrolled"))
+        .count()
+        .get_result(conn)?;
+    if already > 0 {
+        return Err(error::conflict(
+            "already_enrolled",
+            Text::new("Người học đã ghi danh lớp này.", "The trainee is already enrolled in this class."),
+        ));
+    }
+    let seq = w.seq(conn)?;
+    diesel::insert_into(enrollments::table)
+        .values((
+            enrollments::id.eq(&id),
+            enrollments::version.eq(1i64),
+            enrollments::created_at.eq(w.now),
+            enrollments::updated_at.eq(w.now),
+            enrollments::deleted_at.eq(None::<NaiveDateTime>),
+            enrollments::change_seq.eq(seq),
+            enrollments::create_digest.eq(&digest),
+            enrollments::class_id.eq(&class_id),
+            enrollments::trainee_id.eq(&trainee_id),
+            enrollments::commune_code.eq(&class.commune_code),
+            enrollments::status.eq("enrolled"),
+        ))
+        .execute(conn)?;
+    w.audit(conn, "create", "enrollment", &id, Some(&class.commune_code), &["class_id", "trainee_id"])?;
+    let row = load_enrollment(conn, &id)?;
+    Ok((CreateOutcome::New, with_name(conn, &row)?, row.version))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -352,54 +353,60 @@ pub async fn drop_enrollment(
     path: web::Path<(String, String)>,
     form: web::Json<DropForm>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
-    if_match.require()?;
     let (class_id, eid) = path.into_inner();
     let (class_id, eid) = (http::parse_uuid(&class_id)?, http::parse_uuid(&eid)?);
-    let mut errors = Vec::new();
-    let reason = records::required_text("reason", &form.reason, 500, &mut errors);
-    records::fail_if_any(errors)?;
     let (body, version) = state
         .db
         .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let class = class_in_scope(conn, &caller, &class_id, Capability::RecordPersonData, Access::Write)?;
-                let row = load_enrollment(conn, &eid)?;
-                if row.class_id != class.id {
-                    return Err(error::not_found());
-                }
-                if_match.check(row.version)?;
-                if row.status == "dropped" {
-                    return Err(error::conflict(
-                        "already_dropped",
-                        Text::new("Đã rút tên khỏi lớp.", "The enrollment is already dropped."),
-                    ));
-                }
-                if row.completion_result.is_some() {
-                    return Err(error::conflict(
-                        "already_completed",
-                        Text::new("Người học đã có kết quả hoàn thành.", "The trainee already has a completion."),
-                    ));
-                }
-                let mut w = Write::new(&caller, &meta);
-                let seq = w.seq(conn)?;
-                diesel::update(enrollments::table.find(&eid))
-                    .set((
-                        enrollments::status.eq("dropped"),
-                        enrollments::drop_reason.eq(Some(&reason)),
-                        enrollments::version.eq(row.version + 1),
-                        enrollments::updated_at.eq(w.now),
-                        enrollments::change_seq.eq(seq),
-                    ))
-                    .execute(conn)?;
-                w.audit(conn, "drop", "enrollment", &eid, Some(&class.commune_code), &["status", "drop_reason"])?;
-                w.finish(conn)?;
-                let row = load_enrollment(conn, &eid)?;
-                Ok((with_name(conn, &row)?, row.version))
-            })
+            records::in_write_tx(conn, &caller, &meta, |conn, w| drop_enrollment_in(conn, w, class_id, eid, &if_match, form.into_inner()))
         })
         .await?;
     Ok(records::with_etag(StatusCode::OK, version, &body))
+}
+
+/// Drops an enrollment inside the caller's write transaction (REST DELETE and batch push).
+pub(crate) fn drop_enrollment_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    class_id: String,
+    eid: String,
+    if_match: &IfMatch,
+    form: DropForm,
+) -> Result<(Enrollment, i64), ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
+    if_match.require()?;
+    let mut errors = Vec::new();
+    let reason = records::required_text("reason", &form.reason, 500, &mut errors);
+    records::fail_if_any(errors)?;
+    let class = class_in_scope(conn, caller, &class_id, Capability::RecordPersonData, Access::Write)?;
+    let row = load_enrollment(conn, &eid)?;
+    if row.class_id != class.id {
+        return Err(error::not_found());
+    }
+    if_match.check(row.version)?;
+    if row.status == "dropped" {
+        return Err(error::conflict("already_dropped", Text::new("Đã rút tên khỏi lớp.", "The enrollment is already dropped.")));
+    }
+    if row.completion_result.is_some() {
+        return Err(error::conflict(
+            "already_completed",
+            Text::new("Người học đã có kết quả hoàn thành.", "The trainee already has a completion."),
+        ));
+    }
+    let seq = w.seq(conn)?;
+    diesel::update(enrollments::table.find(&eid))
+        .set((
+            enrollments::status.eq("dropped"),
+            enrollments::drop_reason.eq(Some(&reason)),
+            enrollments::version.eq(row.version + 1),
+            enrollments::updated_at.eq(w.now),
+            enrollments::change_seq.eq(seq),
+        ))
+        .execute(conn)?;
+    w.audit(conn, "drop", "enrollment", &eid, Some(&class.commune_code), &["status", "drop_reason"])?;
+    let row = load_enrollment(conn, &eid)?;
+    Ok((with_name(conn, &row)?, row.version))
 }
 
 // ---- attendance -------------------------------------------------------------------------
@@ -499,67 +506,78 @@ pub async fn put_attendance(
     path: web::Path<(String, String)>,
     form: web::Json<AttendanceForm>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
     let (class_id, session_id) = path.into_inner();
     let (class_id, session_id) = (http::parse_uuid(&class_id)?, http::parse_uuid(&session_id)?);
+    let body = state
+        .db
+        .run(move |conn| {
+            records::in_write_tx(conn, &caller, &meta, |conn, w| {
+                put_attendance_in(conn, w, class_id, session_id, &if_match, form.into_inner())
+            })
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, body.version, &body))
+}
+
+/// Replaces a session's attendance list inside the caller's write transaction (REST PUT and batch push).
+pub(crate) fn put_attendance_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    class_id: String,
+    session_id: String,
+    if_match: &IfMatch,
+    form: AttendanceForm,
+) -> Result<Attendance, ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
     let mut errors = Vec::new();
     let mut present: Vec<String> = form.present.iter().map(|t| records::reference("present", t, &mut errors)).collect();
     records::fail_if_any(errors)?;
     present.sort();
     present.dedup();
-    let body = state
-        .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let class = class_in_scope(conn, &caller, &class_id, Capability::RecordPersonData, Access::Write)?;
-                session_of_class(conn, &class_id, &session_id)?;
-                let current = load_attendance(conn, &class_id, &session_id)?;
-                if if_match.is_present() {
-                    if_match.check(current.version)?;
-                }
-                if class.status == "cancelled" {
-                    return Err(class_cancelled());
-                }
-                if current.present == present {
-                    return Ok(current);
-                }
-                let enrolled: Vec<String> = enrollments::table
-                    .filter(enrollments::class_id.eq(&class_id))
-                    .filter(enrollments::deleted_at.is_null())
-                    .filter(enrollments::status.eq("enrolled"))
-                    .filter(enrollments::trainee_id.eq_any(&present))
-                    .select(enrollments::trainee_id)
-                    .load(conn)?;
-                let missing: Vec<&String> = present.iter().filter(|t| !enrolled.contains(t)).collect();
-                if !missing.is_empty() {
-                    let list = missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-                    return Err(error::validation(vec![FieldError::new(
-                        "present",
-                        "not_enrolled",
-                        Text::new(format!("Không ghi danh trong lớp: {list}."), format!("Not enrolled in the class: {list}.")),
-                    )]));
-                }
-                diesel::delete(attendance_marks::table.filter(attendance_marks::session_id.eq(&session_id))).execute(conn)?;
-                // Row by row: multi-row inserts do not compile through the MultiConnection;
-                // a session has tens of trainees.
-                for t in &present {
-                    diesel::insert_into(attendance_marks::table)
-                        .values((
-                            attendance_marks::session_id.eq(&session_id),
-                            attendance_marks::trainee_id.eq(t),
-                            attendance_marks::class_id.eq(&class_id),
-                        ))
-                        .execute(conn)?;
-                }
-                let mut w = Write::new(&caller, &meta);
-                bump_attendance(conn, &mut w, &session_id)?;
-                w.audit(conn, "record_attendance", "attendance", &session_id, Some(&class.commune_code), &["present"])?;
-                w.finish(conn)?;
-                load_attendance(conn, &class_id, &session_id)
-            })
-        })
-        .await?;
-    Ok(records::with_etag(StatusCode::OK, body.version, &body))
+    let class = class_in_scope(conn, caller, &class_id, Capability::RecordPersonData, Access::Write)?;
+    session_of_class(conn, &class_id, &session_id)?;
+    let current = load_attendance(conn, &class_id, &session_id)?;
+    if if_match.is_present() {
+        if_match.check(current.version)?;
+    }
+    if class.status == "cancelled" {
+        return Err(class_cancelled());
+    }
+    if current.present == present {
+        return Ok(current);
+    }
+    let enrolled: Vec<String> = enrollments::table
+        .filter(enrollments::class_id.eq(&class_id))
+        .filter(enrollments::deleted_at.is_null())
+        .filter(enrollments::status.eq("enrolled"))
+        .filter(enrollments::trainee_id.eq_any(&present))
+        .select(enrollments::trainee_id)
+        .load(conn)?;
+    let missing: Vec<&String> = present.iter().filter(|t| !enrolled.contains(t)).collect();
+    if !missing.is_empty() {
+        let list = missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(error::validation(vec![FieldError::new(
+            "present",
+            "not_enrolled",
+            Text::new(format!("Không ghi danh trong lớp: {list}."), format!("Not enrolled in the class: {list}.")),
+        )]));
+    }
+    diesel::delete(attendance_marks::table.filter(attendance_marks::session_id.eq(&session_id))).execute(conn)?;
+    // Row by row: multi-row inserts do not compile through the MultiConnection;
+    // a session has tens of trainees.
+    for t in &present {
+        diesel::insert_into(attendance_marks::table)
+            .values((
+                attendance_marks::session_id.eq(&session_id),
+                attendance_marks::trainee_id.eq(t),
+                attendance_marks::class_id.eq(&class_id),
+            ))
+            .execute(conn)?;
+    }
+    bump_attendance(conn, w, &session_id)?;
+    w.audit(conn, "record_attendance", "attendance", &session_id, Some(&class.commune_code), &["present"])?;
+    load_attendance(conn, &class_id, &session_id)
 }
 
 /// Who was present at a session.
@@ -639,9 +657,22 @@ pub async fn record_completion(
     path: web::Path<String>,
     form: web::Json<CompletionForm>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
     let eid = http::parse_uuid(&path)?;
     let form = form.into_inner();
+    let (body, version) =
+        state.db.run(move |conn| records::in_write_tx(conn, &caller, &meta, |conn, w| record_completion_in(conn, w, eid, form))).await?;
+    Ok(records::with_etag(StatusCode::CREATED, version, &body))
+}
+
+/// Records a completion inside the caller's write transaction (REST and batch push).
+pub(crate) fn record_completion_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    eid: String,
+    form: CompletionForm,
+) -> Result<(Enrollment, i64), ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
     let mut errors = Vec::new();
     records::validate_form(&form, &mut errors);
     let result = records::choice("result", &form.result, RESULTS, &mut errors);
@@ -662,34 +693,36 @@ pub async fn record_completion(
     let Some(completed_on) = completed_on else { return Err(error::internal_invariant()) };
     let certificate_ref = records::optional_text(form.certificate_ref.as_deref());
     let score = form.score;
-    let (body, version) = state
-        .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let row = load_enrollment(conn, &eid)?;
-                let class = class_in_scope(conn, &caller, &row.class_id, Capability::RecordPersonData, Access::Write)?;
-                if row.completion_result.is_some() {
-                    return Err(error::conflict("completion_exists", Text::new("Đã ghi kết quả hoàn thành cho lượt ghi danh này.", "A completion is already recorded for this enrollment.")));
-                }
-                if row.status != "enrolled" {
-                    return Err(error::conflict("enrollment_dropped", Text::new("Người học đã rút tên khỏi lớp.", "The trainee has dropped out of the class.")));
-                }
-                if result == "passed" {
-                    let held: i64 = class_sessions::table
-                        .filter(class_sessions::class_id.eq(&class.id))
-                        .filter(class_sessions::deleted_at.is_null())
-                        .count()
-                        .get_result(conn)?;
-                    let attended: i64 = attendance_marks::table
-                        .inner_join(class_sessions::table.on(class_sessions::id.eq(attendance_marks::session_id)))
-                        .filter(attendance_marks::class_id.eq(&class.id))
-                        .filter(attendance_marks::trainee_id.eq(&row.trainee_id))
-                        .filter(class_sessions::deleted_at.is_null())
-                        .count()
-                        .get_result(conn)?;
-                    let ratio = if held == 0 { 0.0 } else { attended as f64 / held as f64 };
-                    if ratio + 1e-9 < class.min_attendance_ratio && override_reason.is_none() {
-                        return Err(error::unprocessable(
+    let row = load_enrollment(conn, &eid)?;
+    let class = class_in_scope(conn, caller, &row.class_id, Capability::RecordPersonData, Access::Write)?;
+    if row.completion_result.is_some() {
+        return Err(error::conflict(
+            "completion_exists",
+            Text::new("Đã ghi kết quả hoàn thành cho lượt ghi danh này.", "A completion is already recorded for this enrollment."),
+        ));
+    }
+    if row.status != "enrolled" {
+        return Err(error::conflict(
+            "enrollment_dropped",
+            Text::new("Người học đã rút tên khỏi lớp.", "The trainee has dropped out of the class."),
+        ));
+    }
+    if result == "passed" {
+        let held: i64 = class_sessions::table
+            .filter(class_sessions::class_id.eq(&class.id))
+            .filter(class_sessions::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        let attended: i64 = attendance_marks::table
+            .inner_join(class_sessions::table.on(class_sessions::id.eq(attendance_marks::session_id)))
+            .filter(attendance_marks::class_id.eq(&class.id))
+            .filter(attendance_marks::trainee_id.eq(&row.trainee_id))
+            .filter(class_sessions::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        let ratio = if held == 0 { 0.0 } else { attended as f64 / held as f64 };
+        if ratio + 1e-9 < class.min_attendance_ratio && override_reason.is_none() {
+            return Err(error::unprocessable(
                             "attendance_below_minimum",
                             Text::new(
                                 format!(
@@ -702,32 +735,26 @@ pub async fn record_completion(
                                 ),
                             ),
                         ));
-                    }
-                }
-                let mut w = Write::new(&caller, &meta);
-                let seq = w.seq(conn)?;
-                diesel::update(enrollments::table.find(&eid))
-                    .set((
-                        enrollments::completion_result.eq(Some(&result)),
-                        enrollments::completion_evidence.eq(Some(&evidence)),
-                        enrollments::completed_on.eq(Some(completed_on)),
-                        enrollments::score.eq(score),
-                        enrollments::certificate_ref.eq(&certificate_ref),
-                        enrollments::attendance_override_reason.eq(&override_reason),
-                        enrollments::completion_recorded_by.eq(Some(&caller.user.id)),
-                        enrollments::version.eq(row.version + 1),
-                        enrollments::updated_at.eq(w.now),
-                        enrollments::change_seq.eq(seq),
-                    ))
-                    .execute(conn)?;
-                w.audit(conn, "record_completion", "enrollment", &eid, Some(&class.commune_code), &["completion"])?;
-                w.finish(conn)?;
-                let row = load_enrollment(conn, &eid)?;
-                Ok((with_name(conn, &row)?, row.version))
-            })
-        })
-        .await?;
-    Ok(records::with_etag(StatusCode::CREATED, version, &body))
+        }
+    }
+    let seq = w.seq(conn)?;
+    diesel::update(enrollments::table.find(&eid))
+        .set((
+            enrollments::completion_result.eq(Some(&result)),
+            enrollments::completion_evidence.eq(Some(&evidence)),
+            enrollments::completed_on.eq(Some(completed_on)),
+            enrollments::score.eq(score),
+            enrollments::certificate_ref.eq(&certificate_ref),
+            enrollments::attendance_override_reason.eq(&override_reason),
+            enrollments::completion_recorded_by.eq(Some(&caller.user.id)),
+            enrollments::version.eq(row.version + 1),
+            enrollments::updated_at.eq(w.now),
+            enrollments::change_seq.eq(seq),
+        ))
+        .execute(conn)?;
+    w.audit(conn, "record_completion", "enrollment", &eid, Some(&class.commune_code), &["completion"])?;
+    let row = load_enrollment(conn, &eid)?;
+    Ok((with_name(conn, &row)?, row.version))
 }
 
 /// An officer's decision.

@@ -85,6 +85,16 @@ impl FromRequest for IfMatch {
 }
 
 impl IfMatch {
+    /// The precondition "the record is still at `version`" (the batch push's `base_version`).
+    pub fn version(version: i64) -> Self {
+        IfMatch(Some(etag(version)))
+    }
+
+    /// No precondition (where `If-Match` is optional).
+    pub fn none() -> Self {
+        IfMatch(None)
+    }
+
     pub fn is_present(&self) -> bool {
         self.0.is_some()
     }

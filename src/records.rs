@@ -262,3 +262,20 @@ macro_rules! tombstone {
     };
 }
 pub(crate) use tombstone;
+
+/// Runs `f` in a write transaction ([`db::write_tx`]) with a fresh [`Write`], finishing it
+/// before commit: the shape of every single-record write of the REST API. The batch push
+/// runs the same `f`s inside savepoints of one transaction instead.
+pub fn in_write_tx<T>(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    meta: &RequestMeta,
+    f: impl FnOnce(&mut AnyConnection, &mut Write<'_>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    db::write_tx(conn, |conn| {
+        let mut w = Write::new(caller, meta);
+        let value = f(conn, &mut w)?;
+        w.finish(conn)?;
+        Ok(value)
+    })
+}

@@ -388,6 +388,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sync_ops (op_id) {
+        op_id -> Text,
+        account_id -> Text,
+        device_id -> Text,
+        digest -> Text,
+        entity -> Text,
+        entity_id -> Text,
+        version -> BigInt,
+        applied_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sync_conflicts (id) {
+        id -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        create_digest -> Text,
+        account_id -> Text,
+        device_id -> Text,
+        commune_code -> Text,
+        province_code -> Text,
+        entity -> Text,
+        entity_id -> Text,
+        base_version -> Nullable<BigInt>,
+        server_version -> Nullable<BigInt>,
+        device_body -> Text,
+        note -> Nullable<Text>,
+        status -> Text,
+        decision -> Nullable<Text>,
+        resolution_note -> Nullable<Text>,
+        resolved_by -> Nullable<Text>,
+        resolved_at -> Nullable<Timestamp>,
+        result_version -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(units -> provinces (province_code));
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(sync_devices -> users (account_id));
@@ -431,4 +470,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     sync_removals,
     sync_devices,
+    sync_ops,
+    sync_conflicts,
 );

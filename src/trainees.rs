@@ -386,8 +386,31 @@ pub async fn create_trainee(
     meta: RequestMeta,
     form: web::Json<NewTrainee>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
-    let mut form = form.into_inner();
+    let form = form.into_inner();
+    let st = state.clone();
+    let (outcome, row, dups) = state
+        .db
+        .run(move |conn| {
+            records::in_write_tx(conn, &caller, &meta, |conn, w| {
+                let (outcome, row) = create_in(conn, w, &st.config.id_hash_secret, form)?;
+                let dups =
+                    duplicates(conn, w.caller, &row.id, row.id_hash.as_deref(), &row.search_name, row.birth_year, &row.commune_code)?;
+                Ok((outcome, row, dups))
+            })
+        })
+        .await?;
+    Ok(records::created(outcome, row.version, &TraineeWithWarnings { trainee: Trainee::from(&row), possible_duplicates: dups }))
+}
+
+/// Creates a trainee inside the caller's write transaction (REST create and batch push).
+pub(crate) fn create_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    secret: &crate::config::Secret,
+    mut form: NewTrainee,
+) -> Result<(CreateOutcome, TraineeRow), ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
     let mut errors = Vec::new();
     records::validate_form(&form, &mut errors);
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
@@ -395,11 +418,7 @@ pub async fn create_trainee(
     let gender = records::choice("gender", &form.gender, GENDERS, &mut errors);
     check_birth_year(form.birth_year, &mut errors);
     let phone = crate::users::check_phone("phone", form.phone.as_deref(), &mut errors);
-    let pid = form
-        .personal_id
-        .as_deref()
-        .filter(|p| !p.trim().is_empty())
-        .and_then(|p| check_personal_id(p, &state.config.id_hash_secret, &mut errors));
+    let pid = form.personal_id.as_deref().filter(|p| !p.trim().is_empty()).and_then(|p| check_personal_id(p, secret, &mut errors));
     let ethnicity = form.ethnicity_code.as_deref().filter(|e| !e.trim().is_empty()).map(|e| check_ethnicity(e, &mut errors));
     let consent_ethnicity = form.consent.ethnicity.unwrap_or(false);
     if ethnicity.is_some() && !consent_ethnicity {
@@ -425,71 +444,57 @@ pub async fn create_trainee(
     let commune = form.commune_code.trim().to_owned();
     let consent_at = form.consent.obtained_at.map(|t| crate::db::truncate_micros(t.naive_utc()));
     let birth_year = form.birth_year;
-    let (outcome, row, dups) = state
-        .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let existing = trainees::table
-                    .find(&id)
-                    .select((trainees::create_digest, trainees::deleted_at.is_not_null()))
-                    .first::<(String, bool)>(conn)
-                    .optional()?;
-                if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
-                    let row = trainee_in_scope(conn, &caller, &id, Capability::RecordPersonData, Access::Write)?;
-                    let dups =
-                        duplicates(conn, &caller, &row.id, row.id_hash.as_deref(), &row.search_name, row.birth_year, &row.commune_code)?;
-                    return Ok((CreateOutcome::Replay, row, dups));
-                }
-                let area = crate::teams::commune_of(conn, "commune_code", &commune)?;
-                policy::authorize(&caller, Capability::RecordPersonData, Some(&area), Access::Write)?;
-                crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
-                check_member(conn, obtained_by.as_deref())?;
-                let mut w = Write::new(&caller, &meta);
-                let seq = w.seq(conn)?;
-                let search_name = crate::text::fold(&full_name);
-                diesel::insert_into(trainees::table)
-                    .values((
-                        (
-                            trainees::id.eq(&id),
-                            trainees::version.eq(1i64),
-                            trainees::created_at.eq(w.now),
-                            trainees::updated_at.eq(w.now),
-                            trainees::deleted_at.eq(None::<NaiveDateTime>),
-                            trainees::change_seq.eq(seq),
-                            trainees::create_digest.eq(&digest),
-                            trainees::commune_code.eq(&commune),
-                            trainees::hamlet_id.eq(&hamlet_id),
-                            trainees::full_name.eq(&full_name),
-                            trainees::search_name.eq(&search_name),
-                            trainees::gender.eq(&gender),
-                            trainees::birth_year.eq(birth_year),
-                        ),
-                        (
-                            trainees::phone.eq(&phone),
-                            trainees::id_hash.eq(pid.as_ref().map(|p| p.0.clone())),
-                            trainees::id_last4.eq(pid.as_ref().map(|p| p.1.clone())),
-                            trainees::ethnicity_code.eq(&ethnicity),
-                            trainees::target_groups.eq(serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into())),
-                            trainees::occupation.eq(&occupation),
-                            trainees::consent_basic.eq(true),
-                            trainees::consent_ethnicity.eq(consent_ethnicity),
-                            trainees::consent_method.eq(&method),
-                            trainees::consent_at.eq(consent_at.unwrap_or(w.now)),
-                            trainees::consent_by.eq(&obtained_by),
-                            trainees::merged_into.eq(None::<String>),
-                            trainees::erased_at.eq(None::<NaiveDateTime>),
-                        ),
-                    ))
-                    .execute(conn)?;
-                w.audit(conn, "create", "trainee", &id, Some(&commune), &["personal data", "consent"])?;
-                w.finish(conn)?;
-                let row = load_trainee(conn, &id)?;
-                let dups = duplicates(conn, &caller, &id, row.id_hash.as_deref(), &row.search_name, row.birth_year, &row.commune_code)?;
-                Ok((CreateOutcome::New, row, dups))
-            })
-        })
-        .await?;
-    Ok(records::created(outcome, row.version, &TraineeWithWarnings { trainee: Trainee::from(&row), possible_duplicates: dups }))
+    let existing = trainees::table
+        .find(&id)
+        .select((trainees::create_digest, trainees::deleted_at.is_not_null()))
+        .first::<(String, bool)>(conn)
+        .optional()?;
+    if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+        let row = trainee_in_scope(conn, caller, &id, Capability::RecordPersonData, Access::Write)?;
+        return Ok((CreateOutcome::Replay, row));
+    }
+    let area = crate::teams::commune_of(conn, "commune_code", &commune)?;
+    policy::authorize(caller, Capability::RecordPersonData, Some(&area), Access::Write)?;
+    crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
+    check_member(conn, obtained_by.as_deref())?;
+    let seq = w.seq(conn)?;
+    let search_name = crate::text::fold(&full_name);
+    diesel::insert_into(trainees::table)
+        .values((
+            (
+                trainees::id.eq(&id),
+                trainees::version.eq(1i64),
+                trainees::created_at.eq(w.now),
+                trainees::updated_at.eq(w.now),
+                trainees::deleted_at.eq(None::<NaiveDateTime>),
+                trainees::change_seq.eq(seq),
+                trainees::create_digest.eq(&digest),
+                trainees::commune_code.eq(&commune),
+                trainees::hamlet_id.eq(&hamlet_id),
+                trainees::full_name.eq(&full_name),
+                trainees::search_name.eq(&search_name),
+                trainees::gender.eq(&gender),
+                trainees::birth_year.eq(birth_year),
+            ),
+            (
+                trainees::phone.eq(&phone),
+                trainees::id_hash.eq(pid.as_ref().map(|p| p.0.clone())),
+                trainees::id_last4.eq(pid.as_ref().map(|p| p.1.clone())),
+                trainees::ethnicity_code.eq(&ethnicity),
+                trainees::target_groups.eq(serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into())),
+                trainees::occupation.eq(&occupation),
+                trainees::consent_basic.eq(true),
+                trainees::consent_ethnicity.eq(consent_ethnicity),
+                trainees::consent_method.eq(&method),
+                trainees::consent_at.eq(consent_at.unwrap_or(w.now)),
+                trainees::consent_by.eq(&obtained_by),
+                trainees::merged_into.eq(None::<String>),
+                trainees::erased_at.eq(None::<NaiveDateTime>),
+            ),
+        ))
+        .execute(conn)?;
+    w.audit(conn, "create", "trainee", &id, Some(&commune), &["personal data", "consent"])?;
+    Ok((CreateOutcome::New, load_trainee(conn, &id)?))
 }
 
 /// One trainee (access-logged).
@@ -630,10 +635,35 @@ pub async fn update_trainee(
     path: web::Path<String>,
     patch: web::Json<TraineePatch>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
-    if_match.require()?;
     let id = http::parse_uuid(&path)?;
     let p = patch.into_inner();
+    let st = state.clone();
+    let (row, dups) = state
+        .db
+        .run(move |conn| {
+            records::in_write_tx(conn, &caller, &meta, |conn, w| {
+                let row = update_in(conn, w, &st.config.id_hash_secret, &id, &if_match, p)?;
+                let dups =
+                    duplicates(conn, w.caller, &row.id, row.id_hash.as_deref(), &row.search_name, row.birth_year, &row.commune_code)?;
+                Ok((row, dups))
+            })
+        })
+        .await?;
+    Ok(records::with_etag(StatusCode::OK, row.version, &TraineeWithWarnings { trainee: Trainee::from(&row), possible_duplicates: dups }))
+}
+
+/// Changes a trainee inside the caller's write transaction (REST PATCH and batch push).
+pub(crate) fn update_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    secret: &crate::config::Secret,
+    id: &str,
+    if_match: &IfMatch,
+    p: TraineePatch,
+) -> Result<TraineeRow, ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
+    if_match.require()?;
     let mut errors = Vec::new();
     records::validate_form(&p, &mut errors);
     let full_name = p.full_name.as_deref().map(|n| crate::users::check_name("full_name", n, &mut errors));
@@ -642,13 +672,8 @@ pub async fn update_trainee(
         check_birth_year(y, &mut errors);
     }
     let phone: Option<Option<String>> = p.phone.as_deref().map(|v| crate::users::check_phone("phone", Some(v), &mut errors));
-    let pid: Option<Option<(String, String)>> = p.personal_id.as_deref().map(|v| {
-        if v.trim().is_empty() {
-            None
-        } else {
-            check_personal_id(v, &state.config.id_hash_secret, &mut errors)
-        }
-    });
+    let pid: Option<Option<(String, String)>> =
+        p.personal_id.as_deref().map(|v| if v.trim().is_empty() { None } else { check_personal_id(v, secret, &mut errors) });
     let ethnicity: Option<Option<String>> =
         p.ethnicity_code.as_deref().map(|e| if e.trim().is_empty() { None } else { Some(check_ethnicity(e, &mut errors)) });
     let groups = p.target_groups.as_deref().map(|g| check_target_groups(g, &mut errors));
@@ -656,107 +681,95 @@ pub async fn update_trainee(
     let hamlet_id: Option<Option<String>> =
         p.hamlet_id.as_deref().map(|h| if h.is_empty() { None } else { Some(records::reference("hamlet_id", h, &mut errors)) });
     records::fail_if_any(errors)?;
-    let (row, dups) = state
-        .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let row = trainee_in_scope(conn, &caller, &id, Capability::RecordPersonData, Access::Write)?;
-                if_match.check(row.version)?;
-                if row.erased_at.is_some() {
-                    return Err(trainee_erased());
-                }
-                let new_commune = p.commune_code.clone().map(|c| c.trim().to_owned()).unwrap_or(row.commune_code.clone());
-                if new_commune != row.commune_code {
-                    let area = crate::teams::commune_of(conn, "commune_code", &new_commune)?;
-                    policy::authorize(&caller, Capability::RecordPersonData, Some(&area), Access::Write)?;
-                }
-                let new_hamlet = match &hamlet_id {
-                    Some(h) => h.clone(),
-                    None if new_commune != row.commune_code => None,
-                    None => row.hamlet_id.clone(),
-                };
-                if new_hamlet != row.hamlet_id {
-                    crate::hamlets::check_hamlet(conn, new_hamlet.as_deref(), &new_commune)?;
-                }
-                let consent_eth = p.consent_ethnicity.unwrap_or(row.consent_ethnicity);
-                let mut new_eth = ethnicity.clone().unwrap_or(row.ethnicity_code.clone());
-                if !consent_eth {
-                    if ethnicity.as_ref().is_some_and(|e| e.is_some()) {
-                        return Err(error::validation(vec![ethnicity_needs_consent()]));
-                    }
-                    // Consent withdrawn through PATCH: the ethnicity goes with it.
-                    new_eth = None;
-                }
-                let new_name = full_name.clone().unwrap_or(row.full_name.clone());
-                let new_gender = gender.clone().unwrap_or(row.gender.clone());
-                let new_year = p.birth_year.unwrap_or(row.birth_year);
-                let new_phone = phone.clone().unwrap_or(row.phone.clone());
-                let (new_hash, new_last4) = match &pid {
-                    Some(Some((h, l))) => (Some(h.clone()), Some(l.clone())),
-                    Some(None) => (None, None),
-                    None => (row.id_hash.clone(), row.id_last4.clone()),
-                };
-                let new_groups =
-                    groups.clone().map(|g| serde_json::to_string(&g).unwrap_or_else(|_| "[]".into())).unwrap_or(row.target_groups.clone());
-                let new_occupation = occupation.clone().unwrap_or(row.occupation.clone());
-                let changed = records::changed_fields(&[
-                    ("commune_code", new_commune != row.commune_code),
-                    ("hamlet_id", new_hamlet != row.hamlet_id),
-                    ("full_name", new_name != row.full_name),
-                    ("gender", new_gender != row.gender),
-                    ("birth_year", new_year != row.birth_year),
-                    ("phone", new_phone != row.phone),
-                    ("personal_id", new_hash != row.id_hash),
-                    ("ethnicity_code", new_eth != row.ethnicity_code),
-                    ("consent_ethnicity", consent_eth != row.consent_ethnicity),
-                    ("target_groups", new_groups != row.target_groups),
-                    ("occupation", new_occupation != row.occupation),
-                ]);
-                let row = if changed.is_empty() {
-                    row
-                } else {
-                    let mut w = Write::new(&caller, &meta);
-                    let seq = w.seq(conn)?;
-                    diesel::update(trainees::table.find(&id))
-                        .set((
-                            (
-                                trainees::commune_code.eq(&new_commune),
-                                trainees::hamlet_id.eq(new_hamlet),
-                                trainees::search_name.eq(crate::text::fold(&new_name)),
-                                trainees::full_name.eq(new_name),
-                                trainees::gender.eq(new_gender),
-                                trainees::birth_year.eq(new_year),
-                                trainees::phone.eq(new_phone),
-                                trainees::id_hash.eq(new_hash),
-                                trainees::id_last4.eq(new_last4),
-                            ),
-                            (
-                                trainees::ethnicity_code.eq(new_eth),
-                                trainees::consent_ethnicity.eq(consent_eth),
-                                trainees::target_groups.eq(new_groups),
-                                trainees::occupation.eq(new_occupation),
-                                trainees::version.eq(row.version + 1),
-                                trainees::updated_at.eq(w.now),
-                                trainees::change_seq.eq(seq),
-                            ),
-                        ))
-                        .execute(conn)?;
-                    w.audit(conn, "update", "trainee", &id, Some(&new_commune), &changed)?;
-                    if new_commune != row.commune_code {
-                        // The old commune's officers must see the move in their log too, and
-                        // its devices must be told to drop the record.
-                        w.audit(conn, "move_out", "trainee", &id, Some(&row.commune_code), &["commune_code"])?;
-                        crate::sync::record_removal(conn, &mut w, "trainee", &id, &row.commune_code)?;
-                    }
-                    w.finish(conn)?;
-                    load_trainee(conn, &id)?
-                };
-                let dups = duplicates(conn, &caller, &row.id, row.id_hash.as_deref(), &row.search_name, row.birth_year, &row.commune_code)?;
-                Ok((row, dups))
-            })
-        })
-        .await?;
-    Ok(records::with_etag(StatusCode::OK, row.version, &TraineeWithWarnings { trainee: Trainee::from(&row), possible_duplicates: dups }))
+    let row = trainee_in_scope(conn, caller, id, Capability::RecordPersonData, Access::Write)?;
+    if_match.check(row.version)?;
+    if row.erased_at.is_some() {
+        return Err(trainee_erased());
+    }
+    let new_commune = p.commune_code.clone().map(|c| c.trim().to_owned()).unwrap_or(row.commune_code.clone());
+    if new_commune != row.commune_code {
+        let area = crate::teams::commune_of(conn, "commune_code", &new_commune)?;
+        policy::authorize(caller, Capability::RecordPersonData, Some(&area), Access::Write)?;
+    }
+    let new_hamlet = match &hamlet_id {
+        Some(h) => h.clone(),
+        None if new_commune != row.commune_code => None,
+        None => row.hamlet_id.clone(),
+    };
+    if new_hamlet != row.hamlet_id {
+        crate::hamlets::check_hamlet(conn, new_hamlet.as_deref(), &new_commune)?;
+    }
+    let consent_eth = p.consent_ethnicity.unwrap_or(row.consent_ethnicity);
+    let mut new_eth = ethnicity.clone().unwrap_or(row.ethnicity_code.clone());
+    if !consent_eth {
+        if ethnicity.as_ref().is_some_and(|e| e.is_some()) {
+            return Err(error::validation(vec![ethnicity_needs_consent()]));
+        }
+        // Consent withdrawn through PATCH: the ethnicity goes with it.
+        new_eth = None;
+    }
+    let new_name = full_name.clone().unwrap_or(row.full_name.clone());
+    let new_gender = gender.clone().unwrap_or(row.gender.clone());
+    let new_year = p.birth_year.unwrap_or(row.birth_year);
+    let new_phone = phone.clone().unwrap_or(row.phone.clone());
+    let (new_hash, new_last4) = match &pid {
+        Some(Some((h, l))) => (Some(h.clone()), Some(l.clone())),
+        Some(None) => (None, None),
+        None => (row.id_hash.clone(), row.id_last4.clone()),
+    };
+    let new_groups = groups.clone().map(|g| serde_json::to_string(&g).unwrap_or_else(|_| "[]".into())).unwrap_or(row.target_groups.clone());
+    let new_occupation = occupation.clone().unwrap_or(row.occupation.clone());
+    let changed = records::changed_fields(&[
+        ("commune_code", new_commune != row.commune_code),
+        ("hamlet_id", new_hamlet != row.hamlet_id),
+        ("full_name", new_name != row.full_name),
+        ("gender", new_gender != row.gender),
+        ("birth_year", new_year != row.birth_year),
+        ("phone", new_phone != row.phone),
+        ("personal_id", new_hash != row.id_hash),
+        ("ethnicity_code", new_eth != row.ethnicity_code),
+        ("consent_ethnicity", consent_eth != row.consent_ethnicity),
+        ("target_groups", new_groups != row.target_groups),
+        ("occupation", new_occupation != row.occupation),
+    ]);
+    let row = if changed.is_empty() {
+        row
+    } else {
+        let seq = w.seq(conn)?;
+        diesel::update(trainees::table.find(id))
+            .set((
+                (
+                    trainees::commune_code.eq(&new_commune),
+                    trainees::hamlet_id.eq(new_hamlet),
+                    trainees::search_name.eq(crate::text::fold(&new_name)),
+                    trainees::full_name.eq(new_name),
+                    trainees::gender.eq(new_gender),
+                    trainees::birth_year.eq(new_year),
+                    trainees::phone.eq(new_phone),
+                    trainees::id_hash.eq(new_hash),
+                    trainees::id_last4.eq(new_last4),
+                ),
+                (
+                    trainees::ethnicity_code.eq(new_eth),
+                    trainees::consent_ethnicity.eq(consent_eth),
+                    trainees::target_groups.eq(new_groups),
+                    trainees::occupation.eq(new_occupation),
+                    trainees::version.eq(row.version + 1),
+                    trainees::updated_at.eq(w.now),
+                    trainees::change_seq.eq(seq),
+                ),
+            ))
+            .execute(conn)?;
+        w.audit(conn, "update", "trainee", id, Some(&new_commune), &changed)?;
+        if new_commune != row.commune_code {
+            // The old commune's officers must see the move in their log too, and
+            // its devices must be told to drop the record.
+            w.audit(conn, "move_out", "trainee", id, Some(&row.commune_code), &["commune_code"])?;
+            crate::sync::record_removal(conn, w, "trainee", id, &row.commune_code)?;
+        }
+        load_trainee(conn, id)?
+    };
+    Ok(row)
 }
 
 fn trainee_erased() -> ApiError {
@@ -786,39 +799,37 @@ pub async fn delete_trainee(
     if_match: IfMatch,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    policy::authorize(&caller, Capability::RecordPersonData, None, Access::Write)?;
-    if_match.require()?;
     let id = http::parse_uuid(&path)?;
-    state
-        .db
-        .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let row = trainee_in_scope(conn, &caller, &id, Capability::RecordPersonData, Access::Write)?;
-                if_match.check(row.version)?;
-                let n: i64 = enrollments::table
-                    .filter(enrollments::trainee_id.eq(&id))
-                    .filter(enrollments::deleted_at.is_null())
-                    .filter(enrollments::status.eq("enrolled"))
-                    .count()
-                    .get_result(conn)?;
-                if n > 0 {
-                    return Err(error::conflict(
-                        "trainee_has_enrollments",
-                        Text::new(
-                            "Người học đang ghi danh lớp học; hãy rút tên hoặc gộp bản ghi.",
-                            "The trainee is enrolled in classes; drop the enrollments or merge the record.",
-                        ),
-                    ));
-                }
-                let mut w = Write::new(&caller, &meta);
-                let seq = w.seq(conn)?;
-                records::tombstone!(conn, trainees, &id, row.version, w.now, seq);
-                w.audit(conn, "delete", "trainee", &id, Some(&row.commune_code), &[])?;
-                w.finish(conn)
-            })
-        })
-        .await?;
+    state.db.run(move |conn| records::in_write_tx(conn, &caller, &meta, |conn, w| delete_in(conn, w, &id, &if_match))).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes a trainee inside the caller's write transaction (REST DELETE and batch push).
+pub(crate) fn delete_in(conn: &mut AnyConnection, w: &mut Write<'_>, id: &str, if_match: &IfMatch) -> Result<i64, ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
+    if_match.require()?;
+    let row = trainee_in_scope(conn, caller, id, Capability::RecordPersonData, Access::Write)?;
+    if_match.check(row.version)?;
+    let n: i64 = enrollments::table
+        .filter(enrollments::trainee_id.eq(id))
+        .filter(enrollments::deleted_at.is_null())
+        .filter(enrollments::status.eq("enrolled"))
+        .count()
+        .get_result(conn)?;
+    if n > 0 {
+        return Err(error::conflict(
+            "trainee_has_enrollments",
+            Text::new(
+                "Người học đang ghi danh lớp học; hãy rút tên hoặc gộp bản ghi.",
+                "The trainee is enrolled in classes; drop the enrollments or merge the record.",
+            ),
+        ));
+    }
+    let seq = w.seq(conn)?;
+    records::tombstone!(conn, trainees, id, row.version, w.now, seq);
+    w.audit(conn, "delete", "trainee", id, Some(&row.commune_code), &[])?;
+    Ok(row.version + 1)
 }
 
 /// Which duplicate to merge into which survivor.
