@@ -138,6 +138,10 @@ pub async fn serve(state: web::Data<AppState>) -> std::io::Result<()> {
                 if let Err(e) = flusher.db.run(crate::idempotency::purge).await {
                     tracing::error!(cause = %e, "purging expired idempotency keys failed");
                 }
+                let horizon = flusher.config.sync_horizon_days;
+                if let Err(e) = flusher.db.run(move |conn| crate::push::purge(conn, horizon)).await {
+                    tracing::error!(cause = %e, "purging old pushed-operation records failed");
+                }
             }
         }
     });

@@ -280,6 +280,19 @@ impl ChangeSeq {
         }
     }
 
+    /// Takes the counter's lock without allocating a number. A write transaction on
+    /// PostgreSQL calls this before it reads what it will change: writers then run one
+    /// after another (as SQLite's `BEGIN IMMEDIATE` makes them), so a version read and
+    /// checked cannot be changed by a concurrent transaction before this one writes.
+    pub fn lock(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
+        use crate::schema::change_counter::dsl::*;
+        if self.next.is_none() {
+            let current: i64 = diesel::update(change_counter.filter(id.eq(1))).set(value.eq(value)).returning(value).get_result(conn)?;
+            self.next = Some((current, current));
+        }
+        Ok(())
+    }
+
     /// Writes the last number allocated back to the counter row. Call before commit.
     pub fn finish(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
         use crate::schema::change_counter::dsl::*;

@@ -40,6 +40,15 @@ fn bad_header(name: &str) -> ApiError {
 
 /// Reads the device headers; `None` when the request names no device.
 pub fn report_from(headers: &HeaderMap) -> Result<Option<DeviceReport>, ApiError> {
+    read(headers, None)
+}
+
+/// Reads the device headers of a request that names its device in the body (a push).
+pub fn report_for(headers: &HeaderMap, device_id: &str) -> Result<DeviceReport, ApiError> {
+    Ok(read(headers, Some(device_id.to_owned()))?.unwrap_or_default())
+}
+
+fn read(headers: &HeaderMap, device_id: Option<String>) -> Result<Option<DeviceReport>, ApiError> {
     let text = |name: &str, max: usize| -> Result<Option<String>, ApiError> {
         match headers.get(name) {
             None => Ok(None),
@@ -52,7 +61,12 @@ pub fn report_from(headers: &HeaderMap) -> Result<Option<DeviceReport>, ApiError
             }
         }
     };
-    let Some(device_id) = text("x-device-id", 100)? else { return Ok(None) };
+    let Some(device_id) = (match device_id {
+        Some(d) => Some(d),
+        None => text("x-device-id", 100)?,
+    }) else {
+        return Ok(None);
+    };
     let app_version = text("x-app-version", 50)?;
     let outbox_depth = match text("x-outbox-depth", 10)? {
         Some(s) => Some(s.parse::<i32>().ok().filter(|n| *n >= 0).ok_or_else(|| bad_header("X-Outbox-Depth"))?),

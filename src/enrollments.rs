@@ -132,7 +132,7 @@ fn load_enrollment(conn: &mut AnyConnection, id: &str) -> Result<EnrollmentRow, 
     Ok(enrollments::table.find(id).filter(enrollments::deleted_at.is_null()).first(conn)?)
 }
 
-fn with_name(conn: &mut AnyConnection, r: &EnrollmentRow) -> Result<Enrollment, ApiError> {
+pub(crate) fn with_name(conn: &mut AnyConnection, r: &EnrollmentRow) -> Result<Enrollment, ApiError> {
     let name: String = trainees::table.find(&r.trainee_id).select(trainees::full_name).first(conn)?;
     Ok(view(r, name))
 }

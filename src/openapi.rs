@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, auth, classes, devices, enrollments, error, hamlets, ops, sync, teams, topics, trainees, units, users};
+use crate::{
+    audit, auth, classes, conflicts, devices, enrollments, error, hamlets, ops, push, sync, teams, topics, trainees, units, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,7 +37,8 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         trainees::list_completions, trainees::create_certificate,
         enrollments::list_enrollments, enrollments::create_enrollment, enrollments::drop_enrollment,
         enrollments::get_attendance, enrollments::put_attendance, enrollments::record_completion, enrollments::verify_completion,
-        sync::list_changes, devices::list_devices,
+        sync::list_changes, push::push, devices::list_devices,
+        conflicts::report_conflict, conflicts::list_conflicts, conflicts::resolve_conflict,
         audit::list_audit,
     ),
     components(schemas(error::Problem, error::ProblemFieldError)),
@@ -50,7 +53,7 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         (name = "classes", description = "Bình dân học vụ số classes and their sessions"),
         (name = "trainees", description = "Trainees and their personal data: consent, duplicates, merge, export, erase (never analysts)"),
         (name = "enrollments", description = "Enrollment, attendance, completion and verification (never analysts)"),
-        (name = "sync", description = "Offline sync for the field app: the delta feed"),
+        (name = "sync", description = "Offline sync for the field app: the delta feed, the batch push, devices and reported conflicts"),
         (name = "audit", description = "Who changed what (admins and officers)"),
         (name = "operations", description = "Liveness and readiness"),
     )

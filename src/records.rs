@@ -93,6 +93,16 @@ impl<'a> Write<'a> {
         Ok(self.seq.next(conn)?)
     }
 
+    /// Serialises this write with every other writer before it reads anything (see
+    /// [`ChangeSeq::lock`]). Needed on PostgreSQL only: SQLite's `BEGIN IMMEDIATE`
+    /// already holds the database's write lock.
+    pub fn serialise(&mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
+        if matches!(conn, AnyConnection::Postgresql(_)) {
+            self.seq.lock(conn)?;
+        }
+        Ok(())
+    }
+
     /// Appends an audit entry (field names only, never values).
     pub fn audit(
         &self,
@@ -274,6 +284,7 @@ pub fn in_write_tx<T>(
 ) -> Result<T, ApiError> {
     db::write_tx(conn, |conn| {
         let mut w = Write::new(caller, meta);
+        w.serialise(conn)?;
         let value = f(conn, &mut w)?;
         w.finish(conn)?;
         Ok(value)

@@ -7,7 +7,9 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
-use crate::{audit, auth, classes, devices, enrollments, hamlets, openapi, ops, sync, teams, topics, trainees, units, users};
+use crate::{
+    audit, auth, classes, conflicts, devices, enrollments, hamlets, openapi, ops, push, sync, teams, topics, trainees, units, users,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", get().to(ops::healthz))
@@ -89,7 +91,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/enrollments/{id}/verify").route(post().to(enrollments::verify_completion)))
                 // offline sync
                 .service(resource("/sync/changes").route(get().to(sync::list_changes)))
+                .service(
+                    resource("/sync/push")
+                        .app_data(crate::http::json_config(crate::http::PUSH_LIMIT))
+                        .app_data(web::PayloadConfig::new(crate::http::PUSH_LIMIT))
+                        .route(post().to(push::push)),
+                )
                 .service(resource("/sync/devices").route(get().to(devices::list_devices)))
+                .service(
+                    resource("/sync/conflicts").route(get().to(conflicts::list_conflicts)).route(post().to(conflicts::report_conflict)),
+                )
+                .service(resource("/sync/conflicts/{id}/resolve").route(post().to(conflicts::resolve_conflict)))
                 // audit
                 .service(resource("/audit").route(get().to(audit::list_audit))),
         );

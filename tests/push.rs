@@ -1,0 +1,519 @@
+//! The batch push (`POST /sync/push`): per-operation results, replays, lost responses,
+//! conflicts (two devices, delete against edit), scope, malformed items, dependencies,
+//! concurrent pushers, device records, and the officers' conflict queue.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use actix_web::http::StatusCode;
+use actix_web::test::TestRequest;
+use common::*;
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn id_of(r: &Resp) -> String {
+    r.body["id"].as_str().unwrap_or_else(|| panic!("no id in {}", r.body)).to_owned()
+}
+
+fn statuses(r: &Resp) -> Vec<String> {
+    r.body["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results in {}", r.body))
+        .iter()
+        .map(|x| x["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn op(kind: &str, action: &str, id: &str, base: Option<i64>, body: Value) -> Value {
+    let mut o = json!({"op_id": uuid(), "type": kind, "action": action, "id": id, "body": body});
+    if let Some(b) = base {
+        o["base_version"] = json!(b);
+    }
+    o
+}
+
+fn new_trainee(id: &str, name: &str, commune: &str) -> Value {
+    op(
+        "trainee",
+        "upsert",
+        id,
+        None,
+        json!({"commune_code": commune, "full_name": name, "gender": "female", "birth_year": 1970,
+               "consent": {"basic": true, "method": "paper"}}),
+    )
+}
+
+fn new_class(id: &str, team: &str) -> Value {
+    op(
+        "class",
+        "upsert",
+        id,
+        None,
+        json!({"commune_code": QN_CAM_THANH, "team_id": team, "title": "Cài đặt VNeID", "topic_ids": ["vneid_e_identity"],
+               "mode": "in_person", "language": "vi", "start_date": "2026-01-05", "end_date": "2026-02-05", "planned_sessions": 2}),
+    )
+}
+
+fn count(conn: &mut hocvuso::db::AnyConnection, table: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result::<N>(conn).unwrap().n
+}
+
+fn counter(conn: &mut hocvuso::db::AnyConnection) -> i64 {
+    use hocvuso::schema::change_counter::dsl::*;
+    change_counter.filter(id.eq(1)).select(value).first(conn).unwrap()
+}
+
+struct Fx {
+    officer: String,
+    member: String,
+    member2: String,
+    team: String,
+}
+
+async fn setup<A: App + Accounts>(app: &A) -> Fx {
+    let admin = app.admin().await;
+    let officer = app.user(&admin, "ct.officer", "officer", Some(QN_CAM_THANH)).await;
+    let member = app.user(&admin, "ct.member", "team_member", Some(QN_CAM_THANH)).await;
+    let member2 = app.user(&admin, "ct.member2", "team_member", Some(QN_CAM_THANH)).await;
+    let team = app
+        .req(
+            "POST",
+            "/api/v1/teams",
+            &officer,
+            None,
+            Some(json!({"commune_code": QN_CAM_THANH, "name": "Tổ công nghệ số thôn 1", "kind": "other", "level": "commune"})),
+        )
+        .await;
+    assert_eq!(team.status, StatusCode::CREATED, "{}", team.body);
+    Fx { officer, member, member2, team: id_of(&team) }
+}
+
+/// Account helpers on top of `App` (free functions cannot name `TestApp`'s service type).
+#[allow(async_fn_in_trait)]
+trait Accounts {
+    async fn admin(&self) -> String;
+    async fn user(&self, admin: &str, username: &str, role: &str, commune: Option<&str>) -> String;
+    async fn push(&self, token: &str, device: &str, ops: Vec<Value>) -> Resp;
+}
+
+impl<S, B> Accounts for TestApp<S>
+where
+    S: actix_web::dev::Service<actix_http::Request, Response = actix_web::dev::ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    async fn admin(&self) -> String {
+        self.admin_token().await
+    }
+    async fn user(&self, admin: &str, username: &str, role: &str, commune: Option<&str>) -> String {
+        let kind = if commune.is_some() { "commune" } else { "country" };
+        self.user_with_token(admin, username, role, kind, commune).await.1
+    }
+    async fn push(&self, token: &str, device: &str, ops: Vec<Value>) -> Resp {
+        let r = self
+            .call(
+                auth(TestRequest::post().uri("/api/v1/sync/push"), Some(token))
+                    .insert_header(("X-App-Version", "1.4.2"))
+                    .set_json(json!({"device_id": device, "operations": ops})),
+            )
+            .await;
+        r
+    }
+}
+
+/// A class, a session, five trainees enrolled, attendance and one completion.
+fn offline_day(team: &str) -> (Vec<Value>, Vec<String>) {
+    let class = uuid();
+    let session = uuid();
+    let mut ops = vec![
+        new_class(&class, team),
+        op("class_session", "upsert", &session, None, json!({"class_id": class, "held_on": "2026-01-06", "duration_minutes": 90})),
+    ];
+    let mut trainees = Vec::new();
+    let mut enrollments = Vec::new();
+    for i in 0..5 {
+        let t = uuid();
+        let e = uuid();
+        ops.push(new_trainee(&t, &format!("Đinh Văn {i}"), QN_CAM_THANH));
+        ops.push(op("enrollment", "upsert", &e, None, json!({"class_id": class, "trainee_id": t})));
+        trainees.push(t);
+        enrollments.push(e);
+    }
+    ops.push(op("attendance", "upsert", &session, Some(0), json!({"present": trainees})));
+    ops.push(op(
+        "completion",
+        "upsert",
+        &enrollments[0],
+        None,
+        json!({"result": "passed", "evidence": "in_class_assessment", "completed_on": "2026-01-06"}),
+    ));
+    let mut ids = vec![class, session];
+    ids.extend(trainees);
+    ids.extend(enrollments);
+    (ops, ids)
+}
+
+#[actix_web::test]
+async fn a_whole_batch_replayed_three_times_changes_nothing_after_the_first() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let (ops, _) = offline_day(&fx.team);
+    let first = app.push(&fx.member, "android-1", ops.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(statuses(&first).iter().all(|s| s == "applied"), "{}", first.body);
+    assert_eq!(first.body["applied"], 14);
+    let mut conn = app.conn();
+    let before: Vec<i64> = ["trainees", "enrollments", "classes", "class_sessions", "attendance_marks", "audit_log", "sync_ops"]
+        .iter()
+        .map(|t| count(&mut conn, t))
+        .collect();
+    let seq_before = counter(&mut conn);
+    assert_eq!(&before[..5], &[5, 5, 1, 1, 5]);
+    for _ in 0..2 {
+        let again = app.push(&fx.member, "android-1", ops.clone()).await;
+        assert_eq!(again.status, StatusCode::OK);
+        assert!(statuses(&again).iter().all(|s| s == "duplicate"), "{}", again.body);
+        assert_eq!(again.body["duplicates"], 14);
+        // The same result as the first time: type, id and version of each operation.
+        for (a, b) in first.body["results"].as_array().unwrap().iter().zip(again.body["results"].as_array().unwrap()) {
+            for k in ["index", "op_id", "type", "id", "version"] {
+                assert_eq!(a[k], b[k], "{k}");
+            }
+        }
+    }
+    let after: Vec<i64> = ["trainees", "enrollments", "classes", "class_sessions", "attendance_marks", "audit_log", "sync_ops"]
+        .iter()
+        .map(|t| count(&mut conn, t))
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(seq_before, counter(&mut conn));
+}
+
+#[actix_web::test]
+async fn a_lost_response_resent_with_one_more_operation() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let (mut ops, ids) = offline_day(&fx.team);
+    let first = app.push(&fx.member, "android-1", ops.clone()).await;
+    assert_eq!(first.body["applied"], 14, "{}", first.body);
+    // The phone never saw that answer; meanwhile it recorded one more trainee's phone.
+    let t0 = &ids[2];
+    ops.push(op("trainee", "upsert", t0, Some(1), json!({"phone": "0912 345 678"})));
+    let again = app.push(&fx.member, "android-1", ops).await;
+    let s = statuses(&again);
+    assert!(s[..14].iter().all(|x| x == "duplicate"), "{s:?}");
+    assert_eq!(s[14], "applied");
+    assert_eq!(again.body["results"][14]["version"], 2);
+    let t = app.get(&format!("/api/v1/trainees/{t0}"), Some(&fx.member)).await;
+    assert_eq!(t.body["phone"], "0912345678");
+    assert_eq!(count(&mut app.conn(), "trainees"), 5);
+}
+
+#[actix_web::test]
+async fn two_devices_from_the_same_base_version_one_applied_one_conflict_nothing_lost() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let t = uuid();
+    let r = app.push(&fx.member, "phone-a", vec![new_trainee(&t, "Hồ Thị Mai", QN_CAM_THANH)]).await;
+    assert_eq!(statuses(&r), ["applied"]);
+    let a = app.push(&fx.member, "phone-a", vec![op("trainee", "upsert", &t, Some(1), json!({"phone": "0912 000 111"}))]).await;
+    assert_eq!(statuses(&a), ["applied"], "{}", a.body);
+    let b_op = op("trainee", "upsert", &t, Some(1), json!({"phone": "0987 222 333", "occupation": "Nông dân"}));
+    let b = app.push(&fx.member2, "phone-b", vec![b_op.clone()]).await;
+    assert_eq!(statuses(&b), ["conflict"], "{}", b.body);
+    let res = &b.body["results"][0];
+    assert_eq!(res["version"], 2);
+    assert_eq!(res["deleted"], false);
+    assert_eq!(res["current"]["phone"], "0912000111");
+    assert_eq!(res["current"]["full_name"], "Hồ Thị Mai");
+    assert_eq!(res["differing_fields"], json!(["occupation", "phone"]));
+    assert_eq!(b.body["conflicts"], 1);
+    // Nothing overwritten: the server keeps device A's phone and version 2.
+    let now = app.get(&format!("/api/v1/trainees/{t}"), Some(&fx.officer)).await;
+    assert_eq!(now.body["phone"], "0912000111");
+    assert_eq!(now.body["version"], 2);
+    // A conflict is not remembered as applied: the device may re-base and send again.
+    let rebased = app.push(&fx.member2, "phone-b", vec![op("trainee", "upsert", &t, Some(2), json!({"occupation": "Nông dân"}))]).await;
+    assert_eq!(statuses(&rebased), ["applied"]);
+
+    // Device B cannot decide about the phone number: it reports the conflict to the officers.
+    let report = json!({"id": uuid(), "device_id": "phone-b", "type": "trainee", "record_id": t, "base_version": 1,
+                        "body": {"phone": "0987 222 333"}, "note": "Người học báo số mới"});
+    let posted = app.req("POST", "/api/v1/sync/conflicts", &fx.member2, None, Some(report.clone())).await;
+    assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.body);
+    assert_eq!(posted.body["status"], "open");
+    assert_eq!(posted.body["server_version"], 3);
+    assert_eq!(posted.body["commune_code"], QN_CAM_THANH);
+    let replay = app.req("POST", "/api/v1/sync/conflicts", &fx.member2, None, Some(report)).await;
+    assert_eq!(replay.status, StatusCode::OK);
+    assert_eq!(replay.body["id"], posted.body["id"]);
+    let cid = id_of(&posted);
+
+    // Team members do not see the queue; the officer does, with the record as it is now.
+    assert_eq!(app.get("/api/v1/sync/conflicts", Some(&fx.member)).await.status, StatusCode::FORBIDDEN);
+    let list = app.get("/api/v1/sync/conflicts", Some(&fx.officer)).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list.body["items"][0]["current"]["phone"], "0912000111");
+    assert_eq!(list.body["items"][0]["device_body"], json!({"phone": "0987 222 333"}));
+    let bad = app.req("POST", &format!("/api/v1/sync/conflicts/{cid}/resolve"), &fx.officer, None, Some(json!({"decision": "toss"}))).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let member_try =
+        app.req("POST", &format!("/api/v1/sync/conflicts/{cid}/resolve"), &fx.member, None, Some(json!({"decision": "keep_server"}))).await;
+    assert_eq!(member_try.status, StatusCode::FORBIDDEN);
+    let resolved = app
+        .req(
+            "POST",
+            &format!("/api/v1/sync/conflicts/{cid}/resolve"),
+            &fx.officer,
+            None,
+            Some(json!({"decision": "apply_device", "note": "Đã gọi xác nhận"})),
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
+    assert_eq!(resolved.body["status"], "resolved");
+    assert_eq!(resolved.body["result_version"], 4);
+    assert_eq!(resolved.body["current"]["phone"], "0987222333");
+    assert_eq!(resolved.body["current"]["occupation"], "Nông dân");
+    let twice = app
+        .req("POST", &format!("/api/v1/sync/conflicts/{cid}/resolve"), &fx.officer, None, Some(json!({"decision": "keep_server"})))
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    assert_eq!(twice.code(), "already_resolved");
+    let open = app.get("/api/v1/sync/conflicts", Some(&fx.officer)).await;
+    assert_eq!(open.body["items"], json!([]));
+    let done = app.get("/api/v1/sync/conflicts?status=resolved", Some(&fx.officer)).await;
+    assert_eq!(done.body["items"][0]["decision"], "apply_device");
+    // Another commune's officer sees nothing of it.
+    let admin = app.admin().await;
+    let nl = app.user(&admin, "nl.officer", "officer", Some(QN_NGHIA_LO)).await;
+    assert_eq!(app.get("/api/v1/sync/conflicts?status=resolved", Some(&nl)).await.body["items"], json!([]));
+    let foreign =
+        app.req("POST", &format!("/api/v1/sync/conflicts/{cid}/resolve"), &nl, None, Some(json!({"decision": "keep_server"}))).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn delete_on_one_device_while_the_other_edits() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let (t1, t2) = (uuid(), uuid());
+    app.push(&fx.member, "a", vec![new_trainee(&t1, "Phạm Văn Một", QN_CAM_THANH), new_trainee(&t2, "Phạm Văn Hai", QN_CAM_THANH)]).await;
+    // Delete first, then the edit from the same base: the edit is a conflict with a tombstone.
+    let del = app.push(&fx.member, "a", vec![op("trainee", "delete", &t1, Some(1), json!({}))]).await;
+    assert_eq!(statuses(&del), ["applied"], "{}", del.body);
+    assert_eq!(del.body["results"][0]["version"], 2);
+    let edit = app.push(&fx.member2, "b", vec![op("trainee", "upsert", &t1, Some(1), json!({"phone": "0912 345 678"}))]).await;
+    assert_eq!(statuses(&edit), ["conflict"], "{}", edit.body);
+    assert_eq!(edit.body["results"][0]["deleted"], true);
+    assert_eq!(edit.body["results"][0]["current"], Value::Null);
+    assert_eq!(edit.body["results"][0]["version"], 2);
+    // Edit first, then the delete from the same base: the delete is a conflict, the edit stays.
+    let edit2 = app.push(&fx.member2, "b", vec![op("trainee", "upsert", &t2, Some(1), json!({"phone": "0912 345 678"}))]).await;
+    assert_eq!(statuses(&edit2), ["applied"]);
+    let del2 = app.push(&fx.member, "a", vec![op("trainee", "delete", &t2, Some(1), json!({}))]).await;
+    assert_eq!(statuses(&del2), ["conflict"]);
+    assert_eq!(del2.body["results"][0]["current"]["phone"], "0912345678");
+    assert_eq!(app.get(&format!("/api/v1/trainees/{t2}"), Some(&fx.member)).await.status, StatusCode::OK);
+    // A delete without base_version is refused (like DELETE without If-Match).
+    let blind = app.push(&fx.member, "a", vec![op("trainee", "delete", &t2, None, json!({}))]).await;
+    assert_eq!(statuses(&blind), ["rejected"]);
+    assert_eq!(blind.body["results"][0]["problem"]["code"], "precondition_required");
+}
+
+#[actix_web::test]
+async fn a_record_moved_out_of_scope_is_rejected_without_leaking_it() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let admin = app.admin().await;
+    let province_officer = app.user_with_token(&admin, "qn.officer", "officer", "province", Some(QN)).await.1;
+    let t = uuid();
+    app.push(&fx.member, "a", vec![new_trainee(&t, "Võ Thị Lý", QN_CAM_THANH)]).await;
+    let moved =
+        app.patch(&format!("/api/v1/trainees/{t}"), Some(&province_officer), Some("\"v1\""), json!({"commune_code": QN_NGHIA_LO})).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let r = app.push(&fx.member, "a", vec![op("trainee", "upsert", &t, Some(1), json!({"phone": "0912 345 678"}))]).await;
+    assert_eq!(statuses(&r), ["rejected"], "{}", r.body);
+    let res = &r.body["results"][0];
+    // The same answer as PATCH: a write outside the scope is 403, and nothing of the
+    // record (now in another commune) is returned.
+    assert_eq!(res["problem"]["code"], "out_of_scope");
+    assert_eq!(res["problem"]["status"], 403);
+    assert!(res.get("current").is_none(), "{res}");
+    let after = app.get(&format!("/api/v1/trainees/{t}"), Some(&province_officer)).await;
+    assert_eq!(after.body["phone"], Value::Null);
+    assert_eq!(after.body["version"], 2);
+}
+
+#[actix_web::test]
+async fn a_push_into_a_foreign_commune_is_rejected_per_item_and_its_dependants_fail() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let (mine, foreign, class) = (uuid(), uuid(), uuid());
+    let ops = vec![
+        new_class(&class, &fx.team),
+        new_trainee(&foreign, "Người xã khác", QN_NGHIA_LO),
+        new_trainee(&mine, "Người trong xã", QN_CAM_THANH),
+        op("enrollment", "upsert", &uuid(), None, json!({"class_id": class, "trainee_id": foreign})),
+        op("enrollment", "upsert", &uuid(), None, json!({"class_id": class, "trainee_id": mine})),
+    ];
+    let r = app.push(&fx.member, "a", ops).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(statuses(&r), ["applied", "rejected", "applied", "dependency_failed", "applied"], "{}", r.body);
+    assert_eq!(r.body["results"][1]["problem"]["code"], "out_of_scope");
+    assert_eq!(r.body["results"][3]["depends_on"], foreign);
+    assert_eq!(r.body["rejected"], 1);
+    assert_eq!(r.body["dependency_failed"], 1);
+    let mut conn = app.conn();
+    assert_eq!(count(&mut conn, "trainees"), 1);
+    assert_eq!(count(&mut conn, "enrollments"), 1);
+    // The device record shows the push and its rejects.
+    let devices = app.get("/api/v1/sync/devices", Some(&fx.officer)).await;
+    let d = devices.body["items"].as_array().unwrap().iter().find(|d| d["device_id"] == "a").unwrap().clone();
+    assert_eq!(d["last_operations"], 5);
+    assert_eq!(d["last_rejects"], 2);
+    assert_eq!(d["app_version"], "1.4.2");
+    assert!(d["last_push_at"].is_string());
+}
+
+#[actix_web::test]
+async fn a_malformed_item_in_the_middle_of_a_batch_is_rejected_alone() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let (a, b) = (uuid(), uuid());
+    let mut bad_type = new_trainee(&uuid(), "X", QN_CAM_THANH);
+    bad_type["type"] = json!("spaceship");
+    let mut bad_body = new_trainee(&uuid(), "Y", QN_CAM_THANH);
+    bad_body["body"]["gender"] = json!(7);
+    let mut no_consent = new_trainee(&uuid(), "Z", QN_CAM_THANH);
+    no_consent["body"]["consent"]["basic"] = json!(false);
+    let ops = vec![
+        new_trainee(&a, "Trần Văn A", QN_CAM_THANH),
+        json!(42),
+        json!({"type": "trainee", "action": "upsert", "id": uuid(), "body": {}}),
+        json!({"op_id": "not-a-uuid", "type": "trainee", "action": "upsert", "id": uuid(), "body": {}}),
+        bad_type,
+        bad_body,
+        no_consent,
+        new_trainee(&b, "Trần Văn B", QN_CAM_THANH),
+    ];
+    let r = app.push(&fx.member, "a", ops).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(statuses(&r), ["applied", "rejected", "rejected", "rejected", "rejected", "rejected", "rejected", "applied"]);
+    let res = r.body["results"].as_array().unwrap();
+    assert_eq!(res[1]["problem"]["errors"][0]["code"], "invalid_operation");
+    assert_eq!(res[1]["op_id"], Value::Null);
+    assert_eq!(res[2]["problem"]["errors"][0]["code"], "invalid_operation");
+    assert_eq!(res[3]["problem"]["errors"][0], json!({"field": "op_id", "code": "invalid_uuid", "message": "Phải là UUID."}));
+    assert_eq!(res[3]["op_id"], "not-a-uuid");
+    assert_eq!(res[4]["problem"]["errors"][0]["field"], "type");
+    assert_eq!(res[5]["problem"]["errors"][0]["code"], "invalid_body");
+    assert_eq!(res[6]["problem"]["errors"][0]["code"], "consent_required");
+    assert_eq!(res[7]["index"], 7);
+    assert_eq!(count(&mut app.conn(), "trainees"), 2);
+}
+
+#[actix_web::test]
+async fn push_refuses_bad_requests_and_wrong_roles() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let admin = app.admin().await;
+    let analyst = app.user(&admin, "an.x", "analyst", None).await;
+    let r = app.push(&analyst, "a", vec![]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app.call(TestRequest::post().uri("/api/v1/sync/push").set_json(json!({"device_id": "a", "operations": []}))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = app.push(&fx.member, "", vec![]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["errors"][0]["code"], "invalid_device_id");
+    let many: Vec<Value> = (0..1001).map(|_| json!({})).collect();
+    let r = app.push(&fx.member, "a", many).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["errors"][0]["code"], "too_many_operations");
+    let r = app.call(auth(TestRequest::post().uri("/api/v1/sync/push"), Some(&fx.member)).set_json(json!({"device_id": "a"}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // An empty push is fine and answers nothing.
+    let r = app.push(&fx.member, "a", vec![]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["results"], json!([]));
+    // One op_id, two different operations: the second is refused, also for another account.
+    let t = uuid();
+    let first = new_trainee(&t, "Lê Văn Tám", QN_CAM_THANH);
+    assert_eq!(statuses(&app.push(&fx.member, "a", vec![first.clone()]).await), ["applied"]);
+    let mut other = first.clone();
+    other["body"]["full_name"] = json!("Lê Văn Chín");
+    let r = app.push(&fx.member, "a", vec![other]).await;
+    assert_eq!(statuses(&r), ["rejected"]);
+    assert_eq!(r.body["results"][0]["problem"]["code"], "op_id_reused");
+    let r = app.push(&fx.member2, "b", vec![first]).await;
+    assert_eq!(statuses(&r), ["rejected"]);
+    assert_eq!(r.body["results"][0]["problem"]["code"], "op_id_reused");
+    // Unsupported actions are explained.
+    let r = app.push(&fx.member, "a", vec![op("attendance", "delete", &uuid(), None, json!({}))]).await;
+    assert_eq!(r.body["results"][0]["problem"]["code"], "unsupported_operation", "{}", r.body);
+    // English on request.
+    let r = app
+        .call(
+            auth(TestRequest::post().uri("/api/v1/sync/push"), Some(&fx.member))
+                .insert_header(("Accept-Language", "en"))
+                .set_json(json!({"device_id": "a", "operations": [op("trainee", "delete", &t, None, json!({}))]})),
+        )
+        .await;
+    assert_eq!(r.body["results"][0]["problem"]["title"], "Precondition required");
+}
+
+#[actix_web::test]
+async fn twenty_concurrent_pushers_on_one_commune() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let admin = app.admin().await;
+    let shared = uuid();
+    app.push(&fx.member, "seed", vec![new_trainee(&shared, "Người dùng chung", QN_CAM_THANH)]).await;
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        tokens.push(app.user(&admin, &format!("ct.m{i:02}"), "team_member", Some(QN_CAM_THANH)).await);
+    }
+    let mut batches = Vec::new();
+    for i in 0..20 {
+        let mut ops: Vec<Value> = (0..5).map(|j| new_trainee(&uuid(), &format!("Người {i}-{j}"), QN_CAM_THANH)).collect();
+        ops.push(op("trainee", "upsert", &shared, Some(1), json!({"occupation": format!("Nghề {i}")})));
+        batches.push(ops);
+    }
+    let devices: Vec<String> = (0..20).map(|i| format!("dev-{i}")).collect();
+    let pushes = tokens.iter().zip(&batches).zip(&devices).map(|((t, ops), d)| app.push(t, d, ops.clone()));
+    let results = futures_util::future::join_all(pushes).await;
+    let mut applied_edits = 0;
+    let mut conflicts = 0;
+    for r in &results {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let s = statuses(r);
+        assert!(s[..5].iter().all(|x| x == "applied"), "{s:?}");
+        match s[5].as_str() {
+            "applied" => applied_edits += 1,
+            "conflict" => {
+                conflicts += 1;
+                assert_eq!(r.body["results"][5]["version"], 2);
+            }
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    assert_eq!((applied_edits, conflicts), (1, 19));
+    let mut conn = app.conn();
+    assert_eq!(count(&mut conn, "trainees"), 101);
+    let s = app.get(&format!("/api/v1/trainees/{shared}"), Some(&fx.officer)).await;
+    assert_eq!(s.body["version"], 2);
+    // Every acknowledged create is in the feed, each exactly once, in increasing order.
+    let feed = app.get("/api/v1/sync/changes?limit=1000", Some(&fx.officer)).await;
+    let seqs: Vec<i64> = feed.body["changes"].as_array().unwrap().iter().map(|c| c["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    let trainees = feed.body["changes"].as_array().unwrap().iter().filter(|c| c["type"] == "trainee").count();
+    assert_eq!(trainees, 101);
+}
