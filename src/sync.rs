@@ -100,9 +100,66 @@ fn json<T: Serialize>(v: &T) -> Option<serde_json::Value> {
 fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, limit: i64) -> Result<Vec<Change>, ApiError> {
     let mut out: Vec<Change> = Vec::new();
     let n = limit + 1;
+    // First the page's last change number, from the change numbers alone (index-only
+    // reads): then each kind loads only the rows of this page, not `n` rows of every kind.
+    let mut numbers: Vec<i64> = Vec::new();
+    macro_rules! numbers {
+        ($table:ident) => {{
+            let mut q = filter_to_scope!($table::table.filter($table::change_seq.gt(after)).into_boxed(), $table::commune_code, scope);
+            if snapshot {
+                q = q.filter($table::deleted_at.is_null());
+            }
+            numbers.extend(q.order($table::change_seq).limit(n).select($table::change_seq).load::<i64>(conn)?);
+        }};
+    }
+    numbers!(hamlets);
+    numbers!(teams);
+    numbers!(team_members);
+    numbers!(classes);
+    numbers!(class_sessions);
+    numbers!(trainees);
+    numbers!(enrollments);
+    numbers.extend(
+        filter_to_scope!(
+            session_attendance::table.filter(session_attendance::change_seq.gt(after)).into_boxed(),
+            session_attendance::commune_code,
+            scope
+        )
+        .order(session_attendance::change_seq)
+        .limit(n)
+        .select(session_attendance::change_seq)
+        .load::<i64>(conn)?,
+    );
+    numbers.extend(
+        topics::table
+            .filter(topics::change_seq.gt(after))
+            .order(topics::change_seq)
+            .limit(n)
+            .select(topics::change_seq)
+            .load::<i64>(conn)?,
+    );
+    if !snapshot {
+        numbers.extend(
+            filter_to_scope!(
+                sync_removals::table.filter(sync_removals::change_seq.gt(after)).into_boxed(),
+                sync_removals::commune_code,
+                scope
+            )
+            .order(sync_removals::change_seq)
+            .limit(n)
+            .select(sync_removals::change_seq)
+            .load::<i64>(conn)?,
+        );
+    }
+    numbers.sort_unstable();
+    let upto = numbers.get(n as usize - 1).copied().unwrap_or(i64::MAX);
     macro_rules! load {
         ($table:ident, $row:ty) => {{
-            let mut q = filter_to_scope!($table::table.filter($table::change_seq.gt(after)).into_boxed(), $table::commune_code, scope);
+            let mut q = filter_to_scope!(
+                $table::table.filter($table::change_seq.gt(after)).filter($table::change_seq.le(upto)).into_boxed(),
+                $table::commune_code,
+                scope
+            );
             if snapshot {
                 q = q.filter($table::deleted_at.is_null());
             }
@@ -207,7 +264,10 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         });
     }
     let attendance: Vec<(String, i64, i64, String)> = filter_to_scope!(
-        session_attendance::table.filter(session_attendance::change_seq.gt(after)).into_boxed(),
+        session_attendance::table
+            .filter(session_attendance::change_seq.gt(after))
+            .filter(session_attendance::change_seq.le(upto))
+            .into_boxed(),
         session_attendance::commune_code,
         scope
     )
@@ -219,8 +279,12 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         let list = crate::enrollments::load_attendance(conn, &class_id, &session_id)?;
         out.push(Change { seq, kind: "attendance", id: session_id, version, deleted: false, removed: false, body: json(&list) });
     }
-    let topic_rows: Vec<crate::topics::TopicRow> =
-        topics::table.filter(topics::change_seq.gt(after)).order(topics::change_seq).limit(n).load(conn)?;
+    let topic_rows: Vec<crate::topics::TopicRow> = topics::table
+        .filter(topics::change_seq.gt(after))
+        .filter(topics::change_seq.le(upto))
+        .order(topics::change_seq)
+        .limit(n)
+        .load(conn)?;
     for r in topic_rows {
         out.push(Change {
             seq: r.change_seq,
@@ -234,7 +298,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
     }
     if !snapshot {
         let removals: Vec<(i64, String, String)> = filter_to_scope!(
-            sync_removals::table.filter(sync_removals::change_seq.gt(after)).into_boxed(),
+            sync_removals::table.filter(sync_removals::change_seq.gt(after)).filter(sync_removals::change_seq.le(upto)).into_boxed(),
             sync_removals::commune_code,
             scope
         )

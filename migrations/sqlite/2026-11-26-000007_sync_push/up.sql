@@ -39,3 +39,8 @@ CREATE TABLE sync_conflicts (
 );
 CREATE INDEX sync_conflicts_commune_idx ON sync_conflicts (commune_code, status, created_at);
 CREATE INDEX sync_conflicts_province_idx ON sync_conflicts (province_code, status, created_at);
+
+-- The pull feed reads change numbers per commune first, then the rows of one page.
+CREATE INDEX classes_commune_seq_idx ON classes (commune_code, change_seq);
+CREATE INDEX class_sessions_commune_seq_idx ON class_sessions (commune_code, change_seq);
+CREATE INDEX team_members_commune_seq_idx ON team_members (commune_code, change_seq);

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Offline-sync benchmarks on one commune with 5,000 trainees and 200 classes (10 teams ×
+# 20 classes × 4 sessions, one enrollment per trainee):
+#   1. full snapshot of the commune through GET /sync/changes (pages of 1,000, gzip):
+#      wall time and compressed bytes (median of 5 pulls);
+#   2. POST /sync/push of 1,000 mixed operations (trainees, enrollments, attendance):
+#      median of 20 pushes, one client;
+#   3. 50 devices (5 accounts × 10 phones) pushing 100-operation batches concurrently
+#      for 10 s: pushes, operations/s, latency, errors (any non-200 or non-applied result).
+# SQLite by default; PG=1 runs against a fresh database on 127.0.0.1:5432.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+need_tools
+new_env
+backend=SQLite
+if [ "${PG:-0}" = 1 ]; then
+  PGDB="hocvuso_bench_$$"
+  createdb -h 127.0.0.1 -U postgres "$PGDB"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
+  backend=PostgreSQL
+  trap 'cleanup; dropdb -h 127.0.0.1 -U postgres --if-exists "$PGDB"' EXIT
+else
+  trap cleanup EXIT
+fi
+seed_line=$($BIN bench seed --communes 1 --teams-per-commune 10 --classes-per-team 20 --sessions-per-class 4 \
+  --trainees-per-commune 5000 --enrollments-per-trainee 1 2>/dev/null)
+start_server
+TOKEN=$(login)
+python3 - "$BASE" "$TOKEN" "$PASSWORD" "$DURATION" <<'PY'
+import http.client, json, statistics, sys, threading, time, urllib.parse, uuid
+base, admin, password, duration = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+u = urllib.parse.urlparse(base)
+
+def client():
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+
+def call(conn, method, path, token, body=None, headers=None):
+    h = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+    h.update(headers or {})
+    conn.request(method, path, json.dumps(body) if body is not None else None, h)
+    r = conn.getresponse()
+    data = r.read()
+    return r.status, data
+
+c = client()
+def ok(method, path, token, body=None):
+    status, data = call(c, method, path, token, body)
+    if status >= 300:
+        raise SystemExit(f"{method} {path}: {status} {data[:300]!r}")
+    return json.loads(data) if data else None
+
+team = ok("GET", "/api/v1/teams?limit=1", admin)["items"][0]
+commune = team["commune_code"]
+members = []
+for i in range(5):
+    name = f"bench.member{i}"
+    ok("POST", "/api/v1/users", admin, {"username": name, "full_name": f"Thành viên {i}", "role": "team_member",
+       "scope_kind": "commune", "scope_code": commune, "password": password})
+    status, data = call(c, "POST", "/api/v1/auth/login", "", {"username": name, "password": password})
+    members.append(json.loads(data)["access_token"])
+member = members[0]
+
+# Sessions of the commune, with their classes, for attendance operations.
+sessions = []
+for cl in ok("GET", f"/api/v1/classes?commune={commune}&limit=500", admin)["items"]:
+    for s in ok("GET", f"/api/v1/classes/{cl['id']}/sessions?limit=50", admin)["items"]:
+        sessions.append((cl["id"], s["id"]))
+
+# 1. Snapshot.
+def snapshot():
+    t0 = time.perf_counter()
+    size = records = 0
+    cursor = None
+    while True:
+        path = "/api/v1/sync/changes?limit=1000" + (f"&cursor={cursor}" if cursor else "")
+        status, data = call(c, "GET", path, member, headers={"Accept-Encoding": "gzip", "X-Device-Id": "bench"})
+        if status != 200:
+            raise SystemExit(f"snapshot: {status}")
+        size += len(data)
+        import gzip
+        page = json.loads(gzip.decompress(data))
+        records += len(page["changes"])
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            break
+    return (time.perf_counter() - t0) * 1000, size, records
+snaps = [snapshot() for _ in range(5)]
+snap_ms = statistics.median(s[0] for s in snaps)
+snap_mb = snaps[0][1] / 1e6
+snap_records = snaps[0][2]
+
+# 2. 1,000-operation pushes.
+def batch(n, sess_offset):
+    ops = []
+    g = 0
+    while len(ops) + 21 <= n:
+        class_id, session_id = sessions[(sess_offset + g) % len(sessions)]
+        g += 1
+        present = []
+        for _ in range(10):
+            t = str(uuid.uuid4())
+            ops.append({"op_id": str(uuid.uuid4()), "type": "trainee", "action": "upsert", "id": t,
+                        "body": {"commune_code": commune, "full_name": "Nguyễn Thị Bench", "gender": "female", "birth_year": 1965,
+                                 "consent": {"basic": True, "method": "paper"}}})
+            ops.append({"op_id": str(uuid.uuid4()), "type": "enrollment", "action": "upsert", "id": str(uuid.uuid4()),
+                        "body": {"class_id": class_id, "trainee_id": t}})
+            present.append(t)
+        ops.append({"op_id": str(uuid.uuid4()), "type": "attendance", "action": "upsert", "id": session_id, "body": {"present": present}})
+    while len(ops) < n:
+        ops.append({"op_id": str(uuid.uuid4()), "type": "trainee", "action": "upsert", "id": str(uuid.uuid4()),
+                    "body": {"commune_code": commune, "full_name": "Trần Văn Bench", "gender": "male", "birth_year": 1970,
+                             "consent": {"basic": True, "method": "paper"}}})
+    return ops
+
+times = []
+for i in range(20):
+    body = {"device_id": "bench-1000", "operations": batch(1000, i * 48)}
+    t0 = time.perf_counter()
+    status, data = call(c, "POST", "/api/v1/sync/push", member, body)
+    times.append((time.perf_counter() - t0) * 1000)
+    res = json.loads(data)
+    if status != 200 or res["applied"] != 1000:
+        raise SystemExit(f"push: {status} {data[:500]!r}")
+push_ms = statistics.median(times)
+
+# 3. 50 devices, 100-operation batches, for `duration` seconds.
+lat, errors, pushes = [], [0], [0]
+lock = threading.Lock()
+stop = time.perf_counter() + duration
+def device(i):
+    conn = client()
+    token = members[i % 5]
+    n = 0
+    while time.perf_counter() < stop:
+        body = {"device_id": f"phone-{i}", "operations": batch(100, i * 97 + n * 5)}
+        n += 1
+        t0 = time.perf_counter()
+        try:
+            status, data = call(conn, "POST", "/api/v1/sync/push", token, body)
+            good = status == 200 and json.loads(data)["applied"] == 100
+        except Exception:
+            good = False
+            conn = client()
+        ms = (time.perf_counter() - t0) * 1000
+        with lock:
+            lat.append(ms); pushes[0] += 1
+            if not good: errors[0] += 1
+threads = [threading.Thread(target=device, args=(i,)) for i in range(50)]
+t_start = time.perf_counter()
+for t in threads: t.start()
+for t in threads: t.join()
+elapsed = time.perf_counter() - t_start
+lat.sort()
+p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+print(f"snapshot: {snap_records} records, median {snap_ms:.0f} ms, {snap_mb:.2f} MB gzip")
+print(f"push of 1,000 operations: median {push_ms:.1f} ms (min {min(times):.1f}, max {max(times):.1f}) of 20, client wall time")
+print(f"50 devices × 100-op batches for {elapsed:.0f} s: {pushes[0]} pushes, {pushes[0]*100/elapsed:.0f} ops/s, "
+      f"p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms, errors {errors[0]}")
+PY
+echo "hocvuso sync bench — $(machine), $backend, client and server on the same machine"
+echo "data: $seed_line"
+echo "RSS after load: $(rss)"
