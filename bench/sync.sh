@@ -67,29 +67,33 @@ for cl in ok("GET", f"/api/v1/classes?commune={commune}&limit=500", admin)["item
     for s in ok("GET", f"/api/v1/classes/{cl['id']}/sessions?limit=50", admin)["items"]:
         sessions.append((cl["id"], s["id"]))
 
-# 1. Snapshot.
+# 1. Snapshot, fetched with curl (Python's http.client reads chunked bodies slowly and
+# would measure itself): the sum of the pages' transfer times; decoding is the phone's.
+import gzip, subprocess, tempfile
 def snapshot():
-    t0 = time.perf_counter()
+    total = 0.0
     size = records = 0
     cursor = None
+    out = tempfile.NamedTemporaryFile(delete=False).name
     while True:
         path = "/api/v1/sync/changes?limit=1000" + (f"&cursor={cursor}" if cursor else "")
-        status, data = call(c, "GET", path, member, headers={"Accept-Encoding": "gzip", "X-Device-Id": "bench"})
-        if status != 200:
-            raise SystemExit(f"snapshot: {status}")
-        size += len(data)
-        import gzip
-        page = json.loads(gzip.decompress(data))
+        w = subprocess.run(["curl", "-s", "-o", out, "-w", "%{http_code} %{time_total} %{size_download}",
+                            "-H", "Authorization: Bearer " + member, "-H", "Accept-Encoding: gzip", "-H", "X-Device-Id: bench",
+                            base + path], capture_output=True, text=True, check=True).stdout.split()
+        if w[0] != "200":
+            raise SystemExit(f"snapshot: {w}")
+        total += float(w[1])
+        size += int(w[2])
+        page = json.loads(gzip.decompress(open(out, "rb").read()))
         records += len(page["changes"])
         cursor = page["next_cursor"]
         if not page["has_more"]:
             break
-    return (time.perf_counter() - t0) * 1000, size, records
+    return total * 1000, size, records
 snaps = [snapshot() for _ in range(5)]
 snap_ms = statistics.median(s[0] for s in snaps)
 snap_mb = snaps[0][1] / 1e6
 snap_records = snaps[0][2]
-
 # 2. 1,000-operation pushes.
 def batch(n, sess_offset):
     ops = []
