@@ -20,6 +20,7 @@ use crate::http::{self, IfMatch, RequestMeta};
 use crate::policy::{self, filter_to_scope, Access, Area, Capability, Principal};
 use crate::records::{self, CreateOutcome, Page, Position, Write};
 use crate::schema::{class_instructors, class_sessions, class_topics, classes, team_members, teams};
+use crate::stats::Rec;
 use crate::users::utc;
 
 pub const MODES: &[&str] = &["in_person", "online", "mixed"];
@@ -517,6 +518,7 @@ pub(crate) fn create_class_in(
     check_team(conn, &team_id, &commune, true)?;
     crate::topics::check_topics(conn, "topic_ids", &topic_ids, &[])?;
     check_instructors(conn, &team_id, &instructor_ids)?;
+    w.touch(conn, Rec::Class(id.clone()))?;
     let seq = w.seq(conn)?;
     diesel::insert_into(classes::table)
         .values((
@@ -736,6 +738,7 @@ pub(crate) fn update_class_in(
     if changed.is_empty() {
         return Ok((row.version, view(&row, old_topics, old_instructors)));
     }
+    w.touch(conn, Rec::Class(id.clone()))?;
     let seq = w.seq(conn)?;
     diesel::update(classes::table.find(&id))
         .set((
@@ -815,6 +818,7 @@ pub(crate) fn cancel_class_in(
     if !matches!(row.status.as_str(), "planned" | "ongoing") {
         return Err(invalid_transition(&row.status, "cancelled"));
     }
+    w.touch(conn, Rec::Class(id.clone()))?;
     let seq = w.seq(conn)?;
     diesel::update(classes::table.find(&id))
         .set((
@@ -1070,6 +1074,7 @@ pub(crate) fn create_session_in(
         return Ok((CreateOutcome::Replay, load_session(conn, &class_id, &id)?));
     }
     check_session_fits(conn, &class, held_on, &topic_ids)?;
+    w.touch(conn, Rec::Session(id.clone()))?;
     let seq = w.seq(conn)?;
     diesel::insert_into(class_sessions::table)
         .values((
@@ -1170,6 +1175,7 @@ pub(crate) fn update_session_in(
     if changed.is_empty() {
         return Ok(row);
     }
+    w.touch(conn, Rec::Session(row.id.clone()))?;
     let seq = w.seq(conn)?;
     diesel::update(class_sessions::table.find(&row.id))
         .set((
@@ -1231,6 +1237,7 @@ pub(crate) fn delete_session_in(
     class_in_scope(conn, caller, &class_id, Capability::RecordClasses, Access::Write)?;
     let row = load_session(conn, &class_id, &session_id)?;
     if_match.check(row.version)?;
+    w.touch(conn, Rec::Session(row.id.clone()))?;
     let seq = w.seq(conn)?;
     records::tombstone!(conn, class_sessions, &row.id, row.version, w.now, seq);
     w.audit(conn, "delete", "class_session", &row.id, Some(&row.commune_code), &[])?;

@@ -38,6 +38,19 @@ pub enum Command {
     /// Benchmark helpers.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Statistics counters.
+    #[command(subcommand)]
+    Stats(StatsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// Recompute every statistics counter from the records and report any difference
+    /// (exit 1 when there is one); `--fix` rewrites the counters from the records.
+    Rebuild {
+        #[arg(long)]
+        fix: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +166,8 @@ fn execute(cli: Cli) -> Result<(), String> {
                 enrollments_per_trainee,
             };
             let r = crate::bench::seed(&mut conn, &plan)?;
+            // Seeded rows bypass the write path: count them once, from the records.
+            crate::stats::rebuild(&mut conn, true).map_err(|e| format!("statistics: {}", e.cause.as_deref().unwrap_or(e.code)))?;
             println!(
                 "seeded {} communes: {} teams, {} classes, {} sessions, {} trainees, {} enrollments in {:.1} s",
                 r.communes,
@@ -164,6 +179,28 @@ fn execute(cli: Cli) -> Result<(), String> {
                 started.elapsed().as_secs_f64()
             );
             Ok(())
+        }
+        Command::Stats(StatsCommand::Rebuild { fix }) => {
+            let config = cli.config.resolve()?;
+            let db = Db::connect(config.database_url, 1)?;
+            db.migrate()?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let diffs =
+                crate::stats::rebuild(&mut conn, fix).map_err(|e| format!("statistics: {}", e.cause.as_deref().unwrap_or(e.code)))?;
+            for d in &diffs {
+                println!("{}: stored {}, from the records {}", d.key, d.stored, d.computed);
+            }
+            match (diffs.len(), fix) {
+                (0, _) => {
+                    println!("statistics counters match the records");
+                    Ok(())
+                }
+                (n, true) => {
+                    println!("{n} counters differed; rewritten from the records");
+                    Ok(())
+                }
+                (n, false) => Err(format!("{n} statistics counters differ from the records (run with --fix to rewrite them)")),
+            }
         }
         Command::Serve => {
             let started = std::time::Instant::now();

@@ -18,6 +18,7 @@ use crate::http::{self, IfMatch, RequestMeta};
 use crate::policy::{self, Access, Area, Capability, Principal};
 use crate::records::{self, CreateOutcome, Page, Position, Write};
 use crate::schema::{attendance_marks, class_sessions, enrollments, session_attendance, trainees};
+use crate::stats::Rec;
 use crate::users::utc;
 
 pub const RESULTS: &[&str] = &["passed", "failed"];
@@ -240,6 +241,7 @@ pub(crate) fn create_enrollment_in(
             Text::new("Người học đã ghi danh lớp này.", "The trainee is already enrolled in this class."),
         ));
     }
+    w.touch(conn, Rec::Enrollment(id.clone()))?;
     let seq = w.seq(conn)?;
     diesel::insert_into(enrollments::table)
         .values((
@@ -394,6 +396,7 @@ pub(crate) fn drop_enrollment_in(
             Text::new("Người học đã có kết quả hoàn thành.", "The trainee already has a completion."),
         ));
     }
+    w.touch(conn, Rec::Enrollment(eid.clone()))?;
     let seq = w.seq(conn)?;
     diesel::update(enrollments::table.find(&eid))
         .set((
@@ -737,6 +740,8 @@ pub(crate) fn record_completion_in(
                         ));
         }
     }
+    w.touch(conn, Rec::Enrollment(eid.clone()))?;
+    w.touch(conn, Rec::Trainee(row.trainee_id.clone()))?;
     let seq = w.seq(conn)?;
     diesel::update(enrollments::table.find(&eid))
         .set((
@@ -815,6 +820,7 @@ pub async fn verify_completion(
                     ));
                 }
                 let mut w = Write::new(&caller, &meta);
+                w.touch(conn, Rec::Enrollment(eid.clone()))?;
                 let seq = w.seq(conn)?;
                 diesel::update(enrollments::table.find(&eid))
                     .set((

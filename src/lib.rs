@@ -29,6 +29,7 @@ pub mod push;
 pub mod records;
 pub mod routes;
 pub mod schema;
+pub mod stats;
 pub mod sync;
 pub mod teams;
 pub mod text;

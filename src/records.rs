@@ -82,11 +82,12 @@ pub struct Write<'a> {
     pub meta: &'a RequestMeta,
     pub now: NaiveDateTime,
     seq: ChangeSeq,
+    stats: crate::stats::Stats,
 }
 
 impl<'a> Write<'a> {
     pub fn new(caller: &'a Caller, meta: &'a RequestMeta) -> Self {
-        Self { caller, meta, now: db::now(), seq: ChangeSeq::default() }
+        Self { caller, meta, now: db::now(), seq: ChangeSeq::default(), stats: crate::stats::Stats::default() }
     }
 
     pub fn seq(&mut self, conn: &mut AnyConnection) -> Result<i64, ApiError> {
@@ -133,8 +134,16 @@ impl<'a> Write<'a> {
         )
     }
 
-    /// Writes the change counter back; call last, before commit.
+    /// Notes that this write will change (or create) `rec`, so that the statistics
+    /// counters follow: call before the change.
+    pub fn touch(&mut self, conn: &mut AnyConnection, rec: crate::stats::Rec) -> Result<(), ApiError> {
+        self.stats.touch(conn, rec)
+    }
+
+    /// Brings the statistics counters up to date and writes the change counter back;
+    /// call last, before commit.
     pub fn finish(mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
+        self.stats.finish(conn)?;
         Ok(self.seq.finish(conn)?)
     }
 }

@@ -427,6 +427,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    stat_facts (fact_key) {
+        fact_key -> Text,
+        commune_code -> Text,
+        province_code -> Text,
+        day -> Date,
+        measure -> Text,
+        facet -> Text,
+        facet_value -> Text,
+        gender -> Text,
+        age_band -> Text,
+        ethnicity -> Text,
+        team_id -> Text,
+        language -> Text,
+        campaign -> Text,
+        n -> BigInt,
+    }
+}
+
 diesel::joinable!(units -> provinces (province_code));
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(sync_devices -> users (account_id));
@@ -472,4 +491,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_devices,
     sync_ops,
     sync_conflicts,
+    stat_facts,
 );

@@ -19,6 +19,7 @@ use crate::http::{self, IfMatch, RequestMeta};
 use crate::policy::{self, filter_to_scope, Access, Area, Capability, Principal};
 use crate::records::{self, CreateOutcome, Page, Position, Write};
 use crate::schema::{classes, team_members, teams, units, users};
+use crate::stats::Rec;
 use crate::users::utc;
 
 pub const KINDS: &[&str] = &["community_tech_team", "youth_volunteer_team", "other"];
@@ -259,6 +260,7 @@ pub async fn create_team(
                 policy::authorize(&caller, Capability::ManageTeams, Some(&area), Access::Write)?;
                 crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
                 let mut w = Write::new(&caller, &meta);
+                w.touch(conn, Rec::Team(id.clone()))?;
                 let seq = w.seq(conn)?;
                 diesel::insert_into(teams::table)
                     .values((
@@ -405,6 +407,7 @@ pub async fn update_team(
                     return Ok(row);
                 }
                 let mut w = Write::new(&caller, &meta);
+                w.touch(conn, Rec::Team(id.clone()))?;
                 let seq = w.seq(conn)?;
                 diesel::update(teams::table.find(&id))
                     .set((
@@ -475,6 +478,7 @@ pub async fn delete_team(
                     ));
                 }
                 let mut w = Write::new(&caller, &meta);
+                w.touch(conn, Rec::Team(id.clone()))?;
                 let seq = w.seq(conn)?;
                 records::tombstone!(conn, teams, &id, row.version, w.now, seq);
                 w.audit(conn, "delete", "team", &id, Some(&row.commune_code), &[])?;
@@ -760,6 +764,7 @@ pub async fn create_member(
                 check_account(conn, user_id.as_deref(), &team.commune_code)?;
                 check_single_membership(conn, &team.commune_code, &id, user_id.as_deref(), phone.as_deref(), left_on)?;
                 let mut w = Write::new(&caller, &meta);
+                w.touch(conn, Rec::Member(id.clone()))?;
                 let seq = w.seq(conn)?;
                 diesel::insert_into(team_members::table)
                     .values((
@@ -870,6 +875,7 @@ pub async fn update_member(
                     return Ok(row);
                 }
                 let mut w = Write::new(&caller, &meta);
+                w.touch(conn, Rec::Member(row.id.clone()))?;
                 let seq = w.seq(conn)?;
                 diesel::update(team_members::table.find(&row.id))
                     .set((
@@ -929,6 +935,7 @@ pub async fn delete_member(
                 policy::authorize(&caller, Capability::ManageTeams, Some(&area), Access::Write)?;
                 if_match.check(row.version)?;
                 let mut w = Write::new(&caller, &meta);
+                w.touch(conn, Rec::Member(row.id.clone()))?;
                 let seq = w.seq(conn)?;
                 records::tombstone!(conn, team_members, &row.id, row.version, w.now, seq);
                 w.audit(conn, "delete", "team_member", &row.id, Some(&row.commune_code), &[])?;

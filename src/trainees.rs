@@ -20,6 +20,7 @@ use crate::http::{self, IfMatch, RequestMeta};
 use crate::policy::{self, filter_to_scope, Access, Area, Capability, Principal};
 use crate::records::{self, CreateOutcome, Page, Position, Write};
 use crate::schema::{attendance_marks, enrollments, platform_certificates, team_members, trainees};
+use crate::stats::Rec;
 use crate::users::utc;
 
 pub const GENDERS: &[&str] = &["female", "male", "other", "unspecified"];
@@ -457,6 +458,7 @@ pub(crate) fn create_in(
     policy::authorize(caller, Capability::RecordPersonData, Some(&area), Access::Write)?;
     crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
     check_member(conn, obtained_by.as_deref())?;
+    w.touch(conn, Rec::Trainee(id.clone()))?;
     let seq = w.seq(conn)?;
     let search_name = crate::text::fold(&full_name);
     diesel::insert_into(trainees::table)
@@ -735,6 +737,7 @@ pub(crate) fn update_in(
     let row = if changed.is_empty() {
         row
     } else {
+        w.touch(conn, Rec::Trainee(id.to_owned()))?;
         let seq = w.seq(conn)?;
         diesel::update(trainees::table.find(id))
             .set((
@@ -826,6 +829,7 @@ pub(crate) fn delete_in(conn: &mut AnyConnection, w: &mut Write<'_>, id: &str, i
             ),
         ));
     }
+    w.touch(conn, Rec::Trainee(id.to_owned()))?;
     let seq = w.seq(conn)?;
     records::tombstone!(conn, trainees, id, row.version, w.now, seq);
     w.audit(conn, "delete", "trainee", id, Some(&row.commune_code), &[])?;
@@ -888,6 +892,8 @@ pub async fn merge_trainee(
                 let area = Area::of_commune(conn, &survivor.commune_code)?;
                 policy::authorize(&caller, Capability::VerifyAndManagePersonData, Some(&area), Access::Write)?;
                 let mut w = Write::new(&caller, &meta);
+                w.touch(conn, Rec::Trainee(dup_id.clone()))?;
+                w.touch(conn, Rec::Trainee(into.clone()))?;
                 let moved: Vec<(String, String, i64)> = enrollments::table
                     .filter(enrollments::trainee_id.eq(&dup_id))
                     .filter(enrollments::deleted_at.is_null())
@@ -967,6 +973,7 @@ pub async fn merge_trainee(
 /// Removes what identifies a person, keeping de-identified facts (commune, gender, birth
 /// year, target groups, enrollments, attendance, completions) so statistics stay right.
 pub fn erase_personal_data(conn: &mut AnyConnection, w: &mut Write<'_>, row: &TraineeRow, reason: &str) -> Result<(), ApiError> {
+    w.touch(conn, Rec::Trainee(row.id.clone()))?;
     let seq = w.seq(conn)?;
     diesel::update(trainees::table.find(&row.id))
         .set((
@@ -1093,6 +1100,7 @@ pub async fn withdraw_consent(
                         .set((trainees::consent_basic.eq(false), trainees::change_seq.eq(seq)))
                         .execute(conn)?;
                 } else {
+                    w.touch(conn, Rec::Trainee(id.clone()))?;
                     let seq = w.seq(conn)?;
                     diesel::update(trainees::table.find(&id))
                         .set((
@@ -1238,6 +1246,7 @@ pub async fn create_certificate(
                         ));
                     }
                     let mut w = Write::new(&caller, &meta);
+                    w.touch(conn, Rec::Trainee(trainee_id.clone()))?;
                     let seq = w.seq(conn)?;
                     diesel::insert_into(platform_certificates::table)
                         .values((

@@ -1,0 +1,311 @@
+//! Statistics counters: after a randomized sequence of creates, edits, moves, deletes,
+//! merges, erasures, consent withdrawals, completions, verifications, team changes and
+//! sync pushes through the API, recomputing every counter from the records finds no
+//! difference; and the counters equal counts taken independently with SQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use actix_web::http::StatusCode;
+use common::*;
+use diesel::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> &'a str {
+    from[rng.gen_range(0..from.len())]
+}
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+const GROUPS: &[&str] = &["elderly", "farmer", "worker", "ethnic_minority", "pupil_student"];
+const TOPICS: &[&str] = &["vneid_e_identity", "digital_devices_basics", "online_public_services"];
+
+fn sum(conn: &mut hocvuso::db::AnyConnection, measure: &str) -> i64 {
+    use hocvuso::schema::stat_facts as f;
+    let rows: Vec<i64> = f::table.filter(f::measure.eq(measure)).filter(f::facet.eq("")).select(f::n).load(conn).unwrap();
+    rows.iter().sum()
+}
+
+fn count(conn: &mut hocvuso::db::AnyConnection, sql: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+}
+
+#[actix_web::test]
+async fn counters_follow_a_random_sequence_of_writes_and_match_a_rebuild() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, officer) = app.user_with_token(&admin, "ct.officer", "officer", "commune", Some(QN_CAM_THANH)).await;
+    let (_, member) = app.user_with_token(&admin, "ct.member", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let mut rng = StdRng::seed_from_u64(std::env::var("STATS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(57));
+    let mut teams: Vec<String> = vec![];
+    let mut members: Vec<String> = vec![];
+    let mut classes: Vec<(String, i64)> = vec![];
+    let mut sessions: Vec<(String, String)> = vec![];
+    let mut trainees: Vec<String> = vec![];
+    let mut enrollments: Vec<(String, String)> = vec![]; // (class, enrollment)
+    let mut statuses = std::collections::BTreeMap::<String, u32>::new();
+    for step in 0..220 {
+        let action = if teams.is_empty() { 0 } else { rng.gen_range(0..20) };
+        let r: Value;
+        let s: StatusCode;
+        macro_rules! call {
+            ($resp:expr) => {{
+                let resp = $resp;
+                s = resp.status;
+                r = resp.body;
+            }};
+        }
+        match action {
+            0 => {
+                let id = uuid();
+                call!(app.req("POST", "/api/v1/teams", &officer, None,
+                    Some(json!({"id": id, "commune_code": QN_CAM_THANH, "name": format!("Tổ {step}"), "kind": "other", "level": "commune"}))).await);
+                if s == StatusCode::CREATED {
+                    teams.push(id);
+                }
+            }
+            1 => {
+                let t = &teams[rng.gen_range(0..teams.len())];
+                let id = uuid();
+                call!(app.req("POST", &format!("/api/v1/teams/{t}/members"), &officer, None,
+                    Some(json!({"id": id, "full_name": "Thành viên", "role": "member", "affiliation": "youth_union", "joined_on": "2026-03-01"}))).await);
+                if s == StatusCode::CREATED {
+                    members.push(format!("{t}/{id}"));
+                }
+            }
+            2 => {
+                let t = &teams[rng.gen_range(0..teams.len())];
+                call!(
+                    app.req("PATCH", &format!("/api/v1/teams/{t}"), &officer, Some("*"), Some(json!({"active": rng.gen_bool(0.5)}))).await
+                );
+            }
+            3 | 4 => {
+                let id = uuid();
+                let commune = if rng.gen_bool(0.8) { QN_CAM_THANH } else { QN_NGHIA_LO };
+                let token = if commune == QN_CAM_THANH { &member } else { &admin };
+                let groups: Vec<&str> = GROUPS.iter().filter(|_| rng.gen_bool(0.3)).copied().collect();
+                let mut body = json!({"id": id, "commune_code": commune, "full_name": format!("Người {step}"),
+                    "gender": pick(&mut rng, &["female", "male"]), "birth_year": rng.gen_range(1940..2012),
+                    "target_groups": groups, "consent": {"basic": true, "method": "paper"}});
+                if rng.gen_bool(0.4) {
+                    body["ethnicity_code"] = json!("19");
+                    body["consent"]["ethnicity"] = json!(true);
+                }
+                call!(app.req("POST", "/api/v1/trainees", token, None, Some(body)).await);
+                if s == StatusCode::CREATED {
+                    trainees.push(id);
+                }
+            }
+            5 if !trainees.is_empty() => {
+                let t = &trainees[rng.gen_range(0..trainees.len())];
+                let body = match rng.gen_range(0..4) {
+                    0 => json!({"gender": pick(&mut rng, &["female", "male", "other"])}),
+                    1 => json!({"birth_year": rng.gen_range(1940..2012)}),
+                    2 => json!({"commune_code": pick(&mut rng, &[QN_CAM_THANH, QN_NGHIA_LO])}),
+                    _ => json!({"target_groups": [GROUPS[rng.gen_range(0..GROUPS.len())]]}),
+                };
+                call!(app.req("PATCH", &format!("/api/v1/trainees/{t}"), &admin, Some("*"), Some(body)).await);
+            }
+            6 if !trainees.is_empty() => {
+                let t = &trainees[rng.gen_range(0..trainees.len())];
+                call!(app.req("DELETE", &format!("/api/v1/trainees/{t}"), &admin, Some("*"), None).await);
+            }
+            7 if trainees.len() > 2 => {
+                let a = &trainees[rng.gen_range(0..trainees.len())];
+                let b = &trainees[rng.gen_range(0..trainees.len())];
+                call!(app.req("POST", &format!("/api/v1/trainees/{a}/merge"), &admin, None, Some(json!({"into": b}))).await);
+            }
+            8 if !trainees.is_empty() => {
+                let t = &trainees[rng.gen_range(0..trainees.len())];
+                if rng.gen_bool(0.5) {
+                    call!(app.req("POST", &format!("/api/v1/trainees/{t}/erase"), &admin, None, None).await);
+                } else {
+                    let which = pick(&mut rng, &["basic", "ethnicity"]);
+                    call!(
+                        app.req("POST", &format!("/api/v1/trainees/{t}/consent/withdraw"), &admin, None, Some(json!({"consent": which})))
+                            .await
+                    );
+                }
+            }
+            9 | 10 => {
+                let id = uuid();
+                let team = &teams[rng.gen_range(0..teams.len())];
+                let topics: Vec<&str> = TOPICS.iter().filter(|_| rng.gen_bool(0.5)).copied().collect();
+                let topics = if topics.is_empty() { vec![TOPICS[0]] } else { topics };
+                call!(app.req("POST", "/api/v1/classes", &member, None,
+                    Some(json!({"id": id, "commune_code": QN_CAM_THANH, "team_id": team, "title": "Lớp", "topic_ids": topics,
+                                "mode": "in_person", "language": pick(&mut rng, &["vi", "hre"]), "campaign": pick(&mut rng, &["science_day_18_5", "x"]),
+                                "start_date": "2026-02-01", "end_date": "2026-06-30", "planned_sessions": 4}))).await);
+                if s == StatusCode::CREATED {
+                    classes.push((id, 1));
+                }
+            }
+            11 if !classes.is_empty() => {
+                let (c, _) = &classes[rng.gen_range(0..classes.len())];
+                let body = match rng.gen_range(0..4) {
+                    0 => json!({"status": pick(&mut rng, &["ongoing", "completed"])}),
+                    1 => json!({"topic_ids": [TOPICS[rng.gen_range(0..TOPICS.len())]]}),
+                    2 => json!({"language": "cua"}),
+                    _ => json!({"team_id": teams[rng.gen_range(0..teams.len())]}),
+                };
+                call!(app.req("PATCH", &format!("/api/v1/classes/{c}"), &officer, Some("*"), Some(body)).await);
+            }
+            12 if !classes.is_empty() => {
+                let (c, _) = &classes[rng.gen_range(0..classes.len())];
+                if rng.gen_bool(0.2) {
+                    call!(app.req("POST", &format!("/api/v1/classes/{c}/cancel"), &officer, None, Some(json!({"reason": "Mưa lũ"}))).await);
+                } else {
+                    let id = uuid();
+                    call!(
+                        app.req(
+                            "POST",
+                            &format!("/api/v1/classes/{c}/sessions"),
+                            &member,
+                            None,
+                            Some(json!({"id": id, "held_on": format!("2026-03-{:02}", rng.gen_range(1..28)), "duration_minutes": 90}))
+                        )
+                        .await
+                    );
+                    if s == StatusCode::CREATED {
+                        sessions.push((c.clone(), id));
+                    }
+                }
+            }
+            13 if !sessions.is_empty() => {
+                let (c, id) = &sessions[rng.gen_range(0..sessions.len())];
+                call!(app.req("DELETE", &format!("/api/v1/classes/{c}/sessions/{id}"), &officer, Some("*"), None).await);
+            }
+            14 | 15 if !classes.is_empty() && !trainees.is_empty() => {
+                let (c, _) = &classes[rng.gen_range(0..classes.len())];
+                let t = &trainees[rng.gen_range(0..trainees.len())];
+                let id = uuid();
+                call!(
+                    app.req("POST", &format!("/api/v1/classes/{c}/enrollments"), &member, None, Some(json!({"id": id, "trainee_id": t})))
+                        .await
+                );
+                if s == StatusCode::CREATED {
+                    enrollments.push((c.clone(), id));
+                }
+            }
+            16 if !enrollments.is_empty() => {
+                let (_, e) = &enrollments[rng.gen_range(0..enrollments.len())];
+                call!(
+                    app.req(
+                        "POST",
+                        &format!("/api/v1/enrollments/{e}/completion"),
+                        &officer,
+                        None,
+                        Some(json!({"result": pick(&mut rng, &["passed", "failed"]), "evidence": "in_class_assessment",
+                                "completed_on": format!("2026-04-{:02}", rng.gen_range(1..28)), "override_reason": "Học bù tại nhà"}))
+                    )
+                    .await
+                );
+            }
+            17 if !enrollments.is_empty() => {
+                let (c, e) = &enrollments[rng.gen_range(0..enrollments.len())];
+                if rng.gen_bool(0.5) {
+                    call!(
+                        app.req("POST", &format!("/api/v1/enrollments/{e}/verify"), &officer, None, Some(json!({"decision": "verified"})))
+                            .await
+                    );
+                } else {
+                    call!(
+                        app.req(
+                            "DELETE",
+                            &format!("/api/v1/classes/{c}/enrollments/{e}"),
+                            &officer,
+                            Some("*"),
+                            Some(json!({"reason": "Chuyển đi"}))
+                        )
+                        .await
+                    );
+                }
+            }
+            18 if !trainees.is_empty() => {
+                let t = &trainees[rng.gen_range(0..trainees.len())];
+                call!(app.req("POST", &format!("/api/v1/trainees/{t}/platform-certificates"), &officer, None,
+                    Some(json!({"certificate_ref": format!("CERT-{step}"), "course": "Kỹ năng số cơ bản", "issued_on": format!("2026-05-{:02}", rng.gen_range(1..28))}))).await);
+            }
+            19 if !classes.is_empty() => {
+                // A pushed batch: a new trainee enrolled at once, and an edit that conflicts.
+                let (c, _) = &classes[rng.gen_range(0..classes.len())];
+                let t = uuid();
+                let e = uuid();
+                let mut ops = vec![
+                    json!({"op_id": uuid(), "type": "trainee", "action": "upsert", "id": t,
+                           "body": {"commune_code": QN_CAM_THANH, "full_name": "Người đẩy", "gender": "female", "birth_year": 1955,
+                                    "target_groups": ["elderly"], "consent": {"basic": true, "method": "paper"}}}),
+                    json!({"op_id": uuid(), "type": "enrollment", "action": "upsert", "id": e, "body": {"class_id": c, "trainee_id": t}}),
+                ];
+                if let Some(old) = trainees.first() {
+                    ops.push(json!({"op_id": uuid(), "type": "trainee", "action": "upsert", "id": old, "base_version": 999, "body": {"gender": "male"}}));
+                }
+                call!(app.req("POST", "/api/v1/sync/push", &member, None, Some(json!({"device_id": "p", "operations": ops}))).await);
+                if r["results"][0]["status"] == "applied" {
+                    trainees.push(t);
+                }
+                if r["results"][1]["status"] == "applied" {
+                    enrollments.push((c.clone(), e));
+                }
+            }
+            _ => continue,
+        }
+        assert!(!s.is_server_error(), "step {step}: {s} {r}");
+        *statuses.entry(format!("{action}:{}", s.as_u16())).or_default() += 1;
+    }
+    let mut conn = app.conn();
+    let diffs = hocvuso::stats::rebuild(&mut conn, false).unwrap();
+    assert!(diffs.is_empty(), "counters differ from the records: {diffs:#?}\nstatuses: {statuses:?}");
+
+    // And the counters are what plain SQL counts from the records.
+    let live = "deleted_at IS NULL";
+    assert_eq!(
+        sum(&mut conn, "trainees"),
+        count(&mut conn, &format!("SELECT COUNT(*) AS n FROM trainees WHERE {live} AND merged_into IS NULL"))
+    );
+    assert_eq!(
+        sum(&mut conn, "enrollments"),
+        count(&mut conn, "SELECT COUNT(*) AS n FROM enrollments WHERE deleted_at IS NULL AND status = 'enrolled'")
+    );
+    assert_eq!(
+        sum(&mut conn, "completions_passed"),
+        count(&mut conn, "SELECT COUNT(*) AS n FROM enrollments WHERE deleted_at IS NULL AND completion_result = 'passed'")
+    );
+    assert_eq!(
+        sum(&mut conn, "completions_verified"),
+        count(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM enrollments WHERE deleted_at IS NULL AND completion_result = 'passed' AND verification = 'verified'"
+        )
+    );
+    assert_eq!(sum(&mut conn, "sessions_held"), count(&mut conn, "SELECT COUNT(*) AS n FROM class_sessions WHERE deleted_at IS NULL"));
+    assert_eq!(
+        sum(&mut conn, "people_confirmed"),
+        count(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM trainees t WHERE t.deleted_at IS NULL AND t.merged_into IS NULL AND (
+               EXISTS (SELECT 1 FROM enrollments e WHERE e.trainee_id = t.id AND e.deleted_at IS NULL AND e.completion_result = 'passed')
+               OR EXISTS (SELECT 1 FROM platform_certificates p WHERE p.trainee_id = t.id AND p.deleted_at IS NULL))"
+        )
+    );
+    assert_eq!(sum(&mut conn, "teams_active"), count(&mut conn, "SELECT COUNT(*) AS n FROM teams WHERE deleted_at IS NULL AND active"));
+    for st in ["planned", "ongoing", "completed", "cancelled"] {
+        assert_eq!(
+            sum(&mut conn, &format!("classes_{st}")),
+            count(&mut conn, &format!("SELECT COUNT(*) AS n FROM classes WHERE deleted_at IS NULL AND status = '{st}'")),
+            "{st}"
+        );
+    }
+    eprintln!("statuses (action:status → count): {statuses:?}");
+    assert!(sum(&mut conn, "trainees") > 10, "the sequence recorded too few trainees: {statuses:?}");
+    assert!(sum(&mut conn, "completions_passed") > 0, "no completion: {statuses:?}");
+}
