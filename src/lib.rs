@@ -30,6 +30,7 @@ pub mod records;
 pub mod routes;
 pub mod schema;
 pub mod stats;
+pub mod stats_api;
 pub mod sync;
 pub mod teams;
 pub mod text;

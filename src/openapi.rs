@@ -5,7 +5,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    audit, auth, classes, conflicts, devices, enrollments, error, hamlets, ops, push, sync, teams, topics, trainees, units, users,
+    audit, auth, classes, conflicts, devices, enrollments, error, hamlets, ops, push, stats_api, sync, teams, topics, trainees, units,
+    users,
 };
 
 #[derive(OpenApi)]
@@ -39,6 +40,7 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         enrollments::get_attendance, enrollments::put_attendance, enrollments::record_completion, enrollments::verify_completion,
         sync::list_changes, push::push, devices::list_devices,
         conflicts::report_conflict, conflicts::list_conflicts, conflicts::resolve_conflict,
+        stats_api::get_overview, stats_api::get_units, stats_api::get_breakdown, stats_api::put_population,
         audit::list_audit,
     ),
     components(schemas(error::Problem, error::ProblemFieldError)),
@@ -54,6 +56,7 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         (name = "trainees", description = "Trainees and their personal data: consent, duplicates, merge, export, erase (never analysts)"),
         (name = "enrollments", description = "Enrollment, attendance, completion and verification (never analysts)"),
         (name = "sync", description = "Offline sync for the field app: the delta feed, the batch push, devices and reported conflicts"),
+        (name = "stats", description = "Statistics of the scope, from counters kept with every write (analysts, officers, admins)"),
         (name = "audit", description = "Who changed what (admins and officers)"),
         (name = "operations", description = "Liveness and readiness"),
     )

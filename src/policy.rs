@@ -205,6 +205,8 @@ pub enum Capability {
     /// Verify or reject completions; override the attendance minimum; merge duplicates;
     /// export and erase a person's data.
     VerifyAndManagePersonData,
+    /// Read aggregate statistics and reports of the scope.
+    ReadStats,
 }
 
 /// Read or write: decides between 404 and 403 for a record outside the scope.
@@ -224,6 +226,7 @@ pub fn role_can(role: Role, capability: Capability) -> bool {
             matches!(role, Role::Admin | Role::Officer | Role::TeamMember)
         }
         ManageTeams | ReadAudit | VerifyAndManagePersonData => matches!(role, Role::Admin | Role::Officer),
+        ReadStats => matches!(role, Role::Admin | Role::Officer | Role::Analyst),
     }
 }
 

@@ -8,7 +8,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
 use crate::{
-    audit, auth, classes, conflicts, devices, enrollments, hamlets, openapi, ops, push, sync, teams, topics, trainees, units, users,
+    audit, auth, classes, conflicts, devices, enrollments, hamlets, openapi, ops, push, stats_api, sync, teams, topics, trainees, units,
+    users,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -102,6 +103,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/sync/conflicts").route(get().to(conflicts::list_conflicts)).route(post().to(conflicts::report_conflict)),
                 )
                 .service(resource("/sync/conflicts/{id}/resolve").route(post().to(conflicts::resolve_conflict)))
+                // statistics
+                .service(resource("/stats/overview").route(get().to(stats_api::get_overview)))
+                .service(resource("/stats/units").route(get().to(stats_api::get_units)))
+                .service(resource("/stats/breakdown").route(get().to(stats_api::get_breakdown)))
+                .service(resource("/units/{code}/population").route(put().to(stats_api::put_population)))
                 // audit
                 .service(resource("/audit").route(get().to(audit::list_audit))),
         );

@@ -446,6 +446,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    unit_populations (code) {
+        code -> Text,
+        adults -> BigInt,
+        year -> Integer,
+        source -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    report_snapshots (report_key) {
+        report_key -> Text,
+        period -> Text,
+        calendar -> Bool,
+        from_day -> Date,
+        to_day -> Date,
+        closed_at -> Timestamp,
+        closed_by -> Text,
+    }
+}
+
+diesel::table! {
+    report_facts (report_key, fact_key) {
+        report_key -> Text,
+        fact_key -> Text,
+        commune_code -> Text,
+        province_code -> Text,
+        day -> Date,
+        measure -> Text,
+        facet -> Text,
+        facet_value -> Text,
+        gender -> Text,
+        age_band -> Text,
+        ethnicity -> Text,
+        team_id -> Text,
+        language -> Text,
+        campaign -> Text,
+        n -> BigInt,
+    }
+}
+
 diesel::joinable!(units -> provinces (province_code));
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(sync_devices -> users (account_id));
@@ -492,4 +535,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_ops,
     sync_conflicts,
     stat_facts,
+    unit_populations,
+    report_snapshots,
+    report_facts,
 );

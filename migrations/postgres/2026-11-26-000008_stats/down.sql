@@ -1,1 +1,4 @@
+DROP TABLE report_facts;
+DROP TABLE report_snapshots;
+DROP TABLE unit_populations;
 DROP TABLE stat_facts;

@@ -20,3 +20,45 @@ CREATE TABLE stat_facts (
 CREATE INDEX stat_facts_commune_idx ON stat_facts (commune_code, facet, measure, day);
 CREATE INDEX stat_facts_province_idx ON stat_facts (province_code, facet, measure, day);
 CREATE INDEX stat_facts_facet_idx ON stat_facts (facet, measure, day);
+
+-- Adults living in a unit (admins set it, with year and source): the participation rate.
+CREATE TABLE unit_populations (
+    code TEXT PRIMARY KEY NOT NULL REFERENCES units (code),
+    adults BIGINT NOT NULL,
+    year INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    updated_at TIMESTAMP(6) NOT NULL,
+    updated_by TEXT NOT NULL REFERENCES users (id)
+);
+
+-- Closed periodic reports: the counters of the report's window, frozen when it was
+-- closed (later edits in the field do not change it); reopening deletes the copy.
+CREATE TABLE report_snapshots (
+    report_key TEXT PRIMARY KEY NOT NULL,
+    period TEXT NOT NULL,
+    calendar BOOLEAN NOT NULL,
+    from_day DATE NOT NULL,
+    to_day DATE NOT NULL,
+    closed_at TIMESTAMP(6) NOT NULL,
+    closed_by TEXT NOT NULL REFERENCES users (id)
+);
+CREATE TABLE report_facts (
+    report_key TEXT NOT NULL,
+    fact_key TEXT NOT NULL,
+    commune_code TEXT NOT NULL,
+    province_code TEXT NOT NULL,
+    day DATE NOT NULL,
+    measure TEXT NOT NULL,
+    facet TEXT NOT NULL,
+    facet_value TEXT NOT NULL,
+    gender TEXT NOT NULL,
+    age_band TEXT NOT NULL,
+    ethnicity TEXT NOT NULL,
+    team_id TEXT NOT NULL,
+    language TEXT NOT NULL,
+    campaign TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (report_key, fact_key)
+);
+CREATE INDEX report_facts_commune_idx ON report_facts (report_key, commune_code, facet, measure);
+CREATE INDEX report_facts_province_idx ON report_facts (report_key, province_code, facet, measure);

@@ -1,0 +1,390 @@
+//! The statistics endpoints: exact numbers against counts taken independently from the
+//! records, filters, scope, breakdowns, populations, roles and bad input, and small-cell
+//! suppression for analysts tested against a subtraction attack.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use actix_web::http::StatusCode;
+use common::*;
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+fn count(conn: &mut hocvuso::db::AnyConnection, sql: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+}
+
+struct Data {
+    admin: String,
+    officer: String,
+    analyst: String,
+    member: String,
+}
+
+async fn trainee<A: App>(
+    app: &A,
+    token: &str,
+    commune: &str,
+    gender: &str,
+    birth_year: i32,
+    groups: Value,
+    ethnicity: Option<&str>,
+) -> String {
+    let mut body = json!({"commune_code": commune, "full_name": "Người học", "gender": gender, "birth_year": birth_year,
+                          "target_groups": groups, "consent": {"basic": true, "method": "paper"}});
+    if let Some(e) = ethnicity {
+        body["ethnicity_code"] = json!(e);
+        body["consent"]["ethnicity"] = json!(true);
+    }
+    let r = app.req("POST", "/api/v1/trainees", token, None, Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+/// Cẩm Thành: 12 trainees (8 women, 4 men), 10 enrolled in one class, 6 passed, 3 of them
+/// verified, one more person confirmed by a platform certificate. Nghĩa Lộ: 3 women.
+/// Ba Đình (Hà Nội): 2 people.
+async fn seed<A: App + Tokens>(app: &A) -> Data {
+    let admin = app.admin().await;
+    let officer = app.token(&admin, "ct.officer", "officer", "commune", Some(QN_CAM_THANH)).await;
+    let member = app.token(&admin, "ct.member", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let analyst = app.token(&admin, "an.quoc", "analyst", "country", None).await;
+    let team = app
+        .req(
+            "POST",
+            "/api/v1/teams",
+            &officer,
+            None,
+            Some(json!({"commune_code": QN_CAM_THANH, "name": "Tổ 1", "kind": "other", "level": "commune"})),
+        )
+        .await;
+    let team = team.body["id"].as_str().unwrap().to_owned();
+    let class = app
+        .req(
+            "POST",
+            "/api/v1/classes",
+            &member,
+            None,
+            Some(json!({"commune_code": QN_CAM_THANH, "team_id": team, "title": "VNeID", "topic_ids": ["vneid_e_identity"],
+                        "mode": "in_person", "language": "hre", "campaign": "science_day_18_5",
+                        "start_date": "2026-05-04", "end_date": "2026-06-30", "planned_sessions": 2})),
+        )
+        .await;
+    assert_eq!(class.status, StatusCode::CREATED, "{}", class.body);
+    let class = class.body["id"].as_str().unwrap().to_owned();
+    app.req(
+        "POST",
+        &format!("/api/v1/classes/{class}/sessions"),
+        &member,
+        None,
+        Some(json!({"held_on": "2026-05-05", "duration_minutes": 90})),
+    )
+    .await;
+    let mut people = vec![];
+    for i in 0..12 {
+        let gender = if i < 8 { "female" } else { "male" };
+        let year = [1950, 1990, 1970, 2010][i % 4];
+        let eth = if i < 2 { Some("19") } else { None };
+        people.push(trainee(app, &member, QN_CAM_THANH, gender, year, json!(["farmer"]), eth).await);
+    }
+    let mut enrollments = vec![];
+    for p in &people[..10] {
+        let r = app.req("POST", &format!("/api/v1/classes/{class}/enrollments"), &member, None, Some(json!({"trainee_id": p}))).await;
+        enrollments.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    for (i, e) in enrollments[..6].iter().enumerate() {
+        let r = app
+            .req(
+                "POST",
+                &format!("/api/v1/enrollments/{e}/completion"),
+                &officer,
+                None,
+                Some(json!({"result": "passed", "evidence": "in_class_assessment", "completed_on": "2026-05-20", "override_reason": "Đủ năng lực"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        if i < 3 {
+            let v =
+                app.req("POST", &format!("/api/v1/enrollments/{e}/verify"), &officer, None, Some(json!({"decision": "verified"}))).await;
+            assert_eq!(v.status, StatusCode::OK);
+        }
+    }
+    let cert = app
+        .req(
+            "POST",
+            &format!("/api/v1/trainees/{}/platform-certificates", people[11]),
+            &officer,
+            None,
+            Some(json!({"certificate_ref": "BDHVS-1", "course": "Kỹ năng số cơ bản", "issued_on": "2026-06-01"})),
+        )
+        .await;
+    assert_eq!(cert.status, StatusCode::CREATED, "{}", cert.body);
+    for _ in 0..3 {
+        trainee(app, &admin, QN_NGHIA_LO, "female", 1980, json!([]), None).await;
+    }
+    for _ in 0..2 {
+        trainee(app, &admin, HN_BA_DINH, "male", 1985, json!([]), None).await;
+    }
+    Data { admin, officer, analyst, member }
+}
+
+#[allow(async_fn_in_trait)]
+trait Tokens {
+    async fn admin(&self) -> String;
+    async fn token(&self, admin: &str, user: &str, role: &str, kind: &str, code: Option<&str>) -> String;
+}
+
+impl<S, B> Tokens for TestApp<S>
+where
+    S: actix_web::dev::Service<actix_http::Request, Response = actix_web::dev::ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    async fn admin(&self) -> String {
+        self.admin_token().await
+    }
+    async fn token(&self, admin: &str, user: &str, role: &str, kind: &str, code: Option<&str>) -> String {
+        self.user_with_token(admin, user, role, kind, code).await.1
+    }
+}
+
+#[actix_web::test]
+async fn overview_numbers_match_counts_taken_from_the_records() {
+    let app = app().await;
+    let d = seed(&app).await;
+    let r = app.get("/api/v1/stats/overview", Some(&d.officer)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut conn = app.conn();
+    let ct = QN_CAM_THANH;
+    let expected_trainees =
+        count(&mut conn, &format!("SELECT COUNT(*) AS n FROM trainees WHERE commune_code = '{ct}' AND deleted_at IS NULL"));
+    let expected_enrolled = count(
+        &mut conn,
+        &format!("SELECT COUNT(*) AS n FROM enrollments WHERE commune_code = '{ct}' AND deleted_at IS NULL AND status = 'enrolled'"),
+    );
+    let expected_passed =
+        count(&mut conn, &format!("SELECT COUNT(*) AS n FROM enrollments WHERE commune_code = '{ct}' AND completion_result = 'passed'"));
+    let expected_verified =
+        count(&mut conn, &format!("SELECT COUNT(*) AS n FROM enrollments WHERE commune_code = '{ct}' AND verification = 'verified'"));
+    assert_eq!((expected_trainees, expected_enrolled, expected_passed, expected_verified), (12, 10, 6, 3));
+    assert_eq!(
+        r.body,
+        json!({"teams_active": 1, "team_members": 0, "classes_planned": 1, "classes_ongoing": 0, "classes_completed": 0,
+               "classes_cancelled": 0, "classes_total": 1, "sessions_held": 1, "trainees": expected_trainees,
+               "enrollments": expected_enrolled, "completions_passed": expected_passed, "completions_verified": expected_verified,
+               "people_confirmed": 7, "completion_rate": 0.6, "verification_rate": 0.5})
+    );
+    // The admin's country view, a province, a commune, and periods.
+    let all = app.get("/api/v1/stats/overview", Some(&d.admin)).await;
+    assert_eq!(all.body["trainees"], 17);
+    let qn = app.get(&format!("/api/v1/stats/overview?province={QN}"), Some(&d.admin)).await;
+    assert_eq!(qn.body["trainees"], 15);
+    let nl = app.get(&format!("/api/v1/stats/overview?commune={QN_NGHIA_LO}"), Some(&d.admin)).await;
+    assert_eq!((nl.body["trainees"].as_i64(), nl.body["enrollments"].as_i64()), (Some(3), Some(0)));
+    assert_eq!(nl.body["completion_rate"], Value::Null);
+    let may = app.get("/api/v1/stats/overview?from=2026-05-01&to=2026-05-31", Some(&d.officer)).await;
+    assert_eq!(may.body["completions_passed"], 6);
+    assert_eq!(may.body["sessions_held"], 1);
+    let june = app.get("/api/v1/stats/overview?from=2026-06-01&to=2026-06-30", Some(&d.officer)).await;
+    assert_eq!(june.body["completions_passed"], 0);
+    assert_eq!(june.body["people_confirmed"], 1, "the certificate holder qualified on 1 June: {}", june.body);
+    assert_eq!(may.body["people_confirmed"], 6);
+    // Topic and campaign filters: class measures only.
+    let topic = app.get("/api/v1/stats/overview?topic=vneid_e_identity", Some(&d.officer)).await;
+    assert_eq!((topic.body["enrollments"].as_i64(), topic.body["trainees"].clone()), (Some(10), Value::Null));
+    let other = app.get("/api/v1/stats/overview?topic=online_public_services", Some(&d.officer)).await;
+    assert_eq!(other.body["enrollments"], 0);
+    let camp = app.get("/api/v1/stats/overview?campaign=science_day_18_5", Some(&d.officer)).await;
+    assert_eq!((camp.body["completions_passed"].as_i64(), camp.body["people_confirmed"].clone()), (Some(6), Value::Null));
+    // A later edit is counted at once: a dropped enrollment, a moved trainee.
+    let id: String = {
+        use hocvuso::schema::trainees as t;
+        t::table.filter(t::commune_code.eq(QN_CAM_THANH)).filter(t::gender.eq("male")).select(t::id).order(t::id).first(&mut conn).unwrap()
+    };
+    let moved = app.patch(&format!("/api/v1/trainees/{id}"), Some(&d.admin), Some("*"), json!({"commune_code": QN_NGHIA_LO})).await;
+    assert_eq!(moved.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/stats/overview", Some(&d.officer)).await.body["trainees"], 11);
+    assert_eq!(app.get(&format!("/api/v1/stats/overview?commune={QN_NGHIA_LO}"), Some(&d.admin)).await.body["trainees"], 4);
+    assert!(hocvuso::stats::rebuild(&mut conn, false).unwrap().is_empty());
+}
+
+#[actix_web::test]
+async fn units_breakdowns_and_population() {
+    let app = app().await;
+    let d = seed(&app).await;
+    let r = app.get("/api/v1/stats/units", Some(&d.officer)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["level"], "commune");
+    assert_eq!(r.body["units"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["units"][0]["code"], QN_CAM_THANH);
+    assert_eq!(r.body["units"][0]["trainees"], 12);
+    assert_eq!(r.body["total"]["trainees"], 12);
+    let p = app.get(&format!("/api/v1/stats/units?province={QN}&level=commune"), Some(&d.admin)).await;
+    let units = p.body["units"].as_array().unwrap();
+    assert_eq!(units.len(), 96, "every unit of Quảng Ngãi, also those with nothing");
+    let nl = units.iter().find(|u| u["code"] == QN_NGHIA_LO).unwrap();
+    assert_eq!(nl["trainees"], 3);
+    assert_eq!(p.body["total"]["trainees"], 15);
+    let country = app.get("/api/v1/stats/units", Some(&d.admin)).await;
+    assert_eq!(country.body["level"], "province");
+    assert_eq!(country.body["units"].as_array().unwrap().len(), 34);
+    let hn = country.body["units"].as_array().unwrap().iter().find(|u| u["code"] == HN).unwrap().clone();
+    assert_eq!((hn["trainees"].as_i64(), hn["kind"].as_str()), (Some(2), Some("province")));
+
+    // Population: admins only; the participation rate follows.
+    let bad = app
+        .req(
+            "PUT",
+            &format!("/api/v1/units/{QN_CAM_THANH}/population"),
+            &d.admin,
+            None,
+            Some(json!({"adults": 0, "year": 1990, "source": ""})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["errors"].as_array().unwrap().len(), 3);
+    let pop = json!({"adults": 240, "year": 2025, "source": "Thống kê phường"});
+    assert_eq!(
+        app.req("PUT", &format!("/api/v1/units/{QN_CAM_THANH}/population"), &d.officer, None, Some(pop.clone())).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.req("PUT", "/api/v1/units/99999/population", &d.admin, None, Some(pop.clone())).await.status, StatusCode::NOT_FOUND);
+    let ok = app.req("PUT", &format!("/api/v1/units/{QN_CAM_THANH}/population"), &d.admin, None, Some(pop)).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let r = app.get("/api/v1/stats/units", Some(&d.officer)).await;
+    assert_eq!(r.body["units"][0]["adult_population"], 240);
+    assert_eq!(r.body["units"][0]["participation_rate"], 0.05);
+
+    // Breakdowns, one and two dimensions.
+    let g = app.get("/api/v1/stats/breakdown?by=gender", Some(&d.officer)).await;
+    assert_eq!(g.status, StatusCode::OK, "{}", g.body);
+    let cells = g.body["cells"].as_array().unwrap();
+    let female = cells.iter().find(|c| c["key"]["gender"] == "female").unwrap();
+    let male = cells.iter().find(|c| c["key"]["gender"] == "male").unwrap();
+    assert_eq!((female["trainees"].as_i64(), male["trainees"].as_i64()), (Some(8), Some(4)));
+    assert_eq!((female["enrollments"].as_i64(), male["enrollments"].as_i64()), (Some(8), Some(2)));
+    assert!(female.get("sessions_held").unwrap().is_null(), "class measures do not break down by gender");
+    assert_eq!(g.body["total"]["trainees"], 12);
+    let ga = app.get("/api/v1/stats/breakdown?by=gender,age_band", Some(&d.officer)).await;
+    let c = ga.body["cells"].as_array().unwrap();
+    let old_women = c.iter().find(|c| c["key"] == json!({"gender": "female", "age_band": "60+"})).unwrap();
+    assert_eq!(old_women["trainees"], 2);
+    let young = c.iter().find(|c| c["key"] == json!({"gender": "female", "age_band": "<18"})).unwrap();
+    assert_eq!(young["trainees"], 2);
+    let tg = app.get("/api/v1/stats/breakdown?by=target_group", Some(&d.officer)).await;
+    assert_eq!(tg.body["cells"][0]["key"]["target_group"], "farmer");
+    assert_eq!(tg.body["cells"][0]["trainees"], 12);
+    let topic = app.get("/api/v1/stats/breakdown?by=topic", Some(&d.officer)).await;
+    assert_eq!(topic.body["cells"][0]["key"]["topic"], "vneid_e_identity");
+    assert_eq!(topic.body["cells"][0]["sessions_held"], 1);
+    let lang = app.get("/api/v1/stats/breakdown?by=language,month", Some(&d.officer)).await;
+    let may =
+        lang.body["cells"].as_array().unwrap().iter().find(|c| c["key"] == json!({"language": "hre", "month": "2026-05"})).unwrap().clone();
+    assert_eq!(may["completions_passed"], 6);
+    // Ethnicity is suppressed below 5 even for officers: 2 people of ethnicity 19.
+    let eth = app.get("/api/v1/stats/breakdown?by=ethnicity", Some(&d.officer)).await;
+    let e19 = eth.body["cells"].as_array().unwrap().iter().find(|c| c["key"]["ethnicity"] == "19").unwrap().clone();
+    assert_eq!(e19["trainees"], Value::Null);
+    assert!(e19["suppressed"].as_array().unwrap().contains(&json!("trainees")));
+
+    // Bad input and wrong roles.
+    for q in ["by=colour", "by=gender,gender", "by=gender,age_band,month", "by="] {
+        let r = app.get(&format!("/api/v1/stats/breakdown?{q}"), Some(&d.officer)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{q}");
+        assert_eq!(r.body["errors"][0]["code"], "invalid_dimensions");
+    }
+    let r = app.get("/api/v1/stats/breakdown?by=target_group,topic", Some(&d.officer)).await;
+    assert_eq!(r.body["errors"][0]["code"], "unsupported_combination");
+    let r = app.get("/api/v1/stats/overview?from=2026-06-01&to=2026-05-01", Some(&d.officer)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app.get("/api/v1/stats/overview?from=yesterday", Some(&d.officer)).await;
+    assert_eq!(r.body["errors"][0]["code"], "invalid_date");
+    assert_eq!(app.get("/api/v1/stats/overview", Some(&d.member)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/api/v1/stats/overview", None).await.status, StatusCode::UNAUTHORIZED);
+    let r = app.get(&format!("/api/v1/stats/overview?commune={QN_NGHIA_LO}"), Some(&d.officer)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another commune is outside the officer's scope");
+    let r = app.get("/api/v1/stats/units?level=village", Some(&d.officer)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// For each person measure: the cells whose value an analyst cannot see, and the values
+/// they can (a subtraction attack needs exactly one hidden cell).
+fn hidden_cells(cells: &[Value], measure: &str) -> (usize, i64) {
+    let hidden = cells.iter().filter(|c| c[measure].is_null()).count();
+    let visible: i64 = cells.iter().filter_map(|c| c[measure].as_i64()).sum();
+    (hidden, visible)
+}
+
+#[actix_web::test]
+async fn analysts_get_small_cells_suppressed_and_cannot_recover_them_by_subtraction() {
+    let app = app().await;
+    let d = seed(&app).await;
+    // Nghĩa Lộ has 3 people: suppressed in its overview.
+    let nl = app.get(&format!("/api/v1/stats/overview?commune={QN_NGHIA_LO}"), Some(&d.analyst)).await;
+    assert_eq!(nl.status, StatusCode::OK);
+    assert_eq!(nl.body["trainees"], Value::Null);
+    assert_eq!(nl.body["suppressed"], json!(["trainees"]));
+    assert_eq!(nl.body["teams_active"], 0, "counts of things, not people, are not suppressed");
+    // The per-unit table of the province: Nghĩa Lộ (3) is hidden, and so is the next
+    // smallest row (Cẩm Thành, 12), so the published total (15) gives neither away.
+    let units = app.get(&format!("/api/v1/stats/units?province={QN}&level=commune"), Some(&d.analyst)).await;
+    let rows = units.body["units"].as_array().unwrap().clone();
+    let total = units.body["total"]["trainees"].as_i64().unwrap();
+    assert_eq!(total, 15);
+    let (hidden, visible) = hidden_cells(&rows, "trainees");
+    assert_eq!(hidden, 2);
+    assert_eq!(total - visible, 15, "two hidden cells share the difference");
+    // The officer sees the same table unsuppressed.
+    let admin_view = app.get(&format!("/api/v1/stats/units?province={QN}&level=commune"), Some(&d.admin)).await;
+    assert_eq!(hidden_cells(admin_view.body["units"].as_array().unwrap(), "trainees").0, 0);
+    // By gender in Cẩm Thành: 8 women, 4 men. Men are hidden, so are women; the total stays 12.
+    let g = app.get(&format!("/api/v1/stats/breakdown?by=gender&commune={QN_CAM_THANH}"), Some(&d.analyst)).await;
+    let cells = g.body["cells"].as_array().unwrap().clone();
+    for m in ["trainees", "enrollments", "completions_passed", "completions_verified", "people_confirmed"] {
+        let (hidden, _) = hidden_cells(&cells, m);
+        // With the total published, a single hidden cell would be total − visible.
+        if !g.body["total"][m].is_null() {
+            assert_ne!(hidden, 1, "{m}: a single hidden cell could be recovered from the total: {}", g.body);
+        }
+        for c in &cells {
+            if let Some(v) = c[m].as_i64() {
+                assert!(v == 0 || v >= 5, "{m} = {v} published to an analyst");
+            }
+        }
+    }
+    assert_eq!(g.body["total"]["trainees"], 12);
+    // Every cell and total an analyst gets, anywhere, is 0 or at least 5.
+    for path in [
+        "/api/v1/stats/overview".to_owned(),
+        format!("/api/v1/stats/breakdown?by=gender,age_band&province={QN}"),
+        "/api/v1/stats/breakdown?by=target_group".to_owned(),
+        "/api/v1/stats/units".to_owned(),
+    ] {
+        let r = app.get(&path, Some(&d.analyst)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let mut stack = vec![r.body.clone()];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Object(map) => {
+                    for (k, val) in map {
+                        if ["trainees", "enrollments", "completions_passed", "completions_verified", "people_confirmed", "team_members"]
+                            .contains(&k.as_str())
+                        {
+                            if let Some(n) = val.as_i64() {
+                                assert!(n == 0 || n >= 5, "{path}: {k} = {n}");
+                            }
+                        } else {
+                            stack.push(val);
+                        }
+                    }
+                }
+                Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+    }
+}
