@@ -27,6 +27,7 @@ pub mod policy;
 pub mod privacy;
 pub mod push;
 pub mod records;
+pub mod reports;
 pub mod routes;
 pub mod schema;
 pub mod stats;

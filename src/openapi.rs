@@ -5,8 +5,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    audit, auth, classes, conflicts, devices, enrollments, error, hamlets, ops, push, stats_api, sync, teams, topics, trainees, units,
-    users,
+    audit, auth, classes, conflicts, devices, enrollments, error, hamlets, ops, push, reports, stats_api, sync, teams, topics, trainees,
+    units, users,
 };
 
 #[derive(OpenApi)]
@@ -41,6 +41,7 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         sync::list_changes, push::push, devices::list_devices,
         conflicts::report_conflict, conflicts::list_conflicts, conflicts::resolve_conflict,
         stats_api::get_overview, stats_api::get_units, stats_api::get_breakdown, stats_api::put_population,
+        reports::get_report, reports::close_report, reports::reopen_report,
         audit::list_audit,
     ),
     components(schemas(error::Problem, error::ProblemFieldError)),

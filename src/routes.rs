@@ -8,8 +8,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
 use crate::{
-    audit, auth, classes, conflicts, devices, enrollments, hamlets, openapi, ops, push, stats_api, sync, teams, topics, trainees, units,
-    users,
+    audit, auth, classes, conflicts, devices, enrollments, hamlets, openapi, ops, push, reports, stats_api, sync, teams, topics, trainees,
+    units, users,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -108,6 +108,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/stats/units").route(get().to(stats_api::get_units)))
                 .service(resource("/stats/breakdown").route(get().to(stats_api::get_breakdown)))
                 .service(resource("/units/{code}/population").route(put().to(stats_api::put_population)))
+                .service(resource("/reports/{period}").route(get().to(reports::get_report)))
+                .service(resource("/reports/{period}/close").route(post().to(reports::close_report)))
+                .service(resource("/reports/{period}/reopen").route(post().to(reports::reopen_report)))
                 // audit
                 .service(resource("/audit").route(get().to(audit::list_audit))),
         );

@@ -464,8 +464,12 @@ diesel::table! {
         calendar -> Bool,
         from_day -> Date,
         to_day -> Date,
+        status -> Text,
         closed_at -> Timestamp,
         closed_by -> Text,
+        reopened_at -> Nullable<Timestamp>,
+        reopened_by -> Nullable<Text>,
+        reopen_reason -> Nullable<Text>,
     }
 }
 

@@ -388,3 +388,91 @@ async fn analysts_get_small_cells_suppressed_and_cannot_recover_them_by_subtract
         }
     }
 }
+
+#[actix_web::test]
+async fn periodic_reports_windows_formats_and_closing() {
+    let app = app().await;
+    let d = seed(&app).await;
+    // Decree 09 window of H1 2026: 15/12/2025 → 14/06/2026 (the completions of 20 May).
+    let h1 = app.get("/api/v1/reports/2026-H1", Some(&d.officer)).await;
+    assert_eq!(h1.status, StatusCode::OK, "{}", h1.body);
+    assert_eq!(
+        (h1.body["from"].as_str(), h1.body["to"].as_str(), h1.body["status"].as_str()),
+        (Some("2025-12-15"), Some("2026-06-14"), Some("open"))
+    );
+    assert_eq!(h1.body["overview"]["completions_passed"], 6);
+    assert_eq!(h1.body["overview"]["trainees"], 0, "trainees are counted on the day they were recorded (today)");
+    assert_eq!(h1.body["units"]["units"][0]["code"], QN_CAM_THANH);
+    let by: Vec<Value> = h1.body["breakdowns"].as_array().unwrap().iter().map(|b| b["by"].clone()).collect();
+    assert_eq!(
+        by,
+        vec![json!(["gender", "age_band"]), json!(["target_group"]), json!(["ethnicity"]), json!(["topic"]), json!(["language"])]
+    );
+    let cal = app.get("/api/v1/reports/2026-Q2?calendar=true", Some(&d.officer)).await;
+    assert_eq!((cal.body["from"].as_str(), cal.body["to"].as_str()), (Some("2026-04-01"), Some("2026-06-30")));
+    assert_eq!(cal.body["overview"]["people_confirmed"], 7);
+    // Today (26/11/2026) lies in H2 (15/06 → 14/12).
+    let h2 = app.get("/api/v1/reports/2026-H2", Some(&d.officer)).await;
+    assert_eq!(h2.body["overview"]["trainees"], 12);
+
+    // Closing freezes the report; later edits in the field do not change it.
+    assert_eq!(app.req("POST", "/api/v1/reports/2026-H2/close", &d.officer, None, None).await.status, StatusCode::FORBIDDEN);
+    let closed = app.req("POST", "/api/v1/reports/2026-H2/close", &d.admin, None, None).await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    assert_eq!(closed.body["status"], "closed");
+    let again = app.req("POST", "/api/v1/reports/2026-H2/close", &d.admin, None, None).await;
+    assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "report_closed"));
+    trainee(&app, &d.member, QN_CAM_THANH, "female", 1966, json!([]), None).await;
+    assert_eq!(app.get("/api/v1/stats/overview", Some(&d.officer)).await.body["trainees"], 13);
+    let frozen = app.get("/api/v1/reports/2026-H2", Some(&d.officer)).await;
+    assert_eq!((frozen.body["status"].as_str(), frozen.body["overview"]["trainees"].as_i64()), (Some("closed"), Some(12)));
+    assert!(frozen.body["closed_at"].is_string());
+    // The calendar report of the same period is a different report, still open.
+    assert_eq!(app.get("/api/v1/reports/2026-H2?calendar=true", Some(&d.officer)).await.body["overview"]["trainees"], 13);
+    // Reopening needs a reason, is audited, and the report follows the counters again.
+    let no_reason = app.req("POST", "/api/v1/reports/2026-H2/reopen", &d.admin, None, Some(json!({"reason": " "}))).await;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let reopened =
+        app.req("POST", "/api/v1/reports/2026-H2/reopen", &d.admin, None, Some(json!({"reason": "Bổ sung số liệu xã Cẩm Thành"}))).await;
+    assert_eq!(reopened.status, StatusCode::OK, "{}", reopened.body);
+    assert_eq!(app.get("/api/v1/reports/2026-H2", Some(&d.officer)).await.body["overview"]["trainees"], 13);
+    let twice = app.req("POST", "/api/v1/reports/2026-H2/reopen", &d.admin, None, Some(json!({"reason": "x"}))).await;
+    assert_eq!((twice.status, twice.code()), (StatusCode::CONFLICT, "report_not_closed"));
+    let audit = app.get("/api/v1/audit?entity=report", Some(&d.admin)).await;
+    let actions: Vec<&str> = audit.body["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"close_report") && actions.contains(&"reopen_report"), "{actions:?}");
+
+    // CSV and XLSX, by query or Accept.
+    let csv = app.get("/api/v1/reports/2026-H2?format=csv", Some(&d.officer)).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.header("content-type").as_deref(), Some("text/csv; charset=utf-8"));
+    let text = String::from_utf8(csv.raw.clone()).unwrap();
+    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+    assert!(lines[0].starts_with("Mã đơn vị,Tên đơn vị,Loại,Tổ công nghệ số đang hoạt động"), "{}", lines[0]);
+    let trainees_col = lines[0].split(',').position(|h| h == "Người học").unwrap();
+    let ct: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!((ct[0], ct[trainees_col]), (QN_CAM_THANH, "13"));
+    assert!(lines.last().unwrap().contains("Tổng cộng"));
+    let xlsx = app
+        .call(
+            auth(actix_web::test::TestRequest::get().uri("/api/v1/reports/2026"), Some(&d.admin))
+                .insert_header(("Accept", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
+        )
+        .await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    assert_eq!(xlsx.header("content-type").as_deref(), Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"));
+    assert_eq!(&xlsx.raw[..2], b"PK", "an XLSX file is a zip archive");
+    assert!(xlsx.header("content-disposition").unwrap().contains("bao-cao-bdhvs-2026.xlsx"));
+
+    // Bad input and wrong roles.
+    for bad in ["2026-Q5", "26", "2026-h1"] {
+        let r = app.get(&format!("/api/v1/reports/{bad}"), Some(&d.officer)).await;
+        assert_eq!((r.status, r.body["errors"][0]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_period")), "{bad}");
+    }
+    assert_eq!(app.get("/api/v1/reports/2026?format=pdf", Some(&d.officer)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.get("/api/v1/reports/2026", Some(&d.member)).await.status, StatusCode::FORBIDDEN);
+    // Analysts get the same suppression in reports.
+    let an = app.get(&format!("/api/v1/reports/2026-H2?level=commune"), Some(&d.analyst)).await;
+    let nl = an.body["units"]["units"].as_array().unwrap().iter().find(|u| u["code"] == QN_NGHIA_LO).unwrap().clone();
+    assert_eq!(nl["trainees"], Value::Null);
+}

@@ -32,15 +32,20 @@ CREATE TABLE unit_populations (
 );
 
 -- Closed periodic reports: the counters of the report's window, frozen when it was
--- closed (later edits in the field do not change it); reopening deletes the copy.
+-- closed (later edits in the field do not change it); reopening (audited, with a reason)
+-- deletes the copy and the report follows the live counters again.
 CREATE TABLE report_snapshots (
     report_key TEXT PRIMARY KEY NOT NULL,
     period TEXT NOT NULL,
     calendar BOOLEAN NOT NULL,
     from_day DATE NOT NULL,
     to_day DATE NOT NULL,
+    status TEXT NOT NULL,
     closed_at TIMESTAMP(6) NOT NULL,
-    closed_by TEXT NOT NULL REFERENCES users (id)
+    closed_by TEXT NOT NULL REFERENCES users (id),
+    reopened_at TIMESTAMP(6),
+    reopened_by TEXT REFERENCES users (id),
+    reopen_reason TEXT
 );
 CREATE TABLE report_facts (
     report_key TEXT NOT NULL,
