@@ -472,7 +472,7 @@ async fn periodic_reports_windows_formats_and_closing() {
     assert_eq!(app.get("/api/v1/reports/2026?format=pdf", Some(&d.officer)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.get("/api/v1/reports/2026", Some(&d.member)).await.status, StatusCode::FORBIDDEN);
     // Analysts get the same suppression in reports.
-    let an = app.get(&format!("/api/v1/reports/2026-H2?level=commune"), Some(&d.analyst)).await;
+    let an = app.get("/api/v1/reports/2026-H2?level=commune", Some(&d.analyst)).await;
     let nl = an.body["units"]["units"].as_array().unwrap().iter().find(|u| u["code"] == QN_NGHIA_LO).unwrap().clone();
     assert_eq!(nl["trainees"], Value::Null);
 }
