@@ -133,6 +133,11 @@ struct EnrollmentIn {
     trainee_id: String,
     commune_code: String,
     status: &'static str,
+    completion_result: Option<&'static str>,
+    completion_evidence: Option<&'static str>,
+    completed_on: Option<NaiveDate>,
+    verification: Option<&'static str>,
+    verified_at: Option<NaiveDateTime>,
 }
 
 pub const FAMILY: &[&str] =
@@ -180,13 +185,27 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
         trainees_per_commune,
         enrollments_per_trainee,
     } = plan.clone();
-    let codes: Vec<String> = units::table
-        .filter(units::province_code.eq(&province))
-        .order(units::code)
-        .limit(communes as i64)
-        .select(units::code)
-        .load(conn)
-        .map_err(|e| format!("reading units: {e}"))?;
+    // `all`: the first N communes of every province (N ≥ 200 covers the whole country).
+    let provinces: Vec<String> = if province == "all" {
+        crate::schema::provinces::table
+            .select(crate::schema::provinces::code)
+            .order(crate::schema::provinces::code)
+            .load(conn)
+            .map_err(|e| format!("reading provinces: {e}"))?
+    } else {
+        vec![province.clone()]
+    };
+    let mut codes: Vec<String> = Vec::new();
+    for p in &provinces {
+        let some: Vec<String> = units::table
+            .filter(units::province_code.eq(p))
+            .order(units::code)
+            .limit(communes as i64)
+            .select(units::code)
+            .load(conn)
+            .map_err(|e| format!("reading units: {e}"))?;
+        codes.extend(some);
+    }
     let mut report = SeedReport { communes: codes.len(), ..Default::default() };
     let base = NaiveDate::from_ymd_opt(2026, 1, 5).ok_or("bad base date")?;
     for (ci, commune) in codes.iter().enumerate() {
@@ -280,11 +299,13 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
                 let n = ci * trainees_per_commune + k;
                 let name = format!("{} {} {}", FAMILY[n % FAMILY.len()], MIDDLE[(n / 3) % MIDDLE.len()], GIVEN[(n / 7) % GIVEN.len()]);
                 let trainee_id = db::new_id();
+                // Recorded over the year, as in the field (statistics count by day).
+                let recorded = (base + Duration::days((n % 320) as i64)).and_hms_opt(8, 0, 0).unwrap_or(now);
                 trs.push(TraineeIn {
                     id: trainee_id.clone(),
                     version: 1,
-                    created_at: now,
-                    updated_at: now,
+                    created_at: recorded,
+                    updated_at: recorded,
                     change_seq: next(),
                     create_digest: String::new(),
                     commune_code: commune.clone(),
@@ -300,17 +321,25 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
                     consent_at: now,
                 });
                 for j in 0..enrollments_per_trainee.min(class_ids.len()) {
+                    // Every third enrollment passed a month later; every sixth was verified.
+                    let passed = (k + j) % 3 == 0;
+                    let done = recorded.date() + Duration::days(30);
                     ens.push(EnrollmentIn {
                         id: db::new_id(),
                         version: 1,
-                        created_at: now,
-                        updated_at: now,
+                        created_at: recorded,
+                        updated_at: recorded,
                         change_seq: next(),
                         create_digest: String::new(),
                         class_id: class_ids[(k * 7 + j * 13) % class_ids.len()].clone(),
                         trainee_id: trainee_id.clone(),
                         commune_code: commune.clone(),
                         status: "enrolled",
+                        completion_result: passed.then_some("passed"),
+                        completion_evidence: passed.then_some("in_class_assessment"),
+                        completed_on: passed.then_some(done),
+                        verification: (passed && (k + j) % 6 == 0).then_some("verified"),
+                        verified_at: (passed && (k + j) % 6 == 0).then(|| done.and_hms_opt(9, 0, 0).unwrap_or(now)),
                     });
                 }
             }

@@ -447,6 +447,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    stat_commune_buckets (bucket_key) {
+        bucket_key -> Text,
+        commune_code -> Text,
+        province_code -> Text,
+        bucket -> Date,
+        measure -> Text,
+        facet -> Text,
+        facet_value -> Text,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    stat_province_buckets (bucket_key) {
+        bucket_key -> Text,
+        province_code -> Text,
+        bucket -> Date,
+        measure -> Text,
+        facet -> Text,
+        facet_value -> Text,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     unit_populations (code) {
         code -> Text,
         adults -> BigInt,
@@ -539,6 +564,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_ops,
     sync_conflicts,
     stat_facts,
+    stat_commune_buckets,
+    stat_province_buckets,
     unit_populations,
     report_snapshots,
     report_facts,

@@ -38,7 +38,8 @@ use diesel::prelude::*;
 use crate::db::AnyConnection;
 use crate::error::ApiError;
 use crate::schema::{
-    class_sessions, class_topics, classes, enrollments, platform_certificates, stat_facts, team_members, teams, trainees, units,
+    class_sessions, class_topics, classes, enrollments, platform_certificates, stat_commune_buckets, stat_facts, stat_province_buckets,
+    team_members, teams, trainees, units,
 };
 
 /// One counted thing's coordinates.
@@ -73,6 +74,40 @@ impl Fact {
             self.language,
             self.campaign
         )
+    }
+}
+
+/// The half-month bucket of a day: the 1st or the 15th of its month.
+pub fn bucket(day: NaiveDate) -> NaiveDate {
+    let d = if day.day() < 15 { 1 } else { 15 };
+    day.with_day(d).unwrap_or(day)
+}
+
+/// A rollup row's coordinates: (commune or province, bucket, measure, facet, facet value).
+type BucketKey = (String, NaiveDate, String, &'static str, String);
+
+fn bucket_key(k: &BucketKey) -> String {
+    format!("{}|{}|{}|{}|{}", k.0, k.1, k.2, k.3, k.4)
+}
+
+/// Counter deltas of the three tables.
+#[derive(Default)]
+struct Deltas {
+    facts: BTreeMap<Fact, i64>,
+    communes: BTreeMap<BucketKey, (String, i64)>,
+    provinces: BTreeMap<BucketKey, i64>,
+}
+
+impl Deltas {
+    fn add(&mut self, f: &Fact, province: &str, n: i64) {
+        *self.facts.entry(f.clone()).or_default() += n;
+        let b = bucket(f.day);
+        let e = self
+            .communes
+            .entry((f.commune.clone(), b, f.measure.clone(), f.facet, f.facet_value.clone()))
+            .or_insert((province.to_owned(), 0));
+        e.1 += n;
+        *self.provinces.entry((province.to_owned(), b, f.measure.clone(), f.facet, f.facet_value.clone())).or_default() += n;
     }
 }
 
@@ -499,6 +534,7 @@ impl Stats {
         }
         self.touched.clear();
         let mut provinces: HashMap<String, String> = HashMap::new();
+        let mut deltas = Deltas::default();
         for (f, n) in delta {
             if n != 0 {
                 let province = match provinces.get(&f.commune) {
@@ -509,17 +545,96 @@ impl Stats {
                         p
                     }
                 };
-                add(conn, &f, &province, n)?;
+                deltas.add(&f, &province, n);
             }
         }
-        Ok(())
+        apply(conn, deltas, false)
     }
 }
 
+/// Adds `d` to the counters (or, with `fresh`, inserts it into empty tables).
+fn apply(conn: &mut AnyConnection, d: Deltas, fresh: bool) -> Result<(), ApiError> {
+    let mut provinces: HashMap<String, String> = HashMap::new();
+    for ((commune, _, _, _, _), (province, _)) in &d.communes {
+        provinces.insert(commune.clone(), province.clone());
+    }
+    for (f, n) in &d.facts {
+        if *n != 0 {
+            let province = provinces.get(&f.commune).map(String::as_str).unwrap_or("");
+            if fresh {
+                insert(conn, f, province, *n)?;
+            } else {
+                add(conn, f, province, *n)?;
+            }
+        }
+    }
+    for (k, (province, n)) in &d.communes {
+        if *n == 0 {
+            continue;
+        }
+        let key = bucket_key(k);
+        let updated = if fresh {
+            0
+        } else {
+            diesel::update(stat_commune_buckets::table.find(&key))
+                .set(stat_commune_buckets::n.eq(stat_commune_buckets::n + n))
+                .execute(conn)?
+        };
+        if updated == 0 {
+            diesel::insert_into(stat_commune_buckets::table)
+                .values((
+                    stat_commune_buckets::bucket_key.eq(&key),
+                    stat_commune_buckets::commune_code.eq(&k.0),
+                    stat_commune_buckets::province_code.eq(province),
+                    stat_commune_buckets::bucket.eq(k.1),
+                    stat_commune_buckets::measure.eq(&k.2),
+                    stat_commune_buckets::facet.eq(k.3),
+                    stat_commune_buckets::facet_value.eq(&k.4),
+                    stat_commune_buckets::n.eq(n),
+                ))
+                .execute(conn)?;
+        }
+    }
+    for (k, n) in &d.provinces {
+        if *n == 0 {
+            continue;
+        }
+        let key = bucket_key(k);
+        let updated = if fresh {
+            0
+        } else {
+            diesel::update(stat_province_buckets::table.find(&key))
+                .set(stat_province_buckets::n.eq(stat_province_buckets::n + n))
+                .execute(conn)?
+        };
+        if updated == 0 {
+            diesel::insert_into(stat_province_buckets::table)
+                .values((
+                    stat_province_buckets::bucket_key.eq(&key),
+                    stat_province_buckets::province_code.eq(&k.0),
+                    stat_province_buckets::bucket.eq(k.1),
+                    stat_province_buckets::measure.eq(&k.2),
+                    stat_province_buckets::facet.eq(k.3),
+                    stat_province_buckets::facet_value.eq(&k.4),
+                    stat_province_buckets::n.eq(n),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
 fn add(conn: &mut AnyConnection, f: &Fact, province: &str, n: i64) -> Result<(), ApiError> {
-    let key = f.key();
-    let updated = diesel::update(stat_facts::table.find(&key)).set(stat_facts::n.eq(stat_facts::n + n)).execute(conn)?;
+    let updated = diesel::update(stat_facts::table.find(f.key())).set(stat_facts::n.eq(stat_facts::n + n)).execute(conn)?;
     if updated == 0 {
+        insert(conn, f, province, n)?;
+    }
+    Ok(())
+}
+
+fn insert(conn: &mut AnyConnection, f: &Fact, province: &str, n: i64) -> Result<(), ApiError> {
+    let key = f.key();
+    {
         diesel::insert_into(stat_facts::table)
             .values((
                 (
@@ -709,33 +824,65 @@ pub struct Difference {
     pub computed: i64,
 }
 
-/// Recomputes every counter from the records and compares; with `fix`, rewrites the table.
+/// Recomputes every counter (facts and both rollups) from the records and compares; with
+/// `fix`, rewrites the three tables.
 pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, ApiError> {
     crate::db::write_tx(conn, |conn| {
         let computed = compute_all(conn)?;
-        let stored: HashMap<String, i64> =
-            stat_facts::table.filter(stat_facts::n.ne(0)).select((stat_facts::fact_key, stat_facts::n)).load(conn)?.into_iter().collect();
-        let mut by_key: HashMap<String, (&Fact, i64)> = computed.iter().map(|(f, n)| (f.key(), (f, *n))).collect();
+        let provinces: HashMap<String, String> =
+            units::table.select((units::code, units::province_code)).load::<(String, String)>(conn)?.into_iter().collect();
+        let mut d = Deltas::default();
+        for (f, n) in &computed {
+            d.add(f, provinces.get(&f.commune).map(String::as_str).unwrap_or(""), *n);
+        }
+        let mut expected: HashMap<String, i64> = HashMap::new();
+        for (f, n) in &d.facts {
+            expected.insert(format!("fact {}", f.key()), *n);
+        }
+        for (k, (_, n)) in &d.communes {
+            expected.insert(format!("commune {}", bucket_key(k)), *n);
+        }
+        for (k, n) in &d.provinces {
+            expected.insert(format!("province {}", bucket_key(k)), *n);
+        }
+        let mut stored: Vec<(String, i64)> = Vec::new();
+        for (k, n) in
+            stat_facts::table.filter(stat_facts::n.ne(0)).select((stat_facts::fact_key, stat_facts::n)).load::<(String, i64)>(conn)?
+        {
+            stored.push((format!("fact {k}"), n));
+        }
+        for (k, n) in stat_commune_buckets::table
+            .filter(stat_commune_buckets::n.ne(0))
+            .select((stat_commune_buckets::bucket_key, stat_commune_buckets::n))
+            .load::<(String, i64)>(conn)?
+        {
+            stored.push((format!("commune {k}"), n));
+        }
+        for (k, n) in stat_province_buckets::table
+            .filter(stat_province_buckets::n.ne(0))
+            .select((stat_province_buckets::bucket_key, stat_province_buckets::n))
+            .load::<(String, i64)>(conn)?
+        {
+            stored.push((format!("province {k}"), n));
+        }
         let mut diffs = Vec::new();
-        for (key, n) in &stored {
-            let c = by_key.remove(key).map(|(_, n)| n).unwrap_or(0);
-            if c != *n {
-                diffs.push(Difference { key: key.clone(), stored: *n, computed: c });
+        for (key, n) in stored {
+            let c = expected.remove(&key).unwrap_or(0);
+            if c != n {
+                diffs.push(Difference { key, stored: n, computed: c });
             }
         }
-        for (key, (_, n)) in by_key {
-            diffs.push(Difference { key, stored: 0, computed: n });
+        for (key, n) in expected {
+            if n != 0 {
+                diffs.push(Difference { key, stored: 0, computed: n });
+            }
         }
         diffs.sort_by(|a, b| a.key.cmp(&b.key));
         if fix {
             diesel::delete(stat_facts::table).execute(conn)?;
-            let mut provinces: HashMap<String, String> = HashMap::new();
-            for (code, p) in units::table.select((units::code, units::province_code)).load::<(String, String)>(conn)? {
-                provinces.insert(code, p);
-            }
-            for (f, n) in &computed {
-                add(conn, f, provinces.get(&f.commune).map(String::as_str).unwrap_or(""), *n)?;
-            }
+            diesel::delete(stat_commune_buckets::table).execute(conn)?;
+            diesel::delete(stat_province_buckets::table).execute(conn)?;
+            apply(conn, d, true)?;
         }
         Ok(diffs)
     })

@@ -189,6 +189,11 @@ async fn overview_numbers_match_counts_taken_from_the_records() {
     let may = app.get("/api/v1/stats/overview?from=2026-05-01&to=2026-05-31", Some(&d.officer)).await;
     assert_eq!(may.body["completions_passed"], 6);
     assert_eq!(may.body["sessions_held"], 1);
+    // Dates off the half-month boundaries are answered from the day-level counters.
+    let day = app.get("/api/v1/stats/overview?from=2026-05-20&to=2026-05-20", Some(&d.officer)).await;
+    assert_eq!((day.body["completions_passed"].as_i64(), day.body["sessions_held"].as_i64()), (Some(6), Some(0)));
+    let around = app.get("/api/v1/stats/overview?from=2026-05-03&to=2026-05-21", Some(&d.admin)).await;
+    assert_eq!((around.body["completions_passed"].as_i64(), around.body["sessions_held"].as_i64()), (Some(6), Some(1)));
     let june = app.get("/api/v1/stats/overview?from=2026-06-01&to=2026-06-30", Some(&d.officer)).await;
     assert_eq!(june.body["completions_passed"], 0);
     assert_eq!(june.body["people_confirmed"], 1, "the certificate holder qualified on 1 June: {}", june.body);

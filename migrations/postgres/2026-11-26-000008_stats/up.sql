@@ -21,6 +21,32 @@ CREATE INDEX stat_facts_commune_idx ON stat_facts (commune_code, facet, measure,
 CREATE INDEX stat_facts_province_idx ON stat_facts (province_code, facet, measure, day);
 CREATE INDEX stat_facts_facet_idx ON stat_facts (facet, measure, day);
 
+-- Rollups of stat_facts without dimensions, by half-month bucket (the 1st or the 15th:
+-- Decree 09 and calendar windows both fall on these boundaries), maintained by the same
+-- deltas: overviews and per-unit tables read a few rows per unit instead of every fact.
+CREATE TABLE stat_commune_buckets (
+    bucket_key TEXT PRIMARY KEY NOT NULL,
+    commune_code TEXT NOT NULL,
+    province_code TEXT NOT NULL,
+    bucket DATE NOT NULL,
+    measure TEXT NOT NULL,
+    facet TEXT NOT NULL,
+    facet_value TEXT NOT NULL,
+    n BIGINT NOT NULL
+);
+CREATE INDEX stat_commune_buckets_commune_idx ON stat_commune_buckets (commune_code, facet, bucket);
+CREATE INDEX stat_commune_buckets_province_idx ON stat_commune_buckets (province_code, facet, bucket);
+CREATE TABLE stat_province_buckets (
+    bucket_key TEXT PRIMARY KEY NOT NULL,
+    province_code TEXT NOT NULL,
+    bucket DATE NOT NULL,
+    measure TEXT NOT NULL,
+    facet TEXT NOT NULL,
+    facet_value TEXT NOT NULL,
+    n BIGINT NOT NULL
+);
+CREATE INDEX stat_province_buckets_idx ON stat_province_buckets (facet, bucket);
+
 -- Adults living in a unit (admins set it, with year and source): the participation rate.
 CREATE TABLE unit_populations (
     code TEXT PRIMARY KEY NOT NULL REFERENCES units (code),

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Statistics benchmarks on a synthetic country: every one of the 3,321 commune-level units
+# with TEAMS teams (one member each), CLASSES classes per team (SESSIONS sessions each),
+# TRAINEES trainees per unit, 3 enrollments each (a third passed, a sixth verified), spread
+# over the year. Loads it with `hocvuso bench seed --province all` (which then counts the
+# statistics from the records once), then measures, one client at a time (wrk -t1 -c1):
+#   GET /stats/overview for the country (admin), GET /stats/units for the country
+#   (province rows) and for Quảng Ngãi (commune rows), GET /stats/breakdown?by=gender,age_band
+#   for Quảng Ngãi, and the yearly report of the country as XLSX (median of 5, peak RSS).
+# TRAINEES=30 gives ~100k trainees, TRAINEES=301 ~1M. SQLite by default; PG=1 for PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+need_tools
+new_env
+backend=SQLite
+if [ "${PG:-0}" = 1 ]; then
+  PGDB="hocvuso_bench_$$"
+  createdb -h 127.0.0.1 -U postgres "$PGDB"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
+  backend=PostgreSQL
+  trap 'cleanup; dropdb -h 127.0.0.1 -U postgres --if-exists "$PGDB"' EXIT
+else
+  trap cleanup EXIT
+fi
+T=${TEAMS:-3}; C=${CLASSES:-10}; S=${SESSIONS:-2}; N=${TRAINEES:-30}
+load_start=$(date +%s)
+seed_line=$($BIN bench seed --province all --communes 500 --teams-per-commune "$T" --classes-per-team "$C" \
+  --sessions-per-class "$S" --trainees-per-commune "$N" --enrollments-per-trainee 3 2>/dev/null)
+load_s=$(( $(date +%s) - load_start ))
+facts=$($BIN stats rebuild 2>/dev/null | tail -1)
+start_server
+TOKEN=$(login)
+lat() { # path → "p50 p99 req/s"
+  wrk -t1 -c1 -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$BASE$1" 2>/dev/null | awk '
+    /Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$NF}
+    END {printf "%s %s %s %s", p50, p99, rps, (bad==""?0:bad)}'
+}
+row2() { printf "%-58s %9s %9s %8s %6s\n" "$@"; }
+echo
+echo "hocvuso statistics bench — $(machine), $backend, wrk -t1 -c1 -d${DURATION}s on the same machine"
+echo "data: $seed_line (loading and counting: ${load_s} s)"
+echo "counters: $facts"
+row2 request p50 p99 req/s non2xx
+read -r a b c d <<<"$(lat /api/v1/stats/overview)"; row2 "GET /stats/overview (country)" "$a" "$b" "$c" "$d"
+read -r a b c d <<<"$(lat /api/v1/stats/units)"; row2 "GET /stats/units (country, 34 provinces)" "$a" "$b" "$c" "$d"
+read -r a b c d <<<"$(lat '/api/v1/stats/units?province=51&level=commune')"; row2 "GET /stats/units?province=51 (96 communes)" "$a" "$b" "$c" "$d"
+read -r a b c d <<<"$(lat '/api/v1/stats/breakdown?by=gender,age_band&province=51')"; row2 "GET /stats/breakdown?by=gender,age_band&province=51" "$a" "$b" "$c" "$d"
+xl=$(python3 - "$BASE" "$TOKEN" "$SERVER_PID" <<'PY'
+import http.client, statistics, sys, time, urllib.parse
+base, token, pid = sys.argv[1], sys.argv[2], sys.argv[3]
+u = urllib.parse.urlparse(base)
+def hwm():
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+times = []
+for _ in range(5):
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
+    t0 = time.perf_counter()
+    c.request("GET", "/api/v1/reports/2026?format=xlsx&level=commune", headers={"Authorization": "Bearer " + token})
+    r = c.getresponse(); data = r.read()
+    times.append((time.perf_counter() - t0) * 1000)
+    if r.status != 200: raise SystemExit(f"xlsx: {r.status}")
+print(f"{statistics.median(times):.0f} ms, {len(data)/1e6:.2f} MB, server peak RSS {hwm():.0f} MB")
+PY
+)
+echo "yearly report of the country as XLSX (3,321 unit rows + breakdowns), median of 5: $xl"
+echo "RSS after load: $(rss)"
