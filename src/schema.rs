@@ -472,6 +472,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    stat_province_dims (dims_key) {
+        dims_key -> Text,
+        province_code -> Text,
+        bucket -> Date,
+        measure -> Text,
+        facet -> Text,
+        facet_value -> Text,
+        gender -> Text,
+        age_band -> Text,
+        ethnicity -> Text,
+        language -> Text,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     unit_populations (code) {
         code -> Text,
         adults -> BigInt,
@@ -566,6 +582,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     stat_facts,
     stat_commune_buckets,
     stat_province_buckets,
+    stat_province_dims,
     unit_populations,
     report_snapshots,
     report_facts,

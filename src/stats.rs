@@ -39,7 +39,7 @@ use crate::db::AnyConnection;
 use crate::error::ApiError;
 use crate::schema::{
     class_sessions, class_topics, classes, enrollments, platform_certificates, stat_commune_buckets, stat_facts, stat_province_buckets,
-    team_members, teams, trainees, units,
+    stat_province_dims, team_members, teams, trainees, units,
 };
 
 /// One counted thing's coordinates.
@@ -90,12 +90,20 @@ fn bucket_key(k: &BucketKey) -> String {
     format!("{}|{}|{}|{}|{}", k.0, k.1, k.2, k.3, k.4)
 }
 
-/// Counter deltas of the three tables.
+/// A province-dimensions rollup row: the bucket key plus gender, age band, ethnicity, language.
+type DimsKey = (BucketKey, String, &'static str, String, String);
+
+fn dims_key(k: &DimsKey) -> String {
+    format!("{}|{}|{}|{}|{}", bucket_key(&k.0), k.1, k.2, k.3, k.4)
+}
+
+/// Counter deltas of the four tables.
 #[derive(Default)]
 struct Deltas {
     facts: BTreeMap<Fact, i64>,
     communes: BTreeMap<BucketKey, (String, i64)>,
     provinces: BTreeMap<BucketKey, i64>,
+    dims: BTreeMap<DimsKey, i64>,
 }
 
 impl Deltas {
@@ -107,7 +115,9 @@ impl Deltas {
             .entry((f.commune.clone(), b, f.measure.clone(), f.facet, f.facet_value.clone()))
             .or_insert((province.to_owned(), 0));
         e.1 += n;
-        *self.provinces.entry((province.to_owned(), b, f.measure.clone(), f.facet, f.facet_value.clone())).or_default() += n;
+        let pk: BucketKey = (province.to_owned(), b, f.measure.clone(), f.facet, f.facet_value.clone());
+        *self.dims.entry((pk.clone(), f.gender.clone(), f.age_band, f.ethnicity.clone(), f.language.clone())).or_default() += n;
+        *self.provinces.entry(pk).or_default() += n;
     }
 }
 
@@ -621,6 +631,34 @@ fn apply(conn: &mut AnyConnection, d: Deltas, fresh: bool) -> Result<(), ApiErro
                 .execute(conn)?;
         }
     }
+    for (k, n) in &d.dims {
+        if *n == 0 {
+            continue;
+        }
+        let key = dims_key(k);
+        let updated = if fresh {
+            0
+        } else {
+            diesel::update(stat_province_dims::table.find(&key)).set(stat_province_dims::n.eq(stat_province_dims::n + n)).execute(conn)?
+        };
+        if updated == 0 {
+            diesel::insert_into(stat_province_dims::table)
+                .values((
+                    stat_province_dims::dims_key.eq(&key),
+                    stat_province_dims::province_code.eq(&k.0 .0),
+                    stat_province_dims::bucket.eq(k.0 .1),
+                    stat_province_dims::measure.eq(&k.0 .2),
+                    stat_province_dims::facet.eq(k.0 .3),
+                    stat_province_dims::facet_value.eq(&k.0 .4),
+                    stat_province_dims::gender.eq(&k.1),
+                    stat_province_dims::age_band.eq(k.2),
+                    stat_province_dims::ethnicity.eq(&k.3),
+                    stat_province_dims::language.eq(&k.4),
+                    stat_province_dims::n.eq(n),
+                ))
+                .execute(conn)?;
+        }
+    }
     Ok(())
 }
 
@@ -845,6 +883,9 @@ pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, A
         for (k, n) in &d.provinces {
             expected.insert(format!("province {}", bucket_key(k)), *n);
         }
+        for (k, n) in &d.dims {
+            expected.insert(format!("dims {}", dims_key(k)), *n);
+        }
         let mut stored: Vec<(String, i64)> = Vec::new();
         for (k, n) in
             stat_facts::table.filter(stat_facts::n.ne(0)).select((stat_facts::fact_key, stat_facts::n)).load::<(String, i64)>(conn)?
@@ -865,6 +906,13 @@ pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, A
         {
             stored.push((format!("province {k}"), n));
         }
+        for (k, n) in stat_province_dims::table
+            .filter(stat_province_dims::n.ne(0))
+            .select((stat_province_dims::dims_key, stat_province_dims::n))
+            .load::<(String, i64)>(conn)?
+        {
+            stored.push((format!("dims {k}"), n));
+        }
         let mut diffs = Vec::new();
         for (key, n) in stored {
             let c = expected.remove(&key).unwrap_or(0);
@@ -882,6 +930,7 @@ pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, A
             diesel::delete(stat_facts::table).execute(conn)?;
             diesel::delete(stat_commune_buckets::table).execute(conn)?;
             diesel::delete(stat_province_buckets::table).execute(conn)?;
+            diesel::delete(stat_province_dims::table).execute(conn)?;
             apply(conn, d, true)?;
         }
         Ok(diffs)

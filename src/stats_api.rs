@@ -272,8 +272,10 @@ impl Dim {
         }
     }
 
-    fn expr(self, pg: bool) -> &'static str {
+    fn expr(self, pg: bool, bucketed: bool) -> &'static str {
         match self {
+            Dim::Month if bucketed && pg => "to_char(bucket, 'YYYY-MM')",
+            Dim::Month if bucketed => "substr(bucket, 1, 7)",
             Dim::None => "CAST('' AS TEXT)",
             Dim::Commune => "commune_code",
             Dim::Province => "province_code",
@@ -327,14 +329,44 @@ pub fn grouped(conn: &mut AnyConnection, source: &Source, scope: &Scope, f: &Fil
         && f.from.is_none_or(aligned)
         && f.to.is_none_or(|t| t.succ_opt().is_some_and(aligned));
     let by_province = rollup && !matches!(scope, Scope::Commune(_)) && f.commune.is_none() && d1 != Dim::Commune && d2 != Dim::Commune;
+    // Breakdowns by person dimensions, language, topic, target group or month of a province
+    // or the country read the province rollup that keeps those dimensions.
+    let dims_ok = |d: Dim| {
+        matches!(
+            d,
+            Dim::None
+                | Dim::Province
+                | Dim::Gender
+                | Dim::AgeBand
+                | Dim::Ethnicity
+                | Dim::Language
+                | Dim::TargetGroup
+                | Dim::Topic
+                | Dim::Month
+        )
+    };
+    let with_dims = matches!(source, Source::Live)
+        && !(plain(d1) && plain(d2))
+        && dims_ok(d1)
+        && dims_ok(d2)
+        && f.campaign.is_none()
+        && f.from.is_none_or(aligned)
+        && f.to.is_none_or(|t| t.succ_opt().is_some_and(aligned))
+        && !matches!(scope, Scope::Commune(_))
+        && f.commune.is_none();
     let (table, day) = match source {
+        Source::Live if with_dims => ("stat_province_dims", "bucket"),
         Source::Live if by_province => ("stat_province_buckets", "bucket"),
         Source::Live if rollup => ("stat_commune_buckets", "bucket"),
         Source::Live => ("stat_facts", "day"),
         Source::Closed(_) => ("report_facts", "day"),
     };
-    let mut sql =
-        format!("SELECT {} AS k1, {} AS k2, measure, CAST(SUM(n) AS BIGINT) AS n FROM {table} WHERE facet = ?", d1.expr(pg), d2.expr(pg));
+    let bucketed = day == "bucket";
+    let mut sql = format!(
+        "SELECT {} AS k1, {} AS k2, measure, CAST(SUM(n) AS BIGINT) AS n FROM {table} WHERE facet = ?",
+        d1.expr(pg, bucketed),
+        d2.expr(pg, bucketed)
+    );
     let mut binds = vec![Bind::Text(facet.to_owned())];
     if let Source::Closed(key) = source {
         sql.push_str(" AND report_key = ?");
@@ -370,7 +402,7 @@ pub fn grouped(conn: &mut AnyConnection, source: &Source, scope: &Scope, f: &Fil
         binds.push(Bind::Date(d));
     }
     // Constants (an absent dimension) cannot appear in PostgreSQL's GROUP BY.
-    let mut group: Vec<&str> = [d1, d2].iter().filter(|d| **d != Dim::None).map(|d| d.expr(pg)).collect();
+    let mut group: Vec<&str> = [d1, d2].iter().filter(|d| **d != Dim::None).map(|d| d.expr(pg, bucketed)).collect();
     group.push("measure");
     sql.push_str(&format!(" GROUP BY {}", group.join(", ")));
     macro_rules! exec {

@@ -290,6 +290,24 @@ async fn units_breakdowns_and_population() {
     let may =
         lang.body["cells"].as_array().unwrap().iter().find(|c| c["key"] == json!({"language": "hre", "month": "2026-05"})).unwrap().clone();
     assert_eq!(may["completions_passed"], 6);
+    // A province or the country is answered from the province rollup: the same numbers.
+    let pg = app.get(&format!("/api/v1/stats/breakdown?by=gender&province={QN}"), Some(&d.admin)).await;
+    let cell = |g: &str| pg.body["cells"].as_array().unwrap().iter().find(|c| c["key"]["gender"] == g).unwrap().clone();
+    assert_eq!((cell("female")["trainees"].as_i64(), cell("male")["trainees"].as_i64()), (Some(11), Some(4)));
+    assert_eq!((cell("female")["enrollments"].as_i64(), cell("male")["enrollments"].as_i64()), (Some(8), Some(2)));
+    let all = app.get("/api/v1/stats/breakdown?by=language,month", Some(&d.admin)).await;
+    let may_all =
+        all.body["cells"].as_array().unwrap().iter().find(|c| c["key"] == json!({"language": "hre", "month": "2026-05"})).unwrap().clone();
+    assert_eq!(may_all, may);
+    let topic_all = app.get("/api/v1/stats/breakdown?by=topic,gender", Some(&d.admin)).await;
+    let women = topic_all.body["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == json!({"topic": "vneid_e_identity", "gender": "female"}))
+        .unwrap()
+        .clone();
+    assert_eq!(women["completions_passed"], 6);
     // Ethnicity is suppressed below 5 even for officers: 2 people of ethnicity 19.
     let eth = app.get("/api/v1/stats/breakdown?by=ethnicity", Some(&d.officer)).await;
     let e19 = eth.body["cells"].as_array().unwrap().iter().find(|c| c["key"]["ethnicity"] == "19").unwrap().clone();

@@ -46,6 +46,23 @@ CREATE TABLE stat_province_buckets (
     n BIGINT NOT NULL
 );
 CREATE INDEX stat_province_buckets_idx ON stat_province_buckets (facet, bucket);
+-- Province rollup with the person dimensions and the teaching language: breakdowns of a
+-- province or of the country (without team or campaign) read it instead of every fact.
+CREATE TABLE stat_province_dims (
+    dims_key TEXT PRIMARY KEY NOT NULL,
+    province_code TEXT NOT NULL,
+    bucket DATE NOT NULL,
+    measure TEXT NOT NULL,
+    facet TEXT NOT NULL,
+    facet_value TEXT NOT NULL,
+    gender TEXT NOT NULL,
+    age_band TEXT NOT NULL,
+    ethnicity TEXT NOT NULL,
+    language TEXT NOT NULL,
+    n BIGINT NOT NULL
+);
+CREATE INDEX stat_province_dims_idx ON stat_province_dims (province_code, facet, bucket);
+CREATE INDEX stat_province_dims_facet_idx ON stat_province_dims (facet, bucket);
 
 -- Adults living in a unit (admins set it, with year and source): the participation rate.
 CREATE TABLE unit_populations (
