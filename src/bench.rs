@@ -6,7 +6,9 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::{self, AnyConnection};
-use crate::schema::{change_counter, class_sessions, class_topics, classes, enrollments, team_members, teams, trainees, units};
+use crate::schema::{
+    attendance_marks, change_counter, class_sessions, class_topics, classes, enrollments, team_members, teams, trainees, units,
+};
 
 #[derive(Insertable)]
 #[diesel(table_name = teams)]
@@ -85,6 +87,14 @@ struct SessionIn {
     topic_ids: &'static str,
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = attendance_marks)]
+struct MarkIn {
+    session_id: String,
+    trainee_id: String,
+    class_id: String,
+}
+
 /// Multi-row inserts in chunks on the inner connection (they do not compile through the
 /// MultiConnection).
 macro_rules! insert_all {
@@ -157,6 +167,7 @@ pub struct SeedReport {
     pub sessions: usize,
     pub trainees: usize,
     pub enrollments: usize,
+    pub marks: usize,
 }
 
 /// How much synthetic data to write.
@@ -211,7 +222,7 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
     for (ci, commune) in codes.iter().enumerate() {
         let per_commune =
             teams_per_commune * (2 + classes_per_team * (2 + sessions_per_class)) + trainees_per_commune * (1 + enrollments_per_trainee);
-        let r = db::write_tx(conn, |conn| -> Result<(usize, usize, usize, usize, usize), diesel::result::Error> {
+        let r = db::write_tx(conn, |conn| -> Result<(usize, usize, usize, usize, usize, usize), diesel::result::Error> {
             // Reserve this commune's change numbers in one step.
             let first: i64 = diesel::update(change_counter::table.filter(change_counter::id.eq(1)))
                 .set(change_counter::value.eq(change_counter::value + per_commune as i64))
@@ -225,6 +236,8 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
             };
             let now = db::now();
             let (mut ts, mut ms, mut cs, mut cts, mut ss) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            // The first session of each class (by position in `cs`): enrolled trainees attend it.
+            let mut first_session: Vec<Option<String>> = Vec::new();
             for t in 0..teams_per_commune {
                 let team_id = db::new_id();
                 ts.push(TeamIn {
@@ -276,9 +289,16 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
                         min_attendance_ratio: 0.75,
                     });
                     cts.push(ClassTopicIn { class_id: class_id.clone(), topic_id: "vneid_e_identity" });
+                    first_session.push(None);
                     for s in 0..sessions_per_class {
+                        let session_id = db::new_id();
+                        if s == 0 {
+                            if let Some(last) = first_session.last_mut() {
+                                *last = Some(session_id.clone());
+                            }
+                        }
                         ss.push(SessionIn {
-                            id: db::new_id(),
+                            id: session_id,
                             version: 1,
                             created_at: now,
                             updated_at: now,
@@ -293,7 +313,8 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
                     }
                 }
             }
-            let (mut trs, mut ens) = (Vec::new(), Vec::new());
+            let (mut trs, mut ens, mut marks) = (Vec::new(), Vec::new(), Vec::new());
+            let mut marked: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
             let class_ids: Vec<String> = cs.iter().map(|c| c.id.clone()).collect();
             for k in 0..trainees_per_commune {
                 let n = ci * trainees_per_commune + k;
@@ -324,6 +345,16 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
                     // Every third enrollment passed a month later; every sixth was verified.
                     let passed = (k + j) % 3 == 0;
                     let done = recorded.date() + Duration::days(30);
+                    let class_index = (k * 7 + j * 13) % class_ids.len();
+                    if let Some(Some(session_id)) = first_session.get(class_index) {
+                        if marked.insert((class_index, k)) {
+                            marks.push(MarkIn {
+                                session_id: session_id.clone(),
+                                trainee_id: trainee_id.clone(),
+                                class_id: class_ids[class_index].clone(),
+                            });
+                        }
+                    }
                     ens.push(EnrollmentIn {
                         id: db::new_id(),
                         version: 1,
@@ -331,7 +362,7 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
                         updated_at: recorded,
                         change_seq: next(),
                         create_digest: String::new(),
-                        class_id: class_ids[(k * 7 + j * 13) % class_ids.len()].clone(),
+                        class_id: class_ids[class_index].clone(),
                         trainee_id: trainee_id.clone(),
                         commune_code: commune.clone(),
                         status: "enrolled",
@@ -343,7 +374,7 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
                     });
                 }
             }
-            let counts = (ts.len(), cs.len(), ss.len(), trs.len(), ens.len());
+            let counts = (ts.len(), cs.len(), ss.len(), trs.len(), ens.len(), marks.len());
             insert_all!(conn, teams::table, ts);
             insert_all!(conn, team_members::table, ms);
             insert_all!(conn, classes::table, cs);
@@ -351,6 +382,7 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
             insert_all!(conn, class_sessions::table, ss);
             insert_all!(conn, trainees::table, trs);
             insert_all!(conn, enrollments::table, ens);
+            insert_all!(conn, attendance_marks::table, marks);
             Ok(counts)
         })
         .map_err(|e| format!("seeding commune {commune}: {e}"))?;
@@ -359,6 +391,7 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
         report.sessions += r.2;
         report.trainees += r.3;
         report.enrollments += r.4;
+        report.marks += r.5;
     }
     Ok(report)
 }

@@ -169,13 +169,14 @@ fn execute(cli: Cli) -> Result<(), String> {
             // Seeded rows bypass the write path: count them once, from the records.
             crate::stats::rebuild(&mut conn, true).map_err(|e| format!("statistics: {}", e.cause.as_deref().unwrap_or(e.code)))?;
             println!(
-                "seeded {} communes: {} teams, {} classes, {} sessions, {} trainees, {} enrollments in {:.1} s",
+                "seeded {} communes: {} teams, {} classes, {} sessions, {} trainees, {} enrollments, {} attendance marks in {:.1} s",
                 r.communes,
                 r.teams,
                 r.classes,
                 r.sessions,
                 r.trainees,
                 r.enrollments,
+                r.marks,
                 started.elapsed().as_secs_f64()
             );
             Ok(())
