@@ -30,7 +30,7 @@ start_server() {
   ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 }
 
-cleanup() { kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { kill "${SERVER_PID:-}" 2>/dev/null || true; rm -rf "$WORK"; }
 
 rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$SERVER_PID/status"; }
 

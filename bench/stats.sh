@@ -26,9 +26,9 @@ fi
 T=${TEAMS:-3}; C=${CLASSES:-10}; S=${SESSIONS:-2}; N=${TRAINEES:-30}
 load_start=$(date +%s)
 seed_line=$($BIN bench seed --province all --communes 500 --teams-per-commune "$T" --classes-per-team "$C" \
-  --sessions-per-class "$S" --trainees-per-commune "$N" --enrollments-per-trainee 3 2>/dev/null)
+  --sessions-per-class "$S" --trainees-per-commune "$N" --enrollments-per-trainee 3 2>"$WORK/seed.log") || { grep -v WARN "$WORK/seed.log"; exit 1; }
 load_s=$(( $(date +%s) - load_start ))
-facts=$($BIN stats rebuild 2>/dev/null | tail -1)
+facts=$($BIN stats rebuild 2>>"$WORK/seed.log" | tail -1) || { grep -v WARN "$WORK/seed.log"; exit 1; }
 start_server
 TOKEN=$(login)
 lat() { # path → "p50 p99 req/s"
