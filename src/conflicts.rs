@@ -180,14 +180,7 @@ pub async fn report_conflict(
     let mut errors = Vec::new();
     records::validate_form(&form, &mut errors);
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
-    let device = form.device_id.trim().to_owned();
-    if device.is_empty() || device.len() > 100 || !device.bytes().all(|b| b.is_ascii_graphic()) {
-        errors.push(FieldError::new(
-            "device_id",
-            "invalid_device_id",
-            Text::new("Mã thiết bị phải có 1–100 ký tự ASCII nhìn thấy được.", "The device id must be 1–100 visible ASCII characters."),
-        ));
-    }
+    let device = crate::devices::check_device_id(&form.device_id, &mut errors);
     let kind = records::choice("type", &form.kind, crate::push::TYPES, &mut errors);
     let record_id = records::reference("record_id", &form.record_id, &mut errors);
     if !form.body.is_object() {

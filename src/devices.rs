@@ -38,6 +38,19 @@ fn bad_header(name: &str) -> ApiError {
     )
 }
 
+/// A device id sent in a body (a push, a conflict report): 1–100 visible ASCII characters.
+pub fn check_device_id(raw: &str, errors: &mut Vec<crate::error::FieldError>) -> String {
+    let device = raw.trim();
+    if device.is_empty() || device.len() > 100 || !device.bytes().all(|b| b.is_ascii_graphic()) {
+        errors.push(crate::error::FieldError::new(
+            "device_id",
+            "invalid_device_id",
+            Text::new("Mã thiết bị phải có 1–100 ký tự ASCII nhìn thấy được.", "The device id must be 1–100 visible ASCII characters."),
+        ));
+    }
+    device.to_owned()
+}
+
 /// Reads the device headers; `None` when the request names no device.
 pub fn report_from(headers: &HeaderMap) -> Result<Option<DeviceReport>, ApiError> {
     read(headers, None)

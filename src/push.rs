@@ -192,14 +192,7 @@ pub async fn push(
     let lang = Lang::from_accept_language(req.headers().get(header::ACCEPT_LANGUAGE));
     let PushRequest { device_id, operations } = form.into_inner();
     let mut errors = Vec::new();
-    let device = device_id.trim();
-    if device.is_empty() || device.len() > 100 || !device.bytes().all(|b| b.is_ascii_graphic()) {
-        errors.push(FieldError::new(
-            "device_id",
-            "invalid_device_id",
-            Text::new("Mã thiết bị phải có 1–100 ký tự ASCII nhìn thấy được.", "The device id must be 1–100 visible ASCII characters."),
-        ));
-    }
+    let device = crate::devices::check_device_id(&device_id, &mut errors);
     if operations.len() > MAX_OPERATIONS {
         errors.push(FieldError::new(
             "operations",
@@ -211,7 +204,7 @@ pub async fn push(
         ));
     }
     records::fail_if_any(errors)?;
-    let report = crate::devices::report_for(req.headers(), device)?;
+    let report = crate::devices::report_for(req.headers(), &device)?;
     let st = state.clone();
     let response = state
         .db

@@ -59,12 +59,7 @@ fn new_class(id: &str, team: &str) -> Value {
 }
 
 fn count(conn: &mut hocvuso::db::AnyConnection, table: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result::<N>(conn).unwrap().n
+    sql_count(conn, &format!("SELECT COUNT(*) AS n FROM {table}"))
 }
 
 fn counter(conn: &mut hocvuso::db::AnyConnection) -> i64 {
@@ -247,6 +242,16 @@ async fn two_devices_from_the_same_base_version_one_applied_one_conflict_nothing
     // Device B cannot decide about the phone number: it reports the conflict to the officers.
     let report = json!({"id": uuid(), "device_id": "phone-b", "type": "trainee", "record_id": t, "base_version": 1,
                         "body": {"phone": "0987 222 333"}, "note": "Người học báo số mới"});
+    let mut bad = report.clone();
+    bad["device_id"] = json!(" ");
+    bad["type"] = json!("spaceship");
+    bad["body"] = json!(7);
+    let refused = app.req("POST", "/api/v1/sync/conflicts", &fx.member2, None, Some(bad)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let codes: Vec<&str> = refused.body["errors"].as_array().unwrap().iter().filter_map(|e| e["code"].as_str()).collect();
+    assert_eq!(codes, ["not_an_object", "invalid_device_id", "invalid_choice"]);
+    let unknown = json!({"device_id": "phone-b", "type": "trainee", "record_id": uuid(), "body": {}});
+    assert_eq!(app.req("POST", "/api/v1/sync/conflicts", &fx.member2, None, Some(unknown)).await.status, StatusCode::NOT_FOUND);
     let posted = app.req("POST", "/api/v1/sync/conflicts", &fx.member2, None, Some(report.clone())).await;
     assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.body);
     assert_eq!(posted.body["status"], "open");

@@ -30,15 +30,6 @@ fn sum(conn: &mut hocvuso::db::AnyConnection, measure: &str) -> i64 {
     rows.iter().sum()
 }
 
-fn count(conn: &mut hocvuso::db::AnyConnection, sql: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
-}
-
 #[actix_web::test]
 async fn counters_follow_a_random_sequence_of_writes_and_match_a_rebuild() {
     // Three sequences (STATS_SEED picks one instead).
@@ -289,38 +280,38 @@ async fn run(seed: u64) {
     let live = "deleted_at IS NULL";
     assert_eq!(
         sum(&mut conn, "trainees"),
-        count(&mut conn, &format!("SELECT COUNT(*) AS n FROM trainees WHERE {live} AND merged_into IS NULL"))
+        sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM trainees WHERE {live} AND merged_into IS NULL"))
     );
     assert_eq!(
         sum(&mut conn, "enrollments"),
-        count(&mut conn, "SELECT COUNT(*) AS n FROM enrollments WHERE deleted_at IS NULL AND status = 'enrolled'")
+        sql_count(&mut conn, "SELECT COUNT(*) AS n FROM enrollments WHERE deleted_at IS NULL AND status = 'enrolled'")
     );
     assert_eq!(
         sum(&mut conn, "completions_passed"),
-        count(&mut conn, "SELECT COUNT(*) AS n FROM enrollments WHERE deleted_at IS NULL AND completion_result = 'passed'")
+        sql_count(&mut conn, "SELECT COUNT(*) AS n FROM enrollments WHERE deleted_at IS NULL AND completion_result = 'passed'")
     );
     assert_eq!(
         sum(&mut conn, "completions_verified"),
-        count(
+        sql_count(
             &mut conn,
             "SELECT COUNT(*) AS n FROM enrollments WHERE deleted_at IS NULL AND completion_result = 'passed' AND verification = 'verified'"
         )
     );
-    assert_eq!(sum(&mut conn, "sessions_held"), count(&mut conn, "SELECT COUNT(*) AS n FROM class_sessions WHERE deleted_at IS NULL"));
+    assert_eq!(sum(&mut conn, "sessions_held"), sql_count(&mut conn, "SELECT COUNT(*) AS n FROM class_sessions WHERE deleted_at IS NULL"));
     assert_eq!(
         sum(&mut conn, "people_confirmed"),
-        count(
+        sql_count(
             &mut conn,
             "SELECT COUNT(*) AS n FROM trainees t WHERE t.deleted_at IS NULL AND t.merged_into IS NULL AND (
                EXISTS (SELECT 1 FROM enrollments e WHERE e.trainee_id = t.id AND e.deleted_at IS NULL AND e.completion_result = 'passed')
                OR EXISTS (SELECT 1 FROM platform_certificates p WHERE p.trainee_id = t.id AND p.deleted_at IS NULL))"
         )
     );
-    assert_eq!(sum(&mut conn, "teams_active"), count(&mut conn, "SELECT COUNT(*) AS n FROM teams WHERE deleted_at IS NULL AND active"));
+    assert_eq!(sum(&mut conn, "teams_active"), sql_count(&mut conn, "SELECT COUNT(*) AS n FROM teams WHERE deleted_at IS NULL AND active"));
     for st in ["planned", "ongoing", "completed", "cancelled"] {
         assert_eq!(
             sum(&mut conn, &format!("classes_{st}")),
-            count(&mut conn, &format!("SELECT COUNT(*) AS n FROM classes WHERE deleted_at IS NULL AND status = '{st}'")),
+            sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM classes WHERE deleted_at IS NULL AND status = '{st}'")),
             "{st}"
         );
     }

@@ -10,15 +10,6 @@ use common::*;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-fn count(conn: &mut hocvuso::db::AnyConnection, sql: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
-}
-
 struct Data {
     admin: String,
     officer: String,
@@ -161,15 +152,17 @@ async fn overview_numbers_match_counts_taken_from_the_records() {
     let mut conn = app.conn();
     let ct = QN_CAM_THANH;
     let expected_trainees =
-        count(&mut conn, &format!("SELECT COUNT(*) AS n FROM trainees WHERE commune_code = '{ct}' AND deleted_at IS NULL"));
-    let expected_enrolled = count(
+        sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM trainees WHERE commune_code = '{ct}' AND deleted_at IS NULL"));
+    let expected_enrolled = sql_count(
         &mut conn,
         &format!("SELECT COUNT(*) AS n FROM enrollments WHERE commune_code = '{ct}' AND deleted_at IS NULL AND status = 'enrolled'"),
     );
-    let expected_passed =
-        count(&mut conn, &format!("SELECT COUNT(*) AS n FROM enrollments WHERE commune_code = '{ct}' AND completion_result = 'passed'"));
+    let expected_passed = sql_count(
+        &mut conn,
+        &format!("SELECT COUNT(*) AS n FROM enrollments WHERE commune_code = '{ct}' AND completion_result = 'passed'"),
+    );
     let expected_verified =
-        count(&mut conn, &format!("SELECT COUNT(*) AS n FROM enrollments WHERE commune_code = '{ct}' AND verification = 'verified'"));
+        sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM enrollments WHERE commune_code = '{ct}' AND verification = 'verified'"));
     assert_eq!((expected_trainees, expected_enrolled, expected_passed, expected_verified), (12, 10, 6, 3));
     assert_eq!(
         r.body,

@@ -289,3 +289,13 @@ where
         self.call(r).await
     }
 }
+
+/// `SELECT COUNT(*) AS n …` run directly on the database, for checking effects.
+pub fn sql_count(conn: &mut hocvuso::db::AnyConnection, sql: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+}
