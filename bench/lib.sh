@@ -50,3 +50,18 @@ login() {
 
 row() { printf "%-44s %10s %9s %9s %6s\n" "$@"; }
 machine() { echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"; }
+
+# use_backend: SQLite (the default), or with PG=1 a fresh PostgreSQL database on
+# 127.0.0.1:5432, dropped on exit; sets `backend` and the exit trap.
+use_backend() {
+  backend=SQLite
+  if [ "${PG:-0}" = 1 ]; then
+    PGDB="hocvuso_bench_$$"
+    createdb -h 127.0.0.1 -U postgres "$PGDB"
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
+    backend=PostgreSQL
+    trap 'cleanup; dropdb -h 127.0.0.1 -U postgres --if-exists "$PGDB"' EXIT
+  else
+    trap cleanup EXIT
+  fi
+}

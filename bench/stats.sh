@@ -13,16 +13,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 need_tools
 new_env
-backend=SQLite
-if [ "${PG:-0}" = 1 ]; then
-  PGDB="hocvuso_bench_$$"
-  createdb -h 127.0.0.1 -U postgres "$PGDB"
-  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
-  backend=PostgreSQL
-  trap 'cleanup; dropdb -h 127.0.0.1 -U postgres --if-exists "$PGDB"' EXIT
-else
-  trap cleanup EXIT
-fi
+use_backend
 T=${TEAMS:-3}; C=${CLASSES:-10}; S=${SESSIONS:-2}; N=${TRAINEES:-30}
 load_start=$(date +%s)
 seed_line=$($BIN bench seed --province all --communes 500 --teams-per-commune "$T" --classes-per-team "$C" \

@@ -13,16 +13,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 need_tools
 new_env
-backend=SQLite
-if [ "${PG:-0}" = 1 ]; then
-  PGDB="hocvuso_bench_$$"
-  createdb -h 127.0.0.1 -U postgres "$PGDB"
-  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
-  backend=PostgreSQL
-  trap 'cleanup; dropdb -h 127.0.0.1 -U postgres --if-exists "$PGDB"' EXIT
-else
-  trap cleanup EXIT
-fi
+use_backend
 seed_line=$($BIN bench seed --communes 1 --teams-per-commune 10 --classes-per-team 20 --sessions-per-class 4 \
   --trainees-per-commune 5000 --enrollments-per-trainee 1 2>/dev/null)
 start_server
