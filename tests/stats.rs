@@ -1,12 +1,16 @@
 //! Statistics counters: after a randomized sequence of creates, edits, moves, deletes,
 //! merges, erasures, consent withdrawals, completions, verifications, team changes and
 //! sync pushes through the API, recomputing every counter from the records finds no
-//! difference; and the counters equal counts taken independently with SQL.
+//! difference; the counters equal counts taken independently with SQL; and every number
+//! of every statistics endpoint and periodic report (every unit, every breakdown cell by
+//! one and two dimensions, for several areas, periods, filters and roles) equals the
+//! records recounted independently (tests/common/recount.rs), also after a report is closed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use actix_web::http::StatusCode;
+use common::recount::{check_everything, check_report, Area, Asker, Query, Records};
 use common::*;
 use diesel::prelude::*;
 use rand::rngs::StdRng;
@@ -93,7 +97,11 @@ async fn run(seed: u64) {
             }
             3 | 4 => {
                 let id = uuid();
-                let commune = if rng.gen_bool(0.8) { QN_CAM_THANH } else { QN_NGHIA_LO };
+                let commune = match rng.gen_range(0..10) {
+                    0 | 1 => QN_NGHIA_LO,
+                    2 => HN_BA_DINH,
+                    _ => QN_CAM_THANH,
+                };
                 let token = if commune == QN_CAM_THANH { &member } else { &admin };
                 let groups: Vec<&str> = GROUPS.iter().filter(|_| rng.gen_bool(0.3)).copied().collect();
                 let mut body = json!({"id": id, "commune_code": commune, "full_name": format!("Người {step}"),
@@ -147,7 +155,7 @@ async fn run(seed: u64) {
                 call!(app.req("POST", "/api/v1/classes", &member, None,
                     Some(json!({"id": id, "commune_code": QN_CAM_THANH, "team_id": team, "title": "Lớp", "topic_ids": topics,
                                 "mode": "in_person", "language": pick(&mut rng, &["vi", "hre"]), "campaign": pick(&mut rng, &["science_day_18_5", "x"]),
-                                "start_date": "2026-02-01", "end_date": "2026-06-30", "planned_sessions": 4}))).await);
+                                "start_date": format!("2026-0{}-{:02}", rng.gen_range(1..3), rng.gen_range(1..29)), "end_date": "2026-06-30", "planned_sessions": 4}))).await);
                 if s == StatusCode::CREATED {
                     classes.push((id, 1));
                 }
@@ -316,6 +324,86 @@ async fn run(seed: u64) {
         );
     }
     eprintln!("statuses (action:status → count): {statuses:?}");
+
+    // Every number every statistics endpoint returns, against the records recounted
+    // independently (tests/common/recount.rs), for several areas, periods and filters.
+    let rec = Records::load(&mut conn);
+    let q = |area: Area, from: Option<&'static str>, to: Option<&'static str>| Query { area, from, to, topic: None, campaign: None };
+    let periods: [(Option<&'static str>, Option<&'static str>); 3] =
+        [(None, None), (Some("2026-01-01"), Some("2026-03-14")), (Some("2026-01-10"), Some("2026-04-20"))];
+    let mut queries = vec![];
+    for area in [Area::Country, Area::Province(QN.into()), Area::Commune(QN_CAM_THANH.into()), Area::Commune(QN_NGHIA_LO.into())] {
+        for (from, to) in periods {
+            queries.push(q(area.clone(), from, to));
+        }
+    }
+    queries.push(Query { topic: Some(TOPICS[0]), ..q(Area::Country, None, None) });
+    queries.push(Query { campaign: Some("science_day_18_5"), ..q(Area::Province(QN.into()), None, None) });
+    queries.push(Query { topic: Some(TOPICS[1]), ..q(Area::Commune(QN_CAM_THANH.into()), Some("2026-01-10"), Some("2026-04-20")) });
+    let admin_asks = Asker { token: &admin, own_area: None, analyst: false };
+    let mut compared = check_everything(&app, &rec, &admin_asks, &queries).await;
+    let ct = Area::Commune(QN_CAM_THANH.into());
+    let officer_queries: Vec<Query> = periods.iter().map(|(f, t)| q(ct.clone(), *f, *t)).collect();
+    compared += check_everything(&app, &rec, &Asker { token: &officer, own_area: Some(ct), analyst: false }, &officer_queries).await;
+    // An analyst of the country: the same numbers, small ones hidden.
+    let (_, analyst) = app.user_with_token(&admin, "an.quoc", "analyst", "country", None).await;
+    compared += check_everything(&app, &rec, &Asker { token: &analyst, own_area: None, analyst: true }, &queries[..6]).await;
+
+    // Periodic reports: the same numbers for their windows; a closed report keeps the
+    // numbers of the day it was closed, whatever is recorded later.
+    let q1 = q(Area::Country, Some("2026-01-01"), Some("2026-03-31"));
+    compared += check_report(&app, &rec, &admin, "/api/v1/reports/2026-Q1?calendar=true&level=commune", &q1).await;
+    let h1 = q(Area::Country, Some("2025-12-15"), Some("2026-06-14"));
+    compared += check_report(&app, &rec, &admin, "/api/v1/reports/2026-H1?level=commune", &h1).await;
+    let closed = app.req("POST", "/api/v1/reports/2026-Q1/close?calendar=true", &admin, None, None).await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    let open_class: Option<String> = {
+        use hocvuso::schema::classes as c;
+        c::table
+            .filter(c::deleted_at.is_null())
+            .filter(c::status.eq_any(["planned", "ongoing"]))
+            .select(c::id)
+            .order(c::id)
+            .first(&mut conn)
+            .optional()
+            .unwrap()
+    };
+    let added_session = open_class.is_some();
+    if let Some(class) = open_class {
+        let late = app
+            .req(
+                "POST",
+                &format!("/api/v1/classes/{class}/sessions"),
+                &admin,
+                None,
+                Some(json!({"held_on": "2026-03-20", "duration_minutes": 60})),
+            )
+            .await;
+        assert_eq!(late.status, StatusCode::CREATED, "{}", late.body);
+    }
+    let late = app
+        .req(
+            "POST",
+            "/api/v1/trainees",
+            &admin,
+            None,
+            Some(json!({"commune_code": QN_NGHIA_LO, "full_name": "Người đến sau", "gender": "male", "birth_year": 1970,
+                    "target_groups": ["farmer"], "consent": {"basic": true, "method": "paper"}})),
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::CREATED, "{}", late.body);
+    compared += check_report(&app, &rec, &admin, "/api/v1/reports/2026-Q1?calendar=true&level=commune", &q1).await;
+    let frozen = app.req("GET", "/api/v1/reports/2026-Q1?calendar=true", &admin, None, None).await;
+    let live = app.req("GET", "/api/v1/stats/overview?from=2026-01-01&to=2026-03-31", &admin, None, None).await;
+    assert_eq!(
+        live.body["sessions_held"].as_i64().unwrap(),
+        frozen.body["overview"]["sessions_held"].as_i64().unwrap() + i64::from(added_session),
+        "the live numbers moved on, the closed report did not"
+    );
+    let now = Records::load(&mut conn);
+    compared += check_report(&app, &now, &admin, "/api/v1/reports/2026-H1?level=commune", &h1).await;
+    compared += check_everything(&app, &now, &admin_asks, &queries[..3]).await;
+    eprintln!("compared {compared} numbers with the recount");
     assert!(sum(&mut conn, "trainees") > 10, "the sequence recorded too few trainees: {statuses:?}");
     assert!(sum(&mut conn, "completions_passed") > 0, "no completion: {statuses:?}");
 }

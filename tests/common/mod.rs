@@ -15,6 +15,8 @@ use hocvuso::config::{Config, Secret};
 use hocvuso::db::DatabaseUrl;
 use serde_json::{json, Value};
 
+pub mod recount;
+
 pub const ADMIN_PASSWORD: &str = "Thử-nghiệm-quản-trị-2026";
 pub const JWT_SECRET: &[u8] = b"test-secret-that-is-long-enough-for-hs256-0123456789";
 
