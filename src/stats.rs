@@ -558,125 +558,49 @@ impl Stats {
                 deltas.add(&f, &province, n);
             }
         }
-        apply(conn, deltas, false)
+        apply(conn, deltas)
     }
 }
 
-/// Adds `d` to the counters (or, with `fresh`, inserts it into empty tables).
-fn apply(conn: &mut AnyConnection, d: Deltas, fresh: bool) -> Result<(), ApiError> {
+/// `INSERT … ON CONFLICT (key) DO UPDATE SET n = n + excluded.n`: one statement per
+/// counter row, whether it exists or not. `on_conflict` does not compile through the
+/// `MultiConnection` enum (STACK.md), so the same statement is written for each backend.
+macro_rules! bump {
+    ($conn:expr, $table:ident, $key:ident, $values:expr) => {{
+        use diesel::upsert::excluded;
+        let values = $values;
+        match $conn {
+            AnyConnection::Sqlite(c) => diesel::insert_into($table::table)
+                .values(values)
+                .on_conflict($table::$key)
+                .do_update()
+                .set($table::n.eq($table::n + excluded($table::n)))
+                .execute(c)?,
+            AnyConnection::Postgresql(c) => diesel::insert_into($table::table)
+                .values(values)
+                .on_conflict($table::$key)
+                .do_update()
+                .set($table::n.eq($table::n + excluded($table::n)))
+                .execute(c)?,
+        }
+    }};
+}
+
+/// Adds `d` to the counters (the four tables), one upsert per non-zero row.
+fn apply(conn: &mut AnyConnection, d: Deltas) -> Result<(), ApiError> {
     let mut provinces: HashMap<String, String> = HashMap::new();
     for ((commune, _, _, _, _), (province, _)) in &d.communes {
         provinces.insert(commune.clone(), province.clone());
     }
-    for (f, n) in &d.facts {
-        if *n != 0 {
-            let province = provinces.get(&f.commune).map(String::as_str).unwrap_or("");
-            if fresh {
-                insert(conn, f, province, *n)?;
-            } else {
-                add(conn, f, province, *n)?;
-            }
-        }
-    }
-    for (k, (province, n)) in &d.communes {
-        if *n == 0 {
-            continue;
-        }
-        let key = bucket_key(k);
-        let updated = if fresh {
-            0
-        } else {
-            diesel::update(stat_commune_buckets::table.find(&key))
-                .set(stat_commune_buckets::n.eq(stat_commune_buckets::n + n))
-                .execute(conn)?
-        };
-        if updated == 0 {
-            diesel::insert_into(stat_commune_buckets::table)
-                .values((
-                    stat_commune_buckets::bucket_key.eq(&key),
-                    stat_commune_buckets::commune_code.eq(&k.0),
-                    stat_commune_buckets::province_code.eq(province),
-                    stat_commune_buckets::bucket.eq(k.1),
-                    stat_commune_buckets::measure.eq(&k.2),
-                    stat_commune_buckets::facet.eq(k.3),
-                    stat_commune_buckets::facet_value.eq(&k.4),
-                    stat_commune_buckets::n.eq(n),
-                ))
-                .execute(conn)?;
-        }
-    }
-    for (k, n) in &d.provinces {
-        if *n == 0 {
-            continue;
-        }
-        let key = bucket_key(k);
-        let updated = if fresh {
-            0
-        } else {
-            diesel::update(stat_province_buckets::table.find(&key))
-                .set(stat_province_buckets::n.eq(stat_province_buckets::n + n))
-                .execute(conn)?
-        };
-        if updated == 0 {
-            diesel::insert_into(stat_province_buckets::table)
-                .values((
-                    stat_province_buckets::bucket_key.eq(&key),
-                    stat_province_buckets::province_code.eq(&k.0),
-                    stat_province_buckets::bucket.eq(k.1),
-                    stat_province_buckets::measure.eq(&k.2),
-                    stat_province_buckets::facet.eq(k.3),
-                    stat_province_buckets::facet_value.eq(&k.4),
-                    stat_province_buckets::n.eq(n),
-                ))
-                .execute(conn)?;
-        }
-    }
-    for (k, n) in &d.dims {
-        if *n == 0 {
-            continue;
-        }
-        let key = dims_key(k);
-        let updated = if fresh {
-            0
-        } else {
-            diesel::update(stat_province_dims::table.find(&key)).set(stat_province_dims::n.eq(stat_province_dims::n + n)).execute(conn)?
-        };
-        if updated == 0 {
-            diesel::insert_into(stat_province_dims::table)
-                .values((
-                    stat_province_dims::dims_key.eq(&key),
-                    stat_province_dims::province_code.eq(&k.0 .0),
-                    stat_province_dims::bucket.eq(k.0 .1),
-                    stat_province_dims::measure.eq(&k.0 .2),
-                    stat_province_dims::facet.eq(k.0 .3),
-                    stat_province_dims::facet_value.eq(&k.0 .4),
-                    stat_province_dims::gender.eq(&k.1),
-                    stat_province_dims::age_band.eq(k.2),
-                    stat_province_dims::ethnicity.eq(&k.3),
-                    stat_province_dims::language.eq(&k.4),
-                    stat_province_dims::n.eq(n),
-                ))
-                .execute(conn)?;
-        }
-    }
-    Ok(())
-}
-
-fn add(conn: &mut AnyConnection, f: &Fact, province: &str, n: i64) -> Result<(), ApiError> {
-    let updated = diesel::update(stat_facts::table.find(f.key())).set(stat_facts::n.eq(stat_facts::n + n)).execute(conn)?;
-    if updated == 0 {
-        insert(conn, f, province, n)?;
-    }
-    Ok(())
-}
-
-fn insert(conn: &mut AnyConnection, f: &Fact, province: &str, n: i64) -> Result<(), ApiError> {
-    let key = f.key();
-    {
-        diesel::insert_into(stat_facts::table)
-            .values((
+    for (f, n) in d.facts.iter().filter(|(_, n)| **n != 0) {
+        let province = provinces.get(&f.commune).map(String::as_str).unwrap_or("");
+        bump!(
+            conn,
+            stat_facts,
+            fact_key,
+            (
                 (
-                    stat_facts::fact_key.eq(&key),
+                    stat_facts::fact_key.eq(f.key()),
                     stat_facts::commune_code.eq(&f.commune),
                     stat_facts::province_code.eq(province),
                     stat_facts::day.eq(f.day),
@@ -693,8 +617,61 @@ fn insert(conn: &mut AnyConnection, f: &Fact, province: &str, n: i64) -> Result<
                     stat_facts::campaign.eq(&f.campaign),
                     stat_facts::n.eq(n),
                 ),
-            ))
-            .execute(conn)?;
+            )
+        );
+    }
+    for (k, (province, n)) in d.communes.iter().filter(|(_, (_, n))| *n != 0) {
+        bump!(
+            conn,
+            stat_commune_buckets,
+            bucket_key,
+            (
+                stat_commune_buckets::bucket_key.eq(bucket_key(k)),
+                stat_commune_buckets::commune_code.eq(&k.0),
+                stat_commune_buckets::province_code.eq(province),
+                stat_commune_buckets::bucket.eq(k.1),
+                stat_commune_buckets::measure.eq(&k.2),
+                stat_commune_buckets::facet.eq(k.3),
+                stat_commune_buckets::facet_value.eq(&k.4),
+                stat_commune_buckets::n.eq(n),
+            )
+        );
+    }
+    for (k, n) in d.provinces.iter().filter(|(_, n)| **n != 0) {
+        bump!(
+            conn,
+            stat_province_buckets,
+            bucket_key,
+            (
+                stat_province_buckets::bucket_key.eq(bucket_key(k)),
+                stat_province_buckets::province_code.eq(&k.0),
+                stat_province_buckets::bucket.eq(k.1),
+                stat_province_buckets::measure.eq(&k.2),
+                stat_province_buckets::facet.eq(k.3),
+                stat_province_buckets::facet_value.eq(&k.4),
+                stat_province_buckets::n.eq(n),
+            )
+        );
+    }
+    for (k, n) in d.dims.iter().filter(|(_, n)| **n != 0) {
+        bump!(
+            conn,
+            stat_province_dims,
+            dims_key,
+            (
+                stat_province_dims::dims_key.eq(dims_key(k)),
+                stat_province_dims::province_code.eq(&k.0 .0),
+                stat_province_dims::bucket.eq(k.0 .1),
+                stat_province_dims::measure.eq(&k.0 .2),
+                stat_province_dims::facet.eq(k.0 .3),
+                stat_province_dims::facet_value.eq(&k.0 .4),
+                stat_province_dims::gender.eq(&k.1),
+                stat_province_dims::age_band.eq(k.2),
+                stat_province_dims::ethnicity.eq(&k.3),
+                stat_province_dims::language.eq(&k.4),
+                stat_province_dims::n.eq(n),
+            )
+        );
     }
     Ok(())
 }
@@ -920,7 +897,7 @@ pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, A
                 diesel::delete(stat_commune_buckets::table.filter(stat_commune_buckets::province_code.eq(&province))).execute(conn)?;
                 diesel::delete(stat_province_buckets::table.filter(stat_province_buckets::province_code.eq(&province))).execute(conn)?;
                 diesel::delete(stat_province_dims::table.filter(stat_province_dims::province_code.eq(&province))).execute(conn)?;
-                apply(conn, d, true)?;
+                apply(conn, d)?;
                 continue;
             }
             let mut expected: HashMap<String, i64> = HashMap::new();
@@ -938,38 +915,22 @@ pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, A
             }
             drop(d);
             let mut stored: Vec<(String, i64)> = Vec::new();
-            for (k, n) in stat_facts::table
-                .filter(stat_facts::province_code.eq(&province))
-                .filter(stat_facts::n.ne(0))
-                .select((stat_facts::fact_key, stat_facts::n))
-                .load::<(String, i64)>(conn)?
-            {
-                stored.push((format!("fact {k}"), n));
+            macro_rules! load_stored {
+                ($table:ident, $key:ident, $label:literal) => {
+                    for (k, n) in $table::table
+                        .filter($table::province_code.eq(&province))
+                        .filter($table::n.ne(0))
+                        .select(($table::$key, $table::n))
+                        .load::<(String, i64)>(conn)?
+                    {
+                        stored.push((format!("{} {k}", $label), n));
+                    }
+                };
             }
-            for (k, n) in stat_commune_buckets::table
-                .filter(stat_commune_buckets::province_code.eq(&province))
-                .filter(stat_commune_buckets::n.ne(0))
-                .select((stat_commune_buckets::bucket_key, stat_commune_buckets::n))
-                .load::<(String, i64)>(conn)?
-            {
-                stored.push((format!("commune {k}"), n));
-            }
-            for (k, n) in stat_province_buckets::table
-                .filter(stat_province_buckets::province_code.eq(&province))
-                .filter(stat_province_buckets::n.ne(0))
-                .select((stat_province_buckets::bucket_key, stat_province_buckets::n))
-                .load::<(String, i64)>(conn)?
-            {
-                stored.push((format!("province {k}"), n));
-            }
-            for (k, n) in stat_province_dims::table
-                .filter(stat_province_dims::province_code.eq(&province))
-                .filter(stat_province_dims::n.ne(0))
-                .select((stat_province_dims::dims_key, stat_province_dims::n))
-                .load::<(String, i64)>(conn)?
-            {
-                stored.push((format!("dims {k}"), n));
-            }
+            load_stored!(stat_facts, fact_key, "fact");
+            load_stored!(stat_commune_buckets, bucket_key, "commune");
+            load_stored!(stat_province_buckets, bucket_key, "province");
+            load_stored!(stat_province_dims, dims_key, "dims");
             for (key, n) in stored {
                 let c = expected.remove(&key).unwrap_or(0);
                 if c != n {
