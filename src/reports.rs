@@ -389,6 +389,12 @@ pub struct ReportState {
     pub status: String,
 }
 
+impl Period {
+    fn state(&self, status: &str) -> ReportState {
+        ReportState { period: self.name.clone(), calendar: self.calendar, from: self.from, to: self.to, status: status.to_owned() }
+    }
+}
+
 fn copy_window(conn: &mut AnyConnection, key: &str, from: NaiveDate, to: NaiveDate) -> Result<(), ApiError> {
     let cols = "fact_key, commune_code, province_code, day, measure, facet, facet_value, gender, age_band, ethnicity, team_id, language, campaign, n";
     let sql =
@@ -461,13 +467,7 @@ pub async fn close_report(
                 }
                 copy_window(conn, &key, period.from, period.to)?;
                 w.audit(conn, "close_report", "report", &key, None, &["status"])?;
-                Ok(ReportState {
-                    period: period.name.clone(),
-                    calendar: period.calendar,
-                    from: period.from,
-                    to: period.to,
-                    status: "closed".into(),
-                })
+                Ok(period.state("closed"))
             })
         })
         .await?;
@@ -530,13 +530,7 @@ pub async fn reopen_report(
                     ))
                     .execute(conn)?;
                 w.audit(conn, "reopen_report", "report", &key, None, &["status", "reopen_reason"])?;
-                Ok(ReportState {
-                    period: period.name.clone(),
-                    calendar: period.calendar,
-                    from: period.from,
-                    to: period.to,
-                    status: "open".into(),
-                })
+                Ok(period.state("open"))
             })
         })
         .await?;
