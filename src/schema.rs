@@ -456,6 +456,7 @@ diesel::table! {
         facet -> Text,
         facet_value -> Text,
         n -> BigInt,
+        grain -> Text,
     }
 }
 
@@ -468,6 +469,7 @@ diesel::table! {
         facet -> Text,
         facet_value -> Text,
         n -> BigInt,
+        grain -> Text,
     }
 }
 
@@ -484,6 +486,7 @@ diesel::table! {
         ethnicity -> Text,
         language -> Text,
         n -> BigInt,
+        grain -> Text,
     }
 }
 

@@ -83,11 +83,18 @@ pub fn bucket(day: NaiveDate) -> NaiveDate {
     day.with_day(d).unwrap_or(day)
 }
 
-/// A rollup row's coordinates: (commune or province, bucket, measure, facet, facet value).
-type BucketKey = (String, NaiveDate, String, &'static str, String);
+/// Rollup rows come in two grains: `h` (the bucket is a half-month's first day) and `d`
+/// (the bucket is the day itself, for the edges of periods off the half-month boundaries).
+pub const GRAINS: [&str; 2] = ["h", "d"];
 
+/// A rollup row's coordinates: (commune or province, bucket, measure, facet, facet value, grain).
+type BucketKey = (String, NaiveDate, String, &'static str, String, &'static str);
+
+/// The row key; a day row's has `|d` after the facet value (the migration that added day
+/// rows builds the same keys in SQL).
 fn bucket_key(k: &BucketKey) -> String {
-    format!("{}|{}|{}|{}|{}", k.0, k.1, k.2, k.3, k.4)
+    let grain = if k.5 == "d" { "|d" } else { "" };
+    format!("{}|{}|{}|{}|{}{grain}", k.0, k.1, k.2, k.3, k.4)
 }
 
 /// A province-dimensions rollup row: the bucket key plus gender, age band, ethnicity, language.
@@ -109,15 +116,16 @@ struct Deltas {
 impl Deltas {
     fn add(&mut self, f: &Fact, province: &str, n: i64) {
         *self.facts.entry(f.clone()).or_default() += n;
-        let b = bucket(f.day);
-        let e = self
-            .communes
-            .entry((f.commune.clone(), b, f.measure.clone(), f.facet, f.facet_value.clone()))
-            .or_insert((province.to_owned(), 0));
-        e.1 += n;
-        let pk: BucketKey = (province.to_owned(), b, f.measure.clone(), f.facet, f.facet_value.clone());
-        *self.dims.entry((pk.clone(), f.gender.clone(), f.age_band, f.ethnicity.clone(), f.language.clone())).or_default() += n;
-        *self.provinces.entry(pk).or_default() += n;
+        for (grain, b) in [("h", bucket(f.day)), ("d", f.day)] {
+            let e = self
+                .communes
+                .entry((f.commune.clone(), b, f.measure.clone(), f.facet, f.facet_value.clone(), grain))
+                .or_insert((province.to_owned(), 0));
+            e.1 += n;
+            let pk: BucketKey = (province.to_owned(), b, f.measure.clone(), f.facet, f.facet_value.clone(), grain);
+            *self.dims.entry((pk.clone(), f.gender.clone(), f.age_band, f.ethnicity.clone(), f.language.clone())).or_default() += n;
+            *self.provinces.entry(pk).or_default() += n;
+        }
     }
 }
 
@@ -589,7 +597,7 @@ macro_rules! bump {
 /// Adds `d` to the counters (the four tables), one upsert per non-zero row.
 fn apply(conn: &mut AnyConnection, d: Deltas) -> Result<(), ApiError> {
     let mut provinces: HashMap<String, String> = HashMap::new();
-    for ((commune, _, _, _, _), (province, _)) in &d.communes {
+    for ((commune, _, _, _, _, _), (province, _)) in &d.communes {
         provinces.insert(commune.clone(), province.clone());
     }
     for (f, n) in d.facts.iter().filter(|(_, n)| **n != 0) {
@@ -634,6 +642,7 @@ fn apply(conn: &mut AnyConnection, d: Deltas) -> Result<(), ApiError> {
                 stat_commune_buckets::facet.eq(k.3),
                 stat_commune_buckets::facet_value.eq(&k.4),
                 stat_commune_buckets::n.eq(n),
+                stat_commune_buckets::grain.eq(k.5),
             )
         );
     }
@@ -650,6 +659,7 @@ fn apply(conn: &mut AnyConnection, d: Deltas) -> Result<(), ApiError> {
                 stat_province_buckets::facet.eq(k.3),
                 stat_province_buckets::facet_value.eq(&k.4),
                 stat_province_buckets::n.eq(n),
+                stat_province_buckets::grain.eq(k.5),
             )
         );
     }
@@ -670,6 +680,7 @@ fn apply(conn: &mut AnyConnection, d: Deltas) -> Result<(), ApiError> {
                 stat_province_dims::ethnicity.eq(&k.3),
                 stat_province_dims::language.eq(&k.4),
                 stat_province_dims::n.eq(n),
+                stat_province_dims::grain.eq(k.0 .5),
             )
         );
     }

@@ -302,7 +302,6 @@ impl Dim {
 
 /// Sums counters grouped by up to two dimensions (and the measure).
 pub fn grouped(conn: &mut AnyConnection, source: &Source, scope: &Scope, f: &Filters, d1: Dim, d2: Dim) -> Result<Vec<Cell>, ApiError> {
-    let pg = matches!(conn, AnyConnection::Postgresql(_));
     let facet = match (d1, d2, &f.topic) {
         (Dim::TargetGroup, Dim::Topic, _)
         | (Dim::Topic, Dim::TargetGroup, _)
@@ -318,16 +317,10 @@ pub fn grouped(conn: &mut AnyConnection, source: &Source, scope: &Scope, f: &Fil
         (Dim::Topic, _, _) | (_, Dim::Topic, _) | (_, _, Some(_)) => "topic",
         _ => "",
     };
-    // Without person or class dimensions and on half-month boundaries, the rollups answer
-    // with a few rows per unit (or per province) instead of every fact.
-    let aligned = |d: NaiveDate| d.day() == 1 || d.day() == 15;
+    // Without person or class dimensions, the rollups answer with a few rows per unit (or
+    // per province) and period instead of every fact.
     let plain = |d: Dim| matches!(d, Dim::None | Dim::Commune | Dim::Province);
-    let rollup = matches!(source, Source::Live)
-        && plain(d1)
-        && plain(d2)
-        && f.campaign.is_none()
-        && f.from.is_none_or(aligned)
-        && f.to.is_none_or(|t| t.succ_opt().is_some_and(aligned));
+    let rollup = matches!(source, Source::Live) && plain(d1) && plain(d2) && f.campaign.is_none();
     let by_province = rollup && !matches!(scope, Scope::Commune(_)) && f.commune.is_none() && d1 != Dim::Commune && d2 != Dim::Commune;
     // Breakdowns by person dimensions, language, topic, target group or month of a province
     // or the country read the province rollup that keeps those dimensions.
@@ -350,24 +343,104 @@ pub fn grouped(conn: &mut AnyConnection, source: &Source, scope: &Scope, f: &Fil
         && dims_ok(d1)
         && dims_ok(d2)
         && f.campaign.is_none()
-        && f.from.is_none_or(aligned)
-        && f.to.is_none_or(|t| t.succ_opt().is_some_and(aligned))
         && !matches!(scope, Scope::Commune(_))
         && f.commune.is_none();
-    let (table, day) = match source {
-        Source::Live if with_dims => ("stat_province_dims", "bucket"),
-        Source::Live if by_province => ("stat_province_buckets", "bucket"),
-        Source::Live if rollup => ("stat_commune_buckets", "bucket"),
-        Source::Live => ("stat_facts", "day"),
-        Source::Closed(_) => ("report_facts", "day"),
+    let table = match source {
+        Source::Live if with_dims => "stat_province_dims",
+        Source::Live if by_province => "stat_province_buckets",
+        Source::Live if rollup => "stat_commune_buckets",
+        Source::Live => "stat_facts",
+        Source::Closed(_) => "report_facts",
     };
-    let bucketed = day == "bucket";
+    let windows = if table.starts_with("stat_") && table != "stat_facts" {
+        rollup_windows(f.from, f.to)
+    } else {
+        vec![Window { grain: None, from: f.from, to: f.to }]
+    };
+    // Each window is one query; cells of the same key are summed.
+    let mut sums: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    for w in windows {
+        for c in grouped_window(conn, table, &w, source, scope, f, facet, d1, d2)? {
+            *sums.entry((c.k1, c.k2, c.measure)).or_default() += c.n;
+        }
+    }
+    Ok(sums.into_iter().map(|((k1, k2, measure), n)| Cell { k1, k2, measure, n }).collect())
+}
+
+/// A part of a period answered by rollup rows of one grain (`h`: half-months, whose first
+/// days lie in `from..=to`; `d`: days), or by the day-level table (`grain` none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub grain: Option<&'static str>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+fn aligned(d: NaiveDate) -> bool {
+    d.day() == 1 || d.day() == 15
+}
+
+/// Splits `from..=to` into the half-months it covers whole and the days at its edges.
+pub fn rollup_windows(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Vec<Window> {
+    // First half-month start at or after `from`; last one at or before the day after `to`.
+    let start = from.map(|d| if aligned(d) { d } else { next_boundary(d) });
+    let end = to.and_then(|t| t.succ_opt()).map(|e| if aligned(e) { e } else { crate::stats::bucket(e) });
+    let days = |from: Option<NaiveDate>, to: Option<NaiveDate>| Window { grain: Some("d"), from, to };
+    if let (Some(s), Some(e)) = (start, end) {
+        if s >= e {
+            return vec![days(from, to)];
+        }
+    }
+    let mut out = vec![];
+    if let (Some(f), Some(s)) = (from, start) {
+        if f < s {
+            out.push(days(Some(f), s.pred_opt()));
+        }
+    }
+    out.push(Window { grain: Some("h"), from: start, to: end.and_then(|e| e.pred_opt()) });
+    if let (Some(t), Some(e)) = (to, end) {
+        if e <= t {
+            out.push(days(Some(e), Some(t)));
+        }
+    }
+    out
+}
+
+fn next_boundary(d: NaiveDate) -> NaiveDate {
+    if d.day() < 15 {
+        d.with_day(15).unwrap_or(d)
+    } else {
+        let (y, m) = if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) };
+        NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(d)
+    }
+}
+
+/// One query: counters of `table` in one window, grouped by up to two dimensions.
+#[allow(clippy::too_many_arguments)]
+fn grouped_window(
+    conn: &mut AnyConnection,
+    table: &str,
+    w: &Window,
+    source: &Source,
+    scope: &Scope,
+    f: &Filters,
+    facet: &str,
+    d1: Dim,
+    d2: Dim,
+) -> Result<Vec<Cell>, ApiError> {
+    let pg = matches!(conn, AnyConnection::Postgresql(_));
+    let bucketed = w.grain.is_some();
+    let day = if bucketed { "bucket" } else { "day" };
     let mut sql = format!(
         "SELECT {} AS k1, {} AS k2, measure, CAST(SUM(n) AS BIGINT) AS n FROM {table} WHERE facet = ?",
         d1.expr(pg, bucketed),
         d2.expr(pg, bucketed)
     );
     let mut binds = vec![Bind::Text(facet.to_owned())];
+    if let Some(g) = w.grain {
+        sql.push_str(" AND grain = ?");
+        binds.push(Bind::Text(g.to_owned()));
+    }
     if let Source::Closed(key) = source {
         sql.push_str(" AND report_key = ?");
         binds.push(Bind::Text(key.clone()));
@@ -393,11 +466,11 @@ pub fn grouped(conn: &mut AnyConnection, source: &Source, scope: &Scope, f: &Fil
     text(&mut sql, "commune_code", &f.commune);
     text(&mut sql, "facet_value", &f.topic);
     text(&mut sql, "campaign", &f.campaign);
-    if let Some(d) = f.from {
+    if let Some(d) = w.from {
         sql.push_str(&format!(" AND {day} >= ?"));
         binds.push(Bind::Date(d));
     }
-    if let Some(d) = f.to {
+    if let Some(d) = w.to {
         sql.push_str(&format!(" AND {day} <= ?"));
         binds.push(Bind::Date(d));
     }
@@ -861,4 +934,42 @@ pub async fn put_population(
         })
         .await?;
     Ok(HttpResponse::Ok().json(stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Option<NaiveDate> {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+    }
+
+    fn w(grain: &'static str, from: &str, to: &str) -> Window {
+        Window { grain: Some(grain), from: d(from), to: d(to) }
+    }
+
+    #[test]
+    fn periods_split_into_half_months_and_edge_days() {
+        // On the boundaries: half-months only.
+        assert_eq!(rollup_windows(d("2026-01-01"), d("2026-03-14")), vec![w("h", "2026-01-01", "2026-03-14")]);
+        assert_eq!(rollup_windows(None, None), vec![Window { grain: Some("h"), from: None, to: None }]);
+        // Off them: the edge days, and the half-months between.
+        assert_eq!(
+            rollup_windows(d("2026-01-10"), d("2026-04-20")),
+            vec![w("d", "2026-01-10", "2026-01-14"), w("h", "2026-01-15", "2026-04-14"), w("d", "2026-04-15", "2026-04-20")]
+        );
+        assert_eq!(
+            rollup_windows(d("2026-12-20"), None),
+            vec![w("d", "2026-12-20", "2026-12-31"), Window { grain: Some("h"), from: d("2027-01-01"), to: None }]
+        );
+        assert_eq!(
+            rollup_windows(None, d("2026-02-27")),
+            vec![Window { grain: Some("h"), from: None, to: d("2026-02-14") }, w("d", "2026-02-15", "2026-02-27")]
+        );
+        // Within one half-month, or across one boundary without a whole half-month: days.
+        assert_eq!(rollup_windows(d("2026-05-03"), d("2026-05-09")), vec![w("d", "2026-05-03", "2026-05-09")]);
+        assert_eq!(rollup_windows(d("2026-05-20"), d("2026-05-20")), vec![w("d", "2026-05-20", "2026-05-20")]);
+        assert_eq!(rollup_windows(d("2026-05-10"), d("2026-05-20")), vec![w("d", "2026-05-10", "2026-05-20")]);
+        assert_eq!(rollup_windows(d("2026-05-15"), d("2026-05-31")), vec![w("h", "2026-05-15", "2026-05-31")]);
+    }
 }

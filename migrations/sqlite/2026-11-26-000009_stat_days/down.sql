@@ -1,0 +1,16 @@
+DELETE FROM stat_commune_buckets WHERE grain = 'd';
+DELETE FROM stat_province_buckets WHERE grain = 'd';
+DELETE FROM stat_province_dims WHERE grain = 'd';
+DROP INDEX stat_commune_buckets_commune_idx;
+DROP INDEX stat_commune_buckets_province_idx;
+DROP INDEX stat_province_buckets_idx;
+DROP INDEX stat_province_dims_idx;
+DROP INDEX stat_province_dims_facet_idx;
+ALTER TABLE stat_commune_buckets DROP COLUMN grain;
+ALTER TABLE stat_province_buckets DROP COLUMN grain;
+ALTER TABLE stat_province_dims DROP COLUMN grain;
+CREATE INDEX stat_commune_buckets_commune_idx ON stat_commune_buckets (commune_code, facet, bucket);
+CREATE INDEX stat_commune_buckets_province_idx ON stat_commune_buckets (province_code, facet, bucket);
+CREATE INDEX stat_province_buckets_idx ON stat_province_buckets (facet, bucket);
+CREATE INDEX stat_province_dims_idx ON stat_province_dims (province_code, facet, bucket);
+CREATE INDEX stat_province_dims_facet_idx ON stat_province_dims (facet, bucket);
