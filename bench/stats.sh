@@ -37,6 +37,11 @@ read -r a b c d <<<"$(lat /api/v1/stats/overview)"; row2 "GET /stats/overview (c
 read -r a b c d <<<"$(lat /api/v1/stats/units)"; row2 "GET /stats/units (country, 34 provinces)" "$a" "$b" "$c" "$d"
 read -r a b c d <<<"$(lat '/api/v1/stats/units?province=51&level=commune')"; row2 "GET /stats/units?province=51 (96 communes)" "$a" "$b" "$c" "$d"
 read -r a b c d <<<"$(lat '/api/v1/stats/breakdown?by=gender,age_band&province=51')"; row2 "GET /stats/breakdown?by=gender,age_band&province=51" "$a" "$b" "$c" "$d"
+# Periods off the half-month boundaries: half-month rows plus the edge days' rows.
+OFF='from=2026-03-10&to=2026-04-20'
+read -r a b c d <<<"$(lat "/api/v1/stats/overview?$OFF")"; row2 "GET /stats/overview?$OFF" "$a" "$b" "$c" "$d"
+read -r a b c d <<<"$(lat "/api/v1/stats/units?province=51&level=commune&$OFF")"; row2 "GET /stats/units?province=51&…(same dates)" "$a" "$b" "$c" "$d"
+read -r a b c d <<<"$(lat "/api/v1/stats/breakdown?by=gender,age_band&$OFF")"; row2 "GET /stats/breakdown?by=gender,age_band&…(country)" "$a" "$b" "$c" "$d"
 xl=$(python3 - "$BASE" "$TOKEN" "$SERVER_PID" <<'PY'
 import http.client, statistics, sys, time, urllib.parse
 base, token, pid = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -58,3 +63,12 @@ PY
 )
 echo "yearly report of the country as XLSX (3,321 unit rows + breakdowns), median of 5: $xl"
 echo "RSS after load: $(rss)"
+count_rows() { # table → row count
+  if [ "$backend" = SQLite ]; then
+    python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM $1').fetchone()[0])" "$WORK/hocvuso.db"
+  else
+    psql -h 127.0.0.1 -U postgres -d "$PGDB" -tAc "SELECT COUNT(*) FROM $1"
+  fi
+}
+echo "counter rows: stat_facts $(count_rows stat_facts), stat_commune_buckets $(count_rows stat_commune_buckets)," \
+  "stat_province_buckets $(count_rows stat_province_buckets), stat_province_dims $(count_rows stat_province_dims)"
