@@ -183,6 +183,8 @@ pub async fn create_hamlet(
         .db
         .run(move |conn| {
             crate::db::write_tx(conn, |conn| {
+                let mut w = Write::new(&caller, &meta);
+                w.serialise(conn)?;
                 commune_area(conn, &caller, &code, Capability::ManageTeams, Access::Write)?;
                 let existing = hamlets::table
                     .find(&id)
@@ -192,7 +194,6 @@ pub async fn create_hamlet(
                 if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
                     return Ok((CreateOutcome::Replay, load(conn, &id)?));
                 }
-                let mut w = Write::new(&caller, &meta);
                 let seq = w.seq(conn)?;
                 diesel::insert_into(hamlets::table)
                     .values((
@@ -253,6 +254,8 @@ pub async fn update_hamlet(
         .db
         .run(move |conn| {
             crate::db::write_tx(conn, |conn| {
+                let mut w = Write::new(&caller, &meta);
+                w.serialise(conn)?;
                 let row = load(conn, &id)?;
                 let area = Area::of_commune(conn, &row.commune_code)?;
                 policy::authorize(&caller, Capability::ManageTeams, Some(&area), Access::Write)?;
@@ -267,7 +270,6 @@ pub async fn update_hamlet(
                 if changed.is_empty() {
                     return Ok(row);
                 }
-                let mut w = Write::new(&caller, &meta);
                 let seq = w.seq(conn)?;
                 let name = name.unwrap_or(row.name.clone());
                 diesel::update(hamlets::table.find(&id))
@@ -317,11 +319,12 @@ pub async fn delete_hamlet(
         .db
         .run(move |conn| {
             crate::db::write_tx(conn, |conn| {
+                let mut w = Write::new(&caller, &meta);
+                w.serialise(conn)?;
                 let row = load(conn, &id)?;
                 let area = Area::of_commune(conn, &row.commune_code)?;
                 policy::authorize(&caller, Capability::ManageTeams, Some(&area), Access::Write)?;
                 if_match.check(row.version)?;
-                let mut w = Write::new(&caller, &meta);
                 let seq = w.seq(conn)?;
                 records::tombstone!(conn, hamlets, &id, row.version, w.now, seq);
                 w.audit(conn, "delete", "hamlet", &id, Some(&row.commune_code), &[])?;

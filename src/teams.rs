@@ -245,6 +245,8 @@ pub async fn create_team(
         .db
         .run(move |conn| {
             crate::db::write_tx(conn, |conn| {
+                let mut w = Write::new(&caller, &meta);
+                w.serialise(conn)?;
                 let existing = teams::table
                     .find(&id)
                     .select((teams::create_digest, teams::deleted_at.is_not_null()))
@@ -259,7 +261,6 @@ pub async fn create_team(
                 let area = commune_of(conn, "commune_code", &commune)?;
                 policy::authorize(&caller, Capability::ManageTeams, Some(&area), Access::Write)?;
                 crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
-                let mut w = Write::new(&caller, &meta);
                 w.touch(conn, Rec::Team(id.clone()))?;
                 let seq = w.seq(conn)?;
                 diesel::insert_into(teams::table)
@@ -379,6 +380,8 @@ pub async fn update_team(
         .db
         .run(move |conn| {
             crate::db::write_tx(conn, |conn| {
+                let mut w = Write::new(&caller, &meta);
+                w.serialise(conn)?;
                 let row = load_team(conn, &id)?;
                 let area = Area::of_commune(conn, &row.commune_code)?;
                 policy::authorize(&caller, Capability::ManageTeams, Some(&area), Access::Write)?;
@@ -406,7 +409,6 @@ pub async fn update_team(
                 if changed.is_empty() {
                     return Ok(row);
                 }
-                let mut w = Write::new(&caller, &meta);
                 w.touch(conn, Rec::Team(id.clone()))?;
                 let seq = w.seq(conn)?;
                 diesel::update(teams::table.find(&id))
@@ -462,6 +464,8 @@ pub async fn delete_team(
         .db
         .run(move |conn| {
             crate::db::write_tx(conn, |conn| {
+                let mut w = Write::new(&caller, &meta);
+                w.serialise(conn)?;
                 let row = load_team(conn, &id)?;
                 let area = Area::of_commune(conn, &row.commune_code)?;
                 policy::authorize(&caller, Capability::ManageTeams, Some(&area), Access::Write)?;
@@ -477,7 +481,6 @@ pub async fn delete_team(
                         ),
                     ));
                 }
-                let mut w = Write::new(&caller, &meta);
                 w.touch(conn, Rec::Team(id.clone()))?;
                 let seq = w.seq(conn)?;
                 records::tombstone!(conn, teams, &id, row.version, w.now, seq);
@@ -750,6 +753,8 @@ pub async fn create_member(
         .db
         .run(move |conn| {
             crate::db::write_tx(conn, |conn| {
+                let mut w = Write::new(&caller, &meta);
+                w.serialise(conn)?;
                 let team = load_team(conn, &team_id)?;
                 let area = Area::of_commune(conn, &team.commune_code)?;
                 policy::authorize(&caller, Capability::ManageTeams, Some(&area), Access::Write)?;
@@ -763,7 +768,6 @@ pub async fn create_member(
                 }
                 check_account(conn, user_id.as_deref(), &team.commune_code)?;
                 check_single_membership(conn, &team.commune_code, &id, user_id.as_deref(), phone.as_deref(), left_on)?;
-                let mut w = Write::new(&caller, &meta);
                 w.touch(conn, Rec::Member(id.clone()))?;
                 let seq = w.seq(conn)?;
                 diesel::insert_into(team_members::table)
@@ -846,6 +850,8 @@ pub async fn update_member(
         .db
         .run(move |conn| {
             crate::db::write_tx(conn, |conn| {
+                let mut w = Write::new(&caller, &meta);
+                w.serialise(conn)?;
                 let row = load_member(conn, &team_id, &member_id)?;
                 let area = Area::of_commune(conn, &row.commune_code)?;
                 policy::authorize(&caller, Capability::ManageTeams, Some(&area), Access::Write)?;
@@ -874,7 +880,6 @@ pub async fn update_member(
                 if changed.is_empty() {
                     return Ok(row);
                 }
-                let mut w = Write::new(&caller, &meta);
                 w.touch(conn, Rec::Member(row.id.clone()))?;
                 let seq = w.seq(conn)?;
                 diesel::update(team_members::table.find(&row.id))
@@ -930,11 +935,12 @@ pub async fn delete_member(
         .db
         .run(move |conn| {
             crate::db::write_tx(conn, |conn| {
+                let mut w = Write::new(&caller, &meta);
+                w.serialise(conn)?;
                 let row = load_member(conn, &team_id, &member_id)?;
                 let area = Area::of_commune(conn, &row.commune_code)?;
                 policy::authorize(&caller, Capability::ManageTeams, Some(&area), Access::Write)?;
                 if_match.check(row.version)?;
-                let mut w = Write::new(&caller, &meta);
                 w.touch(conn, Rec::Member(row.id.clone()))?;
                 let seq = w.seq(conn)?;
                 records::tombstone!(conn, team_members, &row.id, row.version, w.now, seq);

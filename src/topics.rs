@@ -223,11 +223,12 @@ pub async fn create_topic(
         .db
         .run(move |conn| {
             crate::db::write_tx(conn, |conn| {
+                let mut w = Write::new(&caller, &meta);
+                w.serialise(conn)?;
                 let exists: i64 = topics::table.filter(topics::id.eq(&id)).count().get_result(conn)?;
                 if exists > 0 {
                     return Err(error::conflict("topic_exists", Text::new("Đã có chủ đề với mã này.", "A topic with this id exists.")));
                 }
-                let mut w = Write::new(&caller, &meta);
                 let seq = w.seq(conn)?;
                 diesel::insert_into(topics::table)
                     .values((
@@ -284,6 +285,8 @@ pub async fn update_topic(
         .db
         .run(move |conn| {
             crate::db::write_tx(conn, |conn| {
+                let mut w = Write::new(&caller, &meta);
+                w.serialise(conn)?;
                 let row: TopicRow = topics::table.find(&id).first(conn)?;
                 if_match.check(row.version)?;
                 let mut changed = Vec::new();
@@ -299,7 +302,6 @@ pub async fn update_topic(
                 if changed.is_empty() {
                     return Ok(row);
                 }
-                let mut w = Write::new(&caller, &meta);
                 let seq = w.seq(conn)?;
                 let retired_at = match patch.retired {
                     Some(true) => row.retired_at.or(Some(w.now)),

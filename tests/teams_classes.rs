@@ -1049,3 +1049,35 @@ async fn every_write_is_audited_in_scope() {
 async fn hn_noise(app: &impl App, tk: &Tokens) {
     team(app, &tk.hn_officer, HN_BA_DINH, "Tổ Hà Nội").await;
 }
+
+#[actix_web::test]
+async fn concurrent_team_edits_with_the_same_etag_let_exactly_one_through() {
+    // On PostgreSQL the writers run in parallel: the edit must lock before it reads, or two
+    // edits of version 1 both pass the If-Match check (a lost update) and the statistics
+    // counters subtract a state that is no longer there.
+    let app = app().await;
+    let t = tokens(&app).await;
+    let id = team(&app, &t.officer, QN_CAM_THANH, "Tổ chung").await;
+    let app = &app;
+    let edits = (0..8).map(|i| {
+        let body = json!({"name": format!("Tổ {i}"), "active": i % 2 == 1});
+        let path = format!("/api/v1/teams/{id}");
+        let token = t.officer.clone();
+        async move { app.req("PATCH", &path, &token, Some("\"v1\""), Some(body)).await }
+    });
+    let results = futures_util::future::join_all(edits).await;
+    let ok = results.iter().filter(|r| r.status == StatusCode::OK).count();
+    let stale = results.iter().filter(|r| r.status == StatusCode::PRECONDITION_FAILED).count();
+    assert_eq!((ok, stale), (1, 7), "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
+    let now = app.get(&format!("/api/v1/teams/{id}"), Some(&t.officer)).await;
+    assert_eq!(now.body["version"], 2);
+    let mut conn = app.conn();
+    assert_eq!(
+        sql_count(
+            &mut conn,
+            &format!("SELECT COUNT(*) AS n FROM audit_log WHERE entity = 'team' AND entity_id = '{id}' AND action = 'update'")
+        ),
+        1
+    );
+    assert!(hocvuso::stats::rebuild(&mut conn, false).unwrap().is_empty(), "counters drifted");
+}
