@@ -293,6 +293,15 @@ impl ChangeSeq {
         Ok(())
     }
 
+    /// [`ChangeSeq::lock`] for a write that allocates no number before its reads (accounts):
+    /// on PostgreSQL only, SQLite's `BEGIN IMMEDIATE` already serialises writers.
+    pub fn serialise(conn: &mut AnyConnection) -> QueryResult<()> {
+        if matches!(conn, AnyConnection::Postgresql(_)) {
+            ChangeSeq::default().lock(conn)?;
+        }
+        Ok(())
+    }
+
     /// Writes the last number allocated back to the counter row. Call before commit.
     pub fn finish(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
         use crate::schema::change_counter::dsl::*;

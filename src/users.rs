@@ -392,6 +392,7 @@ pub async fn create_user(
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
+                ChangeSeq::serialise(conn)?;
                 let scope = Scope::validate(conn, kind, scope_code.as_deref())?;
                 policy::check_role_scope(role, &scope)?;
                 let area = Area::of_scope(conn, &scope)?;
@@ -523,6 +524,7 @@ pub async fn update_user(
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
+                ChangeSeq::serialise(conn)?;
                 let row = load_user(conn, &id)?;
                 let area = user_area(conn, &row)?;
                 policy::authorize(&caller, Capability::ManageAccounts, Some(&area), Access::Write)?;
@@ -626,6 +628,7 @@ pub async fn issue_reset_code(
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
+                ChangeSeq::serialise(conn)?;
                 let row = load_user(conn, &id)?;
                 let area = user_area(conn, &row)?;
                 policy::authorize(&caller, Capability::IssueResetCode, Some(&area), Access::Write)?;

@@ -330,3 +330,22 @@ async fn english_problem_texts_on_request() {
                "errors": [{"field": "scope_code", "code": "required", "message": "A province or commune code is required."}]})
     );
 }
+
+#[actix_web::test]
+async fn concurrent_account_edits_with_the_same_etag_let_exactly_one_through() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let id = app.create_user(&admin, "qn.shared", "officer", "commune", Some(QN_CAM_THANH)).await;
+    let path = format!("/api/v1/users/{id}");
+    let app = &app;
+    let edits = (0..8).map(|i| {
+        let (path, admin) = (path.clone(), admin.clone());
+        async move { app.patch(&path, Some(&admin), Some("\"v1\""), json!({"full_name": format!("Tên {i}")})).await }
+    });
+    let results = futures_util::future::join_all(edits).await;
+    let ok = results.iter().filter(|r| r.status == StatusCode::OK).count();
+    let stale = results.iter().filter(|r| r.status == StatusCode::PRECONDITION_FAILED).count();
+    assert_eq!((ok, stale), (1, 7), "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
+    let mut conn = app.conn();
+    assert_eq!(sql_count(&mut conn, &format!("SELECT version AS n FROM users WHERE id = '{id}'")), 2);
+}
