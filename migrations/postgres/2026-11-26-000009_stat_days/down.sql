@@ -4,6 +4,7 @@ DELETE FROM stat_province_dims WHERE grain = 'd';
 DROP INDEX stat_commune_buckets_commune_idx;
 DROP INDEX stat_commune_buckets_province_idx;
 DROP INDEX stat_province_buckets_idx;
+DROP INDEX stat_commune_buckets_facet_idx;
 DROP INDEX stat_province_dims_idx;
 DROP INDEX stat_province_dims_facet_idx;
 ALTER TABLE stat_commune_buckets DROP COLUMN grain;

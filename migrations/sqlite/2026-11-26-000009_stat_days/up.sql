@@ -15,6 +15,7 @@ DROP INDEX stat_province_dims_idx;
 DROP INDEX stat_province_dims_facet_idx;
 CREATE INDEX stat_commune_buckets_commune_idx ON stat_commune_buckets (commune_code, facet, grain, bucket, measure, facet_value, n);
 CREATE INDEX stat_commune_buckets_province_idx ON stat_commune_buckets (province_code, facet, grain, bucket, commune_code, measure, facet_value, n);
+CREATE INDEX stat_commune_buckets_facet_idx ON stat_commune_buckets (facet, grain, bucket, commune_code, measure, facet_value, n);
 CREATE INDEX stat_province_buckets_idx ON stat_province_buckets (facet, grain, bucket, province_code, measure, facet_value, n);
 CREATE INDEX stat_province_dims_idx ON stat_province_dims (province_code, facet, grain, bucket);
 CREATE INDEX stat_province_dims_facet_idx ON stat_province_dims (facet, grain, bucket);
