@@ -83,11 +83,9 @@ pub fn bucket(day: NaiveDate) -> NaiveDate {
     day.with_day(d).unwrap_or(day)
 }
 
-/// Rollup rows come in two grains: `h` (the bucket is a half-month's first day) and `d`
-/// (the bucket is the day itself, for the edges of periods off the half-month boundaries).
-pub const GRAINS: [&str; 2] = ["h", "d"];
-
-/// A rollup row's coordinates: (commune or province, bucket, measure, facet, facet value, grain).
+/// A rollup row's coordinates: (commune or province, bucket, measure, facet, facet value,
+/// grain). Grain `h`: the bucket is a half-month's first day; `d`: the bucket is the day
+/// itself (for the edges of periods off the half-month boundaries).
 type BucketKey = (String, NaiveDate, String, &'static str, String, &'static str);
 
 /// The row key; a day row's has `|d` after the facet value (the migration that added day
