@@ -22,8 +22,52 @@ pub struct AuditEntry<'a> {
     pub changed_fields: &'a [&'a str],
 }
 
+/// An audit entry held until the end of its write ([`crate::records::Write`]), then
+/// inserted with the others of the write in one statement.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
+pub struct PendingEntry {
+    pub at: chrono::NaiveDateTime,
+    pub actor_id: Option<String>,
+    pub actor_role: Option<String>,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub commune_code: Option<String>,
+    pub province_code: Option<String>,
+    pub request_id: Option<String>,
+    pub changed_fields: String,
+}
+
+impl PendingEntry {
+    pub fn new(entry: &AuditEntry<'_>) -> Result<Self, ApiError> {
+        Ok(PendingEntry {
+            at: db::now(),
+            actor_id: entry.actor_id.map(str::to_owned),
+            actor_role: entry.actor_role.map(|r| r.as_str().to_owned()),
+            action: entry.action.to_owned(),
+            entity: entry.entity.to_owned(),
+            entity_id: entry.entity_id.to_owned(),
+            commune_code: entry.commune_code.map(str::to_owned),
+            province_code: entry.province_code.map(str::to_owned),
+            request_id: entry.request_id.map(str::to_owned),
+            changed_fields: fields_json(entry.changed_fields)?,
+        })
+    }
+}
+
+/// Inserts held entries, in order (their ids follow that order).
+pub fn record_many(conn: &mut AnyConnection, entries: &[PendingEntry]) -> Result<(), ApiError> {
+    db::insert_chunked!(conn, audit_log::table, entries);
+    Ok(())
+}
+
+fn fields_json(fields: &[&str]) -> Result<String, ApiError> {
+    serde_json::to_string(fields).map_err(|e| ApiError::internal(format!("audit fields: {e}")))
+}
+
 pub fn record(conn: &mut AnyConnection, entry: &AuditEntry<'_>) -> Result<(), ApiError> {
-    let fields = serde_json::to_string(entry.changed_fields).map_err(|e| ApiError::internal(format!("audit fields: {e}")))?;
+    let fields = fields_json(entry.changed_fields)?;
     diesel::insert_into(audit_log::table)
         .values((
             audit_log::at.eq(db::now()),

@@ -512,13 +512,13 @@ pub(crate) fn create_class_in(
         policy::authorize(caller, Capability::RecordClasses, Some(&area), Access::Write)?;
         return Ok((CreateOutcome::Replay, load_view(conn, &id)?));
     }
-    let area = crate::teams::commune_of(conn, "commune_code", &commune)?;
+    let area = w.unit(conn, "commune_code", &commune)?;
     policy::authorize(caller, Capability::RecordClasses, Some(&area), Access::Write)?;
     crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
     check_team(conn, &team_id, &commune, true)?;
     crate::topics::check_topics(conn, "topic_ids", &topic_ids, &[])?;
     check_instructors(conn, &team_id, &instructor_ids)?;
-    w.touch(conn, Rec::Class(id.clone()))?;
+    w.touch_new(Rec::Class(id.clone()));
     let seq = w.seq(conn)?;
     diesel::insert_into(classes::table)
         .values((
@@ -953,6 +953,15 @@ fn load_session(conn: &mut AnyConnection, class_id: &str, id: &str) -> Result<Se
 
 /// The class of a session request, checked against the caller's scope.
 /// The class, checked against the caller's scope (404 reads, 403 writes outside it).
+/// The class, checked against the writer's scope (403 outside it, 404 when there is no
+/// such class); the unit is looked up once per write.
+pub(crate) fn class_for_write(conn: &mut AnyConnection, w: &mut Write<'_>, class_id: &str, cap: Capability) -> Result<ClassRow, ApiError> {
+    let class = load_class(conn, class_id)?;
+    let area = w.area(conn, &class.commune_code)?;
+    policy::authorize(w.caller, cap, Some(&area), Access::Write)?;
+    Ok(class)
+}
+
 pub(crate) fn class_in_scope(
     conn: &mut AnyConnection,
     caller: &Caller,
@@ -1064,7 +1073,7 @@ pub(crate) fn create_session_in(
     records::fail_if_any(errors)?;
     let Some(held_on) = held_on else { return Err(error::internal_invariant()) };
     let duration = form.duration_minutes;
-    let class = class_in_scope(conn, caller, &class_id, Capability::RecordClasses, Access::Write)?;
+    let class = class_for_write(conn, w, &class_id, Capability::RecordClasses)?;
     let existing = class_sessions::table
         .find(&id)
         .select((class_sessions::create_digest, class_sessions::deleted_at.is_not_null()))
@@ -1074,7 +1083,7 @@ pub(crate) fn create_session_in(
         return Ok((CreateOutcome::Replay, load_session(conn, &class_id, &id)?));
     }
     check_session_fits(conn, &class, held_on, &topic_ids)?;
-    w.touch(conn, Rec::Session(id.clone()))?;
+    w.touch_new(Rec::Session(id.clone()));
     let seq = w.seq(conn)?;
     diesel::insert_into(class_sessions::table)
         .values((
@@ -1157,7 +1166,7 @@ pub(crate) fn update_session_in(
         v.dedup();
         v
     });
-    let class = class_in_scope(conn, caller, &class_id, Capability::RecordClasses, Access::Write)?;
+    let class = class_for_write(conn, w, &class_id, Capability::RecordClasses)?;
     let row = load_session(conn, &class_id, &session_id)?;
     if_match.check(row.version)?;
     let old_topics: Vec<String> = serde_json::from_str(&row.topic_ids).unwrap_or_default();
@@ -1234,7 +1243,7 @@ pub(crate) fn delete_session_in(
     let caller = w.caller;
     policy::authorize(caller, Capability::RecordClasses, None, Access::Write)?;
     if_match.require()?;
-    class_in_scope(conn, caller, &class_id, Capability::RecordClasses, Access::Write)?;
+    class_for_write(conn, w, &class_id, Capability::RecordClasses)?;
     let row = load_session(conn, &class_id, &session_id)?;
     if_match.check(row.version)?;
     w.touch(conn, Rec::Session(row.id.clone()))?;

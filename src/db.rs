@@ -314,3 +314,20 @@ impl ChangeSeq {
         Ok(())
     }
 }
+
+/// Inserts several rows with one statement per chunk. Multi-row `.values(&vec)` does not
+/// compile through the MultiConnection, so this matches on the backend and runs the same
+/// statement on the inner connection.
+macro_rules! insert_chunked {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let mut n = 0usize;
+        for chunk in $rows.chunks(500) {
+            n += match $conn {
+                $crate::db::AnyConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+                $crate::db::AnyConnection::Postgresql(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+            };
+        }
+        n
+    }};
+}
+pub(crate) use insert_chunked;

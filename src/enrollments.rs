@@ -203,7 +203,7 @@ pub(crate) fn create_enrollment_in(
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let trainee_id = records::reference("trainee_id", &form.trainee_id, &mut errors);
     records::fail_if_any(errors)?;
-    let class = class_in_scope(conn, caller, &class_id, Capability::RecordPersonData, Access::Write)?;
+    let class = crate::classes::class_for_write(conn, w, &class_id, Capability::RecordPersonData)?;
     let existing = enrollments::table
         .find(&id)
         .select((enrollments::create_digest, enrollments::deleted_at.is_not_null()))
@@ -216,18 +216,22 @@ pub(crate) fn create_enrollment_in(
     if class.status == "cancelled" {
         return Err(class_cancelled());
     }
-    let trainee: Option<Option<NaiveDateTime>> =
-        trainees::table.find(&trainee_id).filter(trainees::deleted_at.is_null()).select(trainees::erased_at).first(conn).optional()?;
-    match trainee {
+    let trainee: Option<(Option<NaiveDateTime>, String)> = trainees::table
+        .find(&trainee_id)
+        .filter(trainees::deleted_at.is_null())
+        .select((trainees::erased_at, trainees::full_name))
+        .first(conn)
+        .optional()?;
+    let name = match trainee {
         None => return Err(records::unknown_reference("trainee_id")),
-        Some(Some(_)) => {
+        Some((Some(_), _)) => {
             return Err(error::conflict(
                 "trainee_erased",
                 Text::new("Dữ liệu cá nhân của người này đã bị xóa.", "This person's data has been erased."),
             ))
         }
-        Some(None) => {}
-    }
+        Some((None, name)) => name,
+    };
     let already: i64 = enrollments::table
         .filter(enrollments::class_id.eq(&class_id))
         .filter(enrollments::trainee_id.eq(&trainee_id))
@@ -241,9 +245,9 @@ pub(crate) fn create_enrollment_in(
             Text::new("Người học đã ghi danh lớp này.", "The trainee is already enrolled in this class."),
         ));
     }
-    w.touch(conn, Rec::Enrollment(id.clone()))?;
+    w.touch_new(Rec::Enrollment(id.clone()));
     let seq = w.seq(conn)?;
-    diesel::insert_into(enrollments::table)
+    let row = diesel::insert_into(enrollments::table)
         .values((
             enrollments::id.eq(&id),
             enrollments::version.eq(1i64),
@@ -257,10 +261,9 @@ pub(crate) fn create_enrollment_in(
             enrollments::commune_code.eq(&class.commune_code),
             enrollments::status.eq("enrolled"),
         ))
-        .execute(conn)?;
+        .get_result::<EnrollmentRow>(conn)?;
     w.audit(conn, "create", "enrollment", &id, Some(&class.commune_code), &["class_id", "trainee_id"])?;
-    let row = load_enrollment(conn, &id)?;
-    Ok((CreateOutcome::New, with_name(conn, &row)?, row.version))
+    Ok((CreateOutcome::New, view(&row, name), row.version))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -381,7 +384,7 @@ pub(crate) fn drop_enrollment_in(
     let mut errors = Vec::new();
     let reason = records::required_text("reason", &form.reason, 500, &mut errors);
     records::fail_if_any(errors)?;
-    let class = class_in_scope(conn, caller, &class_id, Capability::RecordPersonData, Access::Write)?;
+    let class = crate::classes::class_for_write(conn, w, &class_id, Capability::RecordPersonData)?;
     let row = load_enrollment(conn, &eid)?;
     if row.class_id != class.id {
         return Err(error::not_found());
@@ -538,7 +541,7 @@ pub(crate) fn put_attendance_in(
     records::fail_if_any(errors)?;
     present.sort();
     present.dedup();
-    let class = class_in_scope(conn, caller, &class_id, Capability::RecordPersonData, Access::Write)?;
+    let class = crate::classes::class_for_write(conn, w, &class_id, Capability::RecordPersonData)?;
     session_of_class(conn, &class_id, &session_id)?;
     let current = load_attendance(conn, &class_id, &session_id)?;
     if if_match.is_present() {
@@ -697,7 +700,7 @@ pub(crate) fn record_completion_in(
     let certificate_ref = records::optional_text(form.certificate_ref.as_deref());
     let score = form.score;
     let row = load_enrollment(conn, &eid)?;
-    let class = class_in_scope(conn, caller, &row.class_id, Capability::RecordPersonData, Access::Write)?;
+    let class = crate::classes::class_for_write(conn, w, &row.class_id, Capability::RecordPersonData)?;
     if row.completion_result.is_some() {
         return Err(error::conflict(
             "completion_exists",

@@ -15,7 +15,7 @@
 //! - A server-side failure (not the operation's fault) aborts the whole batch with the
 //!   usual problem response: nothing of it is kept, and the phone sends it again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -247,6 +247,11 @@ fn apply_batch(
     // Lock the change counter before the first savepoint: a lock taken inside a savepoint
     // that is rolled back is released on PostgreSQL, and numbers must stay in commit order.
     w.serialise(conn)?;
+    // The operations already applied, looked up at once; this batch's are added as they
+    // apply (an op_id sent twice in one batch is a duplicate the second time) and
+    // inserted together at the end.
+    let mut known = known_ops(conn, &operations)?;
+    let mut applied: Vec<SyncOpRow> = Vec::new();
     let mut failed: HashSet<String> = HashSet::new();
     let mut results = Vec::with_capacity(operations.len());
     for (index, raw) in operations.into_iter().enumerate() {
@@ -261,15 +266,10 @@ fn apply_batch(
             }
         };
         let digest = records::digest(&op);
-        let known: Option<(String, String, String, String, i64)> = sync_ops::table
-            .find(&op.op_id)
-            .select((sync_ops::account_id, sync_ops::digest, sync_ops::entity, sync_ops::entity_id, sync_ops::version))
-            .first(conn)
-            .optional()?;
-        if let Some((account, d, kind, id, version)) = known {
+        if let Some(k) = known.get(&op.op_id) {
             let mut r = OpResult::new(index, Some(op.op_id.clone()), "duplicate");
-            if account == w.caller.user.id && d == digest {
-                (r.kind, r.id, r.version) = (Some(kind), Some(id), Some(version));
+            if k.account_id == w.caller.user.id && k.digest == digest {
+                (r.kind, r.id, r.version) = (Some(k.entity.clone()), Some(k.entity_id.clone()), Some(k.version));
             } else {
                 r.status = "rejected";
                 r.problem = Some(op_id_reused().problem(lang, None));
@@ -285,20 +285,21 @@ fn apply_batch(
             results.push(r);
             continue;
         }
+        let mark = w.mark();
         let outcome = match conn.transaction(|conn| apply_one(conn, w, secret, &op)) {
             Ok(Outcome::Applied(version)) => {
-                diesel::insert_into(sync_ops::table)
-                    .values((
-                        sync_ops::op_id.eq(&op.op_id),
-                        sync_ops::account_id.eq(&w.caller.user.id),
-                        sync_ops::device_id.eq(device_id),
-                        sync_ops::digest.eq(&digest),
-                        sync_ops::entity.eq(&op.kind),
-                        sync_ops::entity_id.eq(&op.id),
-                        sync_ops::version.eq(version),
-                        sync_ops::applied_at.eq(w.now),
-                    ))
-                    .execute(conn)?;
+                let row = SyncOpRow {
+                    op_id: op.op_id.clone(),
+                    account_id: w.caller.user.id.clone(),
+                    device_id: device_id.to_owned(),
+                    digest,
+                    entity: op.kind.clone(),
+                    entity_id: op.id.clone(),
+                    version,
+                    applied_at: w.now,
+                };
+                known.insert(op.op_id.clone(), row.clone());
+                applied.push(row);
                 Outcome::Applied(version)
             }
             Ok(other) => other,
@@ -311,6 +312,11 @@ fn apply_batch(
             Err(e) if e.status.is_server_error() => return Err(e),
             Err(e) => Outcome::Rejected(e),
         };
+        if !matches!(outcome, Outcome::Applied(_)) {
+            // The savepoint was rolled back (or nothing was written): so are the audit
+            // entries the operation made.
+            w.rollback_to(mark);
+        }
         let r = match outcome {
             Outcome::Applied(version) => {
                 let mut r = OpResult::of(index, &op, "applied");
@@ -338,7 +344,39 @@ fn apply_batch(
         };
         results.push(r);
     }
+    crate::db::insert_chunked!(conn, sync_ops::table, &applied);
     Ok(results)
+}
+
+/// An applied operation, as remembered in `sync_ops`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sync_ops, treat_none_as_default_value = false)]
+struct SyncOpRow {
+    op_id: String,
+    account_id: String,
+    device_id: String,
+    digest: String,
+    entity: String,
+    entity_id: String,
+    version: i64,
+    applied_at: chrono::NaiveDateTime,
+}
+
+/// The remembered operations among the `op_id`s of `operations`, by `op_id`.
+fn known_ops(conn: &mut AnyConnection, operations: &[Value]) -> Result<HashMap<String, SyncOpRow>, ApiError> {
+    // As `parse_operation` will write them: canonical UUIDs.
+    let ids: Vec<String> = operations
+        .iter()
+        .filter_map(|o| o.get("op_id").and_then(Value::as_str))
+        .filter_map(|raw| uuid::Uuid::parse_str(raw.trim()).ok())
+        .map(|u| u.to_string())
+        .collect();
+    let mut known = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<SyncOpRow> = sync_ops::table.filter(sync_ops::op_id.eq_any(chunk)).select(SyncOpRow::as_select()).load(conn)?;
+        known.extend(rows.into_iter().map(|r| (r.op_id.clone(), r)));
+    }
+    Ok(known)
 }
 
 fn op_id_reused() -> ApiError {

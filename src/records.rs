@@ -83,11 +83,23 @@ pub struct Write<'a> {
     pub now: NaiveDateTime,
     seq: ChangeSeq,
     stats: crate::stats::Stats,
+    /// Audit entries, inserted together by [`Write::finish`].
+    audit: Vec<audit::PendingEntry>,
+    /// Province of each commune looked up during this write.
+    provinces: std::collections::HashMap<String, Option<String>>,
 }
 
 impl<'a> Write<'a> {
     pub fn new(caller: &'a Caller, meta: &'a RequestMeta) -> Self {
-        Self { caller, meta, now: db::now(), seq: ChangeSeq::default(), stats: crate::stats::Stats::default() }
+        Self {
+            caller,
+            meta,
+            now: db::now(),
+            seq: ChangeSeq::default(),
+            stats: crate::stats::Stats::default(),
+            audit: Vec::new(),
+            provinces: Default::default(),
+        }
     }
 
     pub fn seq(&mut self, conn: &mut AnyConnection) -> Result<i64, ApiError> {
@@ -104,9 +116,10 @@ impl<'a> Write<'a> {
         Ok(())
     }
 
-    /// Appends an audit entry (field names only, never values).
+    /// Appends an audit entry (field names only, never values); it is inserted by
+    /// [`Write::finish`], with the write's other entries, in the order they were made.
     pub fn audit(
-        &self,
+        &mut self,
         conn: &mut AnyConnection,
         action: &str,
         entity: &str,
@@ -115,23 +128,59 @@ impl<'a> Write<'a> {
         fields: &[&str],
     ) -> Result<(), ApiError> {
         let province = match commune {
-            Some(c) => crate::units::province_of(conn, c)?,
+            Some(c) => self.province(conn, c)?,
             None => None,
         };
-        audit::record(
-            conn,
-            &AuditEntry {
-                actor_id: Some(&self.caller.user.id),
-                actor_role: Some(self.caller.role()),
-                action,
-                entity,
-                entity_id: id,
-                commune_code: commune,
-                province_code: province.as_deref(),
-                request_id: Some(&self.meta.request_id),
-                changed_fields: fields,
-            },
-        )
+        self.audit.push(audit::PendingEntry::new(&AuditEntry {
+            actor_id: Some(&self.caller.user.id),
+            actor_role: Some(self.caller.role()),
+            action,
+            entity,
+            entity_id: id,
+            commune_code: commune,
+            province_code: province.as_deref(),
+            request_id: Some(&self.meta.request_id),
+            changed_fields: fields,
+        })?);
+        Ok(())
+    }
+
+    /// The province of a commune-level unit (`None` for an unknown code), looked up once
+    /// per write.
+    pub fn province(&mut self, conn: &mut AnyConnection, commune: &str) -> Result<Option<String>, ApiError> {
+        if let Some(p) = self.provinces.get(commune) {
+            return Ok(p.clone());
+        }
+        let p = crate::units::province_of(conn, commune)?;
+        self.provinces.insert(commune.to_owned(), p.clone());
+        Ok(p)
+    }
+
+    /// The area of an existing commune-level unit (for scope checks; 404 when unknown).
+    pub fn area(&mut self, conn: &mut AnyConnection, commune: &str) -> Result<crate::policy::Area, ApiError> {
+        match self.province(conn, commune)? {
+            Some(province) => Ok(crate::policy::Area::Commune { code: commune.to_owned(), province }),
+            None => Err(error::not_found()),
+        }
+    }
+
+    /// The area of commune-level unit `code` given in `field` of a form: 422 when there is
+    /// no such unit.
+    pub fn unit(&mut self, conn: &mut AnyConnection, field: &str, code: &str) -> Result<crate::policy::Area, ApiError> {
+        match self.province(conn, code)? {
+            Some(province) => Ok(crate::policy::Area::Commune { code: code.to_owned(), province }),
+            None => Err(crate::teams::unknown_unit(field)),
+        }
+    }
+
+    /// A mark to roll the held audit entries back to (see [`Write::rollback_to`]).
+    pub fn mark(&self) -> usize {
+        self.audit.len()
+    }
+
+    /// Forgets the audit entries made since `mark`: their savepoint was rolled back.
+    pub fn rollback_to(&mut self, mark: usize) {
+        self.audit.truncate(mark);
     }
 
     /// Notes that this write will change (or create) `rec`, so that the statistics
@@ -140,10 +189,17 @@ impl<'a> Write<'a> {
         self.stats.touch(conn, rec)
     }
 
+    /// Like [`Write::touch`] for a record about to be created under an id no record has
+    /// (checked by the caller): it counted nothing before and nothing hangs from it.
+    pub fn touch_new(&mut self, rec: crate::stats::Rec) {
+        self.stats.touch_new(rec)
+    }
+
     /// Brings the statistics counters up to date and writes the change counter back;
     /// call last, before commit.
     pub fn finish(mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
         self.stats.finish(conn)?;
+        audit::record_many(conn, &self.audit)?;
         Ok(self.seq.finish(conn)?)
     }
 }

@@ -356,29 +356,59 @@ fn load_class_info(conn: &mut AnyConnection, id: &str) -> Result<Option<ClassInf
 /// The first day a person qualified: a passed completion (of a live enrollment in a live
 /// class) or a platform certificate.
 fn first_qualified(conn: &mut AnyConnection, trainee_id: &str) -> Result<Option<NaiveDate>, ApiError> {
-    let by_class: Option<NaiveDate> = enrollments::table
+    let by_class = enrollments::table
         .inner_join(classes::table)
         .filter(enrollments::trainee_id.eq(trainee_id))
         .filter(enrollments::deleted_at.is_null())
         .filter(enrollments::completion_result.eq("passed"))
         .filter(classes::deleted_at.is_null())
-        .select(diesel::dsl::min(enrollments::completed_on))
-        .first(conn)?;
-    let by_certificate: Option<NaiveDate> = platform_certificates::table
+        .select(diesel::dsl::min(enrollments::completed_on));
+    let by_certificate = platform_certificates::table
         .filter(platform_certificates::trainee_id.eq(trainee_id))
         .filter(platform_certificates::deleted_at.is_null())
-        .select(diesel::dsl::min(platform_certificates::issued_on))
-        .first(conn)?;
-    Ok(match (by_class, by_certificate) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    })
+        .select(diesel::dsl::min(platform_certificates::issued_on));
+    // One round trip: the two earliest days, the earlier of which counts. (`union_all`
+    // does not compile through the MultiConnection: run it on the inner connection.)
+    let both = by_class.union_all(by_certificate);
+    let days: Vec<Option<NaiveDate>> = match conn {
+        AnyConnection::Sqlite(c) => both.load(c)?,
+        AnyConnection::Postgresql(c) => both.load(c)?,
+    };
+    Ok(days.into_iter().flatten().min())
 }
 
-fn facts_of(conn: &mut AnyConnection, rec: &Rec, out: &mut Vec<Fact>) -> Result<(), ApiError> {
+/// People and classes read while computing facts at one moment (nothing is written in
+/// between), so each is read once: a class's enrollments all carry the class.
+#[derive(Default)]
+struct Loaded {
+    people: HashMap<String, Option<(Person, NaiveDate, bool)>>,
+    classes: HashMap<String, Option<ClassInfo>>,
+}
+
+impl Loaded {
+    fn person(&mut self, conn: &mut AnyConnection, id: &str) -> Result<Option<(Person, NaiveDate, bool)>, ApiError> {
+        if let Some(p) = self.people.get(id) {
+            return Ok(p.clone());
+        }
+        let p = load_person(conn, id)?;
+        self.people.insert(id.to_owned(), p.clone());
+        Ok(p)
+    }
+
+    fn class(&mut self, conn: &mut AnyConnection, id: &str) -> Result<Option<ClassInfo>, ApiError> {
+        if let Some(c) = self.classes.get(id) {
+            return Ok(c.clone());
+        }
+        let c = load_class_info(conn, id)?;
+        self.classes.insert(id.to_owned(), c.clone());
+        Ok(c)
+    }
+}
+
+fn facts_of(conn: &mut AnyConnection, rec: &Rec, loaded: &mut Loaded, out: &mut Vec<Fact>) -> Result<(), ApiError> {
     match rec {
         Rec::Trainee(id) => {
-            if let Some((p, recorded, true)) = load_person(conn, id)? {
+            if let Some((p, recorded, true)) = loaded.person(conn, id)? {
                 let q = first_qualified(conn, id)?;
                 trainee_facts(&p, recorded, q, out);
             }
@@ -418,7 +448,7 @@ fn facts_of(conn: &mut AnyConnection, rec: &Rec, out: &mut Vec<Fact>) -> Result<
             }
             // A merged-away person's enrollments move to the survivor, so the person is
             // read whatever their state; a deleted person has no enrollments.
-            let (Some((p, _, _)), Some(class)) = (load_person(conn, &r.1)?, load_class_info(conn, &r.0)?) else { return Ok(()) };
+            let (Some((p, _, _)), Some(class)) = (loaded.person(conn, &r.1)?, loaded.class(conn, &r.0)?) else { return Ok(()) };
             let e = EnrollmentInfo {
                 commune: r.2,
                 status: r.3,
@@ -431,7 +461,7 @@ fn facts_of(conn: &mut AnyConnection, rec: &Rec, out: &mut Vec<Fact>) -> Result<
             enrollment_facts(&e, &p, &class, out);
         }
         Rec::Class(id) => {
-            if let Some(c) = load_class_info(conn, id)? {
+            if let Some(c) = loaded.class(conn, id)? {
                 class_facts(&c, out);
             }
         }
@@ -442,7 +472,7 @@ fn facts_of(conn: &mut AnyConnection, rec: &Rec, out: &mut Vec<Fact>) -> Result<
                 .first(conn)
                 .optional()?;
             if let Some((class_id, commune, held_on, None)) = row {
-                if let Some(c) = load_class_info(conn, &class_id)? {
+                if let Some(c) = loaded.class(conn, &class_id)? {
                     session_facts(&commune, held_on, &c, out);
                 }
             }
@@ -519,10 +549,11 @@ pub struct Stats {
 impl Stats {
     /// Call before changing `rec` (and before creating it).
     pub fn touch(&mut self, conn: &mut AnyConnection, rec: Rec) -> Result<(), ApiError> {
+        let mut loaded = Loaded::default();
         for r in expand(conn, &rec)? {
             if self.touched.insert(r.clone()) {
                 let mut facts = Vec::new();
-                facts_of(conn, &r, &mut facts)?;
+                facts_of(conn, &r, &mut loaded, &mut facts)?;
                 for f in facts {
                     *self.before.entry(f).or_default() += 1;
                 }
@@ -530,6 +561,14 @@ impl Stats {
             }
         }
         Ok(())
+    }
+
+    /// Call before creating `rec`, in place of [`Stats::touch`], when no record with its
+    /// id exists: it counted nothing before and nothing hangs from it.
+    pub fn touch_new(&mut self, rec: Rec) {
+        if self.touched.insert(rec.clone()) {
+            self.order.push(rec);
+        }
     }
 
     /// Adds (after − before) of every touched record to the counters. Call last.
@@ -541,9 +580,10 @@ impl Stats {
         for (f, n) in self.before.drain() {
             *delta.entry(f).or_default() -= n;
         }
+        let mut loaded = Loaded::default();
         for r in std::mem::take(&mut self.order) {
             let mut facts = Vec::new();
-            facts_of(conn, &r, &mut facts)?;
+            facts_of(conn, &r, &mut loaded, &mut facts)?;
             for f in facts {
                 *delta.entry(f).or_default() += 1;
             }

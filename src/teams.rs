@@ -261,7 +261,7 @@ pub async fn create_team(
                 let area = commune_of(conn, "commune_code", &commune)?;
                 policy::authorize(&caller, Capability::ManageTeams, Some(&area), Access::Write)?;
                 crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
-                w.touch(conn, Rec::Team(id.clone()))?;
+                w.touch_new(Rec::Team(id.clone()));
                 let seq = w.seq(conn)?;
                 diesel::insert_into(teams::table)
                     .values((
@@ -303,12 +303,17 @@ pub fn commune_of(conn: &mut AnyConnection, field: &str, code: &str) -> Result<A
     let province: Option<String> = units::table.find(code).select(units::province_code).first(conn).optional()?;
     match province {
         Some(province) => Ok(Area::Commune { code: code.to_owned(), province }),
-        None => Err(error::validation(vec![FieldError::new(
-            field,
-            "unknown_unit",
-            Text::new("Không có xã/phường với mã này.", "No commune-level unit has this code."),
-        )])),
+        None => Err(unknown_unit(field)),
     }
+}
+
+/// 422: `field` names no commune-level unit.
+pub fn unknown_unit(field: &str) -> ApiError {
+    error::validation(vec![FieldError::new(
+        field,
+        "unknown_unit",
+        Text::new("Không có xã/phường với mã này.", "No commune-level unit has this code."),
+    )])
 }
 
 /// One team.
@@ -768,7 +773,7 @@ pub async fn create_member(
                 }
                 check_account(conn, user_id.as_deref(), &team.commune_code)?;
                 check_single_membership(conn, &team.commune_code, &id, user_id.as_deref(), phone.as_deref(), left_on)?;
-                w.touch(conn, Rec::Member(id.clone()))?;
+                w.touch_new(Rec::Member(id.clone()));
                 let seq = w.seq(conn)?;
                 diesel::insert_into(team_members::table)
                     .values((

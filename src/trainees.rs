@@ -454,14 +454,14 @@ pub(crate) fn create_in(
         let row = trainee_in_scope(conn, caller, &id, Capability::RecordPersonData, Access::Write)?;
         return Ok((CreateOutcome::Replay, row));
     }
-    let area = crate::teams::commune_of(conn, "commune_code", &commune)?;
+    let area = w.unit(conn, "commune_code", &commune)?;
     policy::authorize(caller, Capability::RecordPersonData, Some(&area), Access::Write)?;
     crate::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
     check_member(conn, obtained_by.as_deref())?;
-    w.touch(conn, Rec::Trainee(id.clone()))?;
+    w.touch_new(Rec::Trainee(id.clone()));
     let seq = w.seq(conn)?;
     let search_name = crate::text::fold(&full_name);
-    diesel::insert_into(trainees::table)
+    let row = diesel::insert_into(trainees::table)
         .values((
             (
                 trainees::id.eq(&id),
@@ -494,9 +494,9 @@ pub(crate) fn create_in(
                 trainees::erased_at.eq(None::<NaiveDateTime>),
             ),
         ))
-        .execute(conn)?;
+        .get_result::<TraineeRow>(conn)?;
     w.audit(conn, "create", "trainee", &id, Some(&commune), &["personal data", "consent"])?;
-    Ok((CreateOutcome::New, load_trainee(conn, &id)?))
+    Ok((CreateOutcome::New, row))
 }
 
 /// One trainee (access-logged).

@@ -7,28 +7,12 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::db::{self, AnyConnection};
+use crate::db::{self, insert_chunked, AnyConnection};
 use crate::schema::{provinces, units};
 use crate::text::fold;
 
 pub const PROVINCES_CSV: &str = include_str!("../reference/vn-provinces.csv");
 pub const UNITS_CSV: &str = include_str!("../reference/vn-units.csv");
-
-/// Inserts several rows with one statement per chunk. Multi-row `.values(&vec)` does not
-/// compile through the MultiConnection, so this matches on the backend and runs the same
-/// statement on the inner connection.
-macro_rules! insert_chunked {
-    ($conn:expr, $table:expr, $rows:expr) => {{
-        let mut n = 0usize;
-        for chunk in $rows.chunks(500) {
-            n += match $conn {
-                AnyConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-                AnyConnection::Postgresql(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-            };
-        }
-        n
-    }};
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = provinces)]

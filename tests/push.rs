@@ -522,3 +522,89 @@ async fn twenty_concurrent_pushers_on_one_commune() {
     let trainees = feed.body["changes"].as_array().unwrap().iter().filter(|c| c["type"] == "trainee").count();
     assert_eq!(trainees, 101);
 }
+
+#[actix_web::test]
+async fn the_audit_log_and_the_operation_log_follow_a_mixed_batch_exactly() {
+    // Audit entries and remembered operations are written together at the end of a push:
+    // one per applied operation, in the batch's order, none for the others; an op_id sent
+    // twice in one batch is a duplicate the second time, also when written in capitals.
+    let app = app().await;
+    let fx = setup(&app).await;
+    let (a, class, e, foreign) = (uuid(), uuid(), uuid(), uuid());
+    let create_a = new_trainee(&a, "Hồ Thị A", QN_CAM_THANH);
+    // An edit: sent again without its op_id remembered, it would be a conflict (stale base).
+    let edit_a = op("trainee", "upsert", &a, Some(1), json!({"phone": "0912 345 678"}));
+    let upper = |o: &Value| {
+        let mut o = o.clone();
+        o["op_id"] = json!(o["op_id"].as_str().unwrap().to_uppercase());
+        o
+    };
+    let mut reused_op_id = new_trainee(&uuid(), "Hồ Thị B", QN_CAM_THANH);
+    reused_op_id["op_id"] = create_a["op_id"].clone();
+    let ops = vec![
+        create_a.clone(),
+        edit_a.clone(),
+        upper(&edit_a),
+        reused_op_id,
+        new_trainee(&foreign, "Người xã khác", QN_NGHIA_LO),
+        new_class(&class, &fx.team),
+        op("enrollment", "upsert", &e, None, json!({"class_id": class, "trainee_id": a})),
+        op("enrollment", "upsert", &uuid(), None, json!({"class_id": class, "trainee_id": a})),
+    ];
+    let r = app
+        .call(
+            auth(TestRequest::post().uri("/api/v1/sync/push"), Some(&fx.member))
+                .insert_header(("X-Request-Id", "push-audit-1"))
+                .set_json(json!({"device_id": "tablet-7", "operations": ops})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(statuses(&r), ["applied", "applied", "duplicate", "rejected", "rejected", "applied", "applied", "rejected"], "{}", r.body);
+    assert_eq!(r.body["results"][2]["version"], 2);
+    assert_eq!(r.body["results"][2]["id"], a);
+    assert_eq!(r.body["results"][3]["problem"]["code"], "op_id_reused");
+    assert_eq!(r.body["results"][4]["problem"]["code"], "out_of_scope");
+    assert_eq!(r.body["results"][7]["problem"]["code"], "already_enrolled");
+
+    use hocvuso::schema::{audit_log, sync_ops};
+    let mut conn = app.conn();
+    type Entry = (String, String, String, Option<String>, Option<String>);
+    let entries: Vec<Entry> = audit_log::table
+        .filter(audit_log::request_id.eq("push-audit-1"))
+        .order(audit_log::id)
+        .select((audit_log::action, audit_log::entity, audit_log::entity_id, audit_log::commune_code, audit_log::province_code))
+        .load(&mut conn)
+        .unwrap();
+    let commune = Some(QN_CAM_THANH.to_owned());
+    let province = Some("51".to_owned());
+    assert_eq!(
+        entries,
+        [
+            ("create".to_owned(), "trainee".to_owned(), a.clone(), commune.clone(), province.clone()),
+            ("update".to_owned(), "trainee".to_owned(), a.clone(), commune.clone(), province.clone()),
+            ("create".to_owned(), "class".to_owned(), class.clone(), commune.clone(), province.clone()),
+            ("create".to_owned(), "enrollment".to_owned(), e.clone(), commune.clone(), province.clone()),
+        ]
+    );
+    let mut remembered: Vec<(String, String, String, i64)> =
+        sync_ops::table.select((sync_ops::entity, sync_ops::entity_id, sync_ops::device_id, sync_ops::version)).load(&mut conn).unwrap();
+    remembered.sort();
+    let mut expected = vec![
+        ("class".to_owned(), class.clone(), "tablet-7".to_owned(), 1),
+        ("enrollment".to_owned(), e.clone(), "tablet-7".to_owned(), 1),
+        ("trainee".to_owned(), a.clone(), "tablet-7".to_owned(), 1),
+        ("trainee".to_owned(), a.clone(), "tablet-7".to_owned(), 2),
+    ];
+    expected.sort();
+    assert_eq!(remembered, expected);
+    drop(conn);
+
+    // The next push sees them: the capitalised op_id is the same operation, and nothing
+    // more is written.
+    let audit_before = count(&mut app.conn(), "audit_log");
+    let r2 = app.push(&fx.member, "tablet-7", vec![upper(&edit_a), upper(&create_a)]).await;
+    assert_eq!(statuses(&r2), ["duplicate", "duplicate"], "{}", r2.body);
+    assert_eq!(r2.body["results"][0]["version"], 2);
+    assert_eq!(count(&mut app.conn(), "audit_log"), audit_before);
+    assert_eq!(count(&mut app.conn(), "sync_ops"), 4);
+}
