@@ -315,9 +315,10 @@ impl ChangeSeq {
     }
 }
 
-/// Inserts several rows with one statement per chunk. Multi-row `.values(&vec)` does not
-/// compile through the MultiConnection, so this matches on the backend and runs the same
-/// statement on the inner connection.
+/// Inserts several rows with one statement per chunk of 500. Multi-row `.values(&vec)`
+/// does not compile through the MultiConnection, so this matches on the backend and runs
+/// the same statement on the inner connection. The row type needs
+/// `#[diesel(treat_none_as_default_value = false)]`, or SQLite gets one statement per row.
 macro_rules! insert_chunked {
     ($conn:expr, $table:expr, $rows:expr) => {{
         let mut n = 0usize;

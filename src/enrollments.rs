@@ -439,6 +439,16 @@ pub struct AttendanceForm {
 }
 
 /// Bumps the version and change number of a session's attendance list (creating it).
+/// One trainee present at one session.
+#[derive(Insertable)]
+// Without `treat_none_as_default_value = false` diesel inserts a batch row by row on SQLite.
+#[diesel(table_name = attendance_marks, treat_none_as_default_value = false)]
+struct Mark {
+    session_id: String,
+    trainee_id: String,
+    class_id: String,
+}
+
 pub fn bump_attendance(conn: &mut AnyConnection, w: &mut Write<'_>, session_id: &str) -> Result<i64, ApiError> {
     let seq = w.seq(conn)?;
     let updated = diesel::update(session_attendance::table.find(session_id))
@@ -570,17 +580,9 @@ pub(crate) fn put_attendance_in(
         )]));
     }
     diesel::delete(attendance_marks::table.filter(attendance_marks::session_id.eq(&session_id))).execute(conn)?;
-    // Row by row: multi-row inserts do not compile through the MultiConnection;
-    // a session has tens of trainees.
-    for t in &present {
-        diesel::insert_into(attendance_marks::table)
-            .values((
-                attendance_marks::session_id.eq(&session_id),
-                attendance_marks::trainee_id.eq(t),
-                attendance_marks::class_id.eq(&class_id),
-            ))
-            .execute(conn)?;
-    }
+    let marks: Vec<Mark> =
+        present.iter().map(|t| Mark { session_id: session_id.clone(), trainee_id: t.clone(), class_id: class_id.clone() }).collect();
+    crate::db::insert_chunked!(conn, attendance_marks::table, &marks);
     bump_attendance(conn, w, &session_id)?;
     w.audit(conn, "record_attendance", "attendance", &session_id, Some(&class.commune_code), &["present"])?;
     load_attendance(conn, &class_id, &session_id)

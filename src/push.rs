@@ -209,14 +209,28 @@ pub async fn push(
     let response = state
         .db
         .run(move |conn| {
-            crate::db::write_tx(conn, |conn| {
-                let mut w = Write::new(&caller, &meta);
-                let results = apply_batch(conn, &mut w, &st.config.id_hash_secret, &report.device_id, operations, lang)?;
-                w.finish(conn)?;
-                let response = summarise(results);
-                let rejects = (response.rejected + response.dependency_failed + response.conflicts) as i32;
-                crate::devices::record(conn, &caller, &report, true, response.results.len() as i32, rejects)?;
-                Ok(response)
+            // First without a savepoint per operation (two statements each): when every
+            // operation goes through, that is all. When one fails on the way, that attempt
+            // is rolled back whole and the batch runs again with a savepoint per operation,
+            // so that the failed one alone is undone.
+            let attempt = |conn: &mut AnyConnection, operations: Vec<Value>, savepoints: bool| {
+                crate::db::write_tx(conn, |conn| {
+                    let mut w = Write::new(&caller, &meta);
+                    let results = apply_batch(conn, &mut w, &st.config.id_hash_secret, &report.device_id, operations, lang, savepoints)?;
+                    w.finish(conn)?;
+                    let response = summarise(results);
+                    let rejects = (response.rejected + response.dependency_failed + response.conflicts) as i32;
+                    crate::devices::record(conn, &caller, &report, true, response.results.len() as i32, rejects)?;
+                    Ok(response)
+                })
+            };
+            match attempt(conn, operations.clone(), false) {
+                Err(Attempt::NeedsSavepoints) => attempt(conn, operations, true),
+                other => other,
+            }
+            .map_err(|e| match e {
+                Attempt::Failed(e) => e,
+                Attempt::NeedsSavepoints => ApiError::internal("push: an operation failed with savepoints on"),
             })
         })
         .await?;
@@ -235,7 +249,28 @@ fn summarise(results: Vec<OpResult>) -> PushResponse {
     }
 }
 
-/// Applies `operations` in order inside the caller's write transaction.
+/// Why an attempt at a push was rolled back.
+enum Attempt {
+    /// An operation failed while running without its own savepoint.
+    NeedsSavepoints,
+    Failed(ApiError),
+}
+
+impl From<ApiError> for Attempt {
+    fn from(e: ApiError) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
+impl From<diesel::result::Error> for Attempt {
+    fn from(e: diesel::result::Error) -> Self {
+        Attempt::Failed(e.into())
+    }
+}
+
+/// Applies `operations` in order inside the caller's write transaction, each in its own
+/// savepoint when `savepoints`; without, the first operation that fails ends the attempt
+/// ([`Attempt::NeedsSavepoints`]).
 fn apply_batch(
     conn: &mut AnyConnection,
     w: &mut Write<'_>,
@@ -243,7 +278,8 @@ fn apply_batch(
     device_id: &str,
     operations: Vec<Value>,
     lang: Lang,
-) -> Result<Vec<OpResult>, ApiError> {
+    savepoints: bool,
+) -> Result<Vec<OpResult>, Attempt> {
     // Lock the change counter before the first savepoint: a lock taken inside a savepoint
     // that is rolled back is released on PostgreSQL, and numbers must stay in commit order.
     w.serialise(conn)?;
@@ -286,7 +322,8 @@ fn apply_batch(
             continue;
         }
         let mark = w.mark();
-        let outcome = match conn.transaction(|conn| apply_one(conn, w, secret, &op)) {
+        let ran = if savepoints { conn.transaction(|conn| apply_one(conn, w, secret, &op)) } else { apply_one(conn, w, secret, &op) };
+        let outcome = match ran {
             Ok(Outcome::Applied(version)) => {
                 let row = SyncOpRow {
                     op_id: op.op_id.clone(),
@@ -303,13 +340,16 @@ fn apply_batch(
                 Outcome::Applied(version)
             }
             Ok(other) => other,
+            Err(e) if e.status.is_server_error() => return Err(e.into()),
+            // What the operation wrote before it failed must be undone: start again with
+            // savepoints.
+            Err(_) if !savepoints => return Err(Attempt::NeedsSavepoints),
             // A stale version noticed by the endpoint itself (a concurrent writer got in
             // between): the same answer as the check before it.
             Err(e) if e.code == "precondition_failed" => match current(conn, w.caller, &op.kind, &op.id)? {
                 Some(c) => Outcome::Conflict(c),
                 None => Outcome::Rejected(e),
             },
-            Err(e) if e.status.is_server_error() => return Err(e),
             Err(e) => Outcome::Rejected(e),
         };
         if !matches!(outcome, Outcome::Applied(_)) {

@@ -15,7 +15,7 @@ pub const PROVINCES_CSV: &str = include_str!("../reference/vn-provinces.csv");
 pub const UNITS_CSV: &str = include_str!("../reference/vn-units.csv");
 
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
-#[diesel(table_name = provinces)]
+#[diesel(table_name = provinces, treat_none_as_default_value = false)]
 struct NewProvince {
     code: String,
     name: String,
@@ -24,7 +24,7 @@ struct NewProvince {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
-#[diesel(table_name = units)]
+#[diesel(table_name = units, treat_none_as_default_value = false)]
 struct NewUnit {
     code: String,
     name: String,

@@ -608,3 +608,74 @@ async fn the_audit_log_and_the_operation_log_follow_a_mixed_batch_exactly() {
     assert_eq!(count(&mut app.conn(), "audit_log"), audit_before);
     assert_eq!(count(&mut app.conn(), "sync_ops"), 4);
 }
+
+#[actix_web::test]
+async fn an_operation_that_fails_after_writing_leaves_nothing_and_the_rest_of_the_batch_applies() {
+    // A push first runs without a savepoint per operation; an operation that fails once it
+    // has written (here: attendance whose marks are rewritten before its version row trips
+    // a unique index planted for the test) must leave nothing behind, and the operations
+    // around it must still apply. On PostgreSQL the failed statement would also abort the
+    // transaction for everything after it.
+    let app = app().await;
+    let fx = setup(&app).await;
+    let (ops, ids) = offline_day(&fx.team);
+    let first = app.push(&fx.member, "a", ops).await;
+    assert_eq!(first.body["applied"], 14, "{}", first.body);
+    let session = ids[1].clone();
+    let trainees: Vec<String> = ids[2..7].to_vec();
+    let marks = |conn: &mut hocvuso::db::AnyConnection| {
+        use hocvuso::schema::attendance_marks;
+        let mut v: Vec<String> = attendance_marks::table
+            .filter(attendance_marks::session_id.eq(&session))
+            .select(attendance_marks::trainee_id)
+            .load(conn)
+            .unwrap();
+        v.sort();
+        v
+    };
+    let mut all = trainees.clone();
+    all.sort();
+    assert_eq!(marks(&mut app.conn()), all);
+
+    let tripwire = ["CREATE TABLE tripwire (x TEXT PRIMARY KEY)", "INSERT INTO tripwire VALUES ('boom')"];
+    let trigger = if app.db.is_postgres() {
+        vec![
+            "CREATE FUNCTION trip() RETURNS trigger AS $$ BEGIN INSERT INTO tripwire VALUES ('boom'); RETURN NEW; END $$ LANGUAGE plpgsql"
+                .to_owned(),
+            "CREATE TRIGGER trip BEFORE UPDATE ON session_attendance FOR EACH ROW EXECUTE FUNCTION trip()".to_owned(),
+        ]
+    } else {
+        vec!["CREATE TRIGGER trip BEFORE UPDATE ON session_attendance BEGIN INSERT INTO tripwire VALUES ('boom'); END".to_owned()]
+    };
+    {
+        let mut conn = app.conn();
+        for sql in tripwire.iter().map(|s| s.to_string()).chain(trigger) {
+            diesel::sql_query(sql).execute(&mut conn).unwrap();
+        }
+    }
+    let (before, after) = (uuid(), uuid());
+    let ops = vec![
+        new_trainee(&before, "Trước", QN_CAM_THANH),
+        op("attendance", "upsert", &session, Some(1), json!({"present": [trainees[0]]})),
+        new_trainee(&after, "Sau", QN_CAM_THANH),
+    ];
+    let r = app.push(&fx.member, "a", ops).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(statuses(&r), ["applied", "rejected", "applied"], "{}", r.body);
+    assert_eq!(r.body["results"][1]["problem"]["code"], "already_exists");
+    // The marks are as they were; both trainees are there, each with its one audit entry.
+    assert_eq!(marks(&mut app.conn()), all);
+    let mut conn = app.conn();
+    for id in [&before, &after] {
+        assert_eq!(sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM trainees WHERE id = '{id}'")), 1);
+        assert_eq!(sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM audit_log WHERE entity_id = '{id}'")), 1);
+    }
+    assert_eq!(
+        sql_count(
+            &mut conn,
+            &format!("SELECT COUNT(*) AS n FROM audit_log WHERE entity_id = '{session}' AND action = 'record_attendance'")
+        ),
+        1
+    );
+    assert_eq!(count(&mut conn, "sync_ops"), 16);
+}
