@@ -198,6 +198,34 @@ impl StatsQuery {
     }
 }
 
+impl Filters {
+    /// Checks the named units against the records: an unknown province or commune, or a
+    /// commune of another province than a province-scoped caller's, answers 404 (as a
+    /// unit outside the scope would); a commune that is not in the named province, 422.
+    /// Without this such filters would quietly count nothing.
+    pub fn settle(&self, conn: &mut AnyConnection, caller: &Caller) -> Result<(), ApiError> {
+        if let Some(p) = &self.province {
+            let known: i64 = provinces::table.filter(provinces::code.eq(p)).count().get_result(conn)?;
+            if known == 0 {
+                return Err(error::not_found());
+            }
+        }
+        let Some(c) = &self.commune else { return Ok(()) };
+        let Some(province) = crate::units::province_of(conn, c)? else { return Err(error::not_found()) };
+        if matches!(caller.scope(), Scope::Province(sp) if *sp != province) {
+            return Err(error::not_found());
+        }
+        if self.province.as_ref().is_some_and(|p| *p != province) {
+            return Err(error::validation(vec![FieldError::new(
+                "commune",
+                "not_in_province",
+                T::new("Xã/phường này không thuộc tỉnh/thành đã chọn.", "This commune is not in the province given."),
+            )]));
+        }
+        Ok(())
+    }
+}
+
 /// Where the counters come from: the live table, or a closed report's frozen copy.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -748,14 +776,20 @@ pub fn breakdown(conn: &mut AnyConnection, source: &Source, caller: &Caller, f: 
         (status = 200, description = "The measures; for analysts, counts of 1–4 people are null and named in `suppressed`", body = Measures),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "A province or commune outside the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad dates", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A province or commune outside the scope, or unknown", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad dates; a commune not in the province given", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_overview(state: web::Data<AppState>, caller: Caller, query: web::Query<StatsQuery>) -> Result<HttpResponse, ApiError> {
     policy::authorize(&caller, Capability::ReadStats, None, Access::Read)?;
     let f = query.check(&caller)?;
-    let body = state.db.run(move |conn| overview(conn, &Source::Live, &caller, &f)).await?;
+    let body = state
+        .db
+        .run(move |conn| {
+            f.settle(conn, &caller)?;
+            overview(conn, &Source::Live, &caller, &f)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -774,8 +808,8 @@ pub struct UnitsQuery {
         (status = 200, description = "Rows and the total", body = UnitTable),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "A province or commune outside the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad dates or level", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A province or commune outside the scope, or unknown", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad dates or level; a commune not in the province given", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_units(
@@ -787,7 +821,13 @@ pub async fn get_units(
     policy::authorize(&caller, Capability::ReadStats, None, Access::Read)?;
     let f = query.check(&caller)?;
     let level = parse_level(level.level.as_deref(), &caller)?;
-    let body = state.db.run(move |conn| unit_table(conn, &Source::Live, &caller, &f, level)).await?;
+    let body = state
+        .db
+        .run(move |conn| {
+            f.settle(conn, &caller)?;
+            unit_table(conn, &Source::Live, &caller, &f, level)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -836,8 +876,8 @@ pub fn parse_dims(raw: &str) -> Result<Vec<Dim>, ApiError> {
         (status = 200, description = "Cells and the total", body = Breakdown),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "A province or commune outside the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad dimensions or dates", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A province or commune outside the scope, or unknown", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad dimensions or dates; a commune not in the province given", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_breakdown(
@@ -849,7 +889,13 @@ pub async fn get_breakdown(
     policy::authorize(&caller, Capability::ReadStats, None, Access::Read)?;
     let f = query.check(&caller)?;
     let dims = parse_dims(&by.by)?;
-    let body = state.db.run(move |conn| breakdown(conn, &Source::Live, &caller, &f, &dims)).await?;
+    let body = state
+        .db
+        .run(move |conn| {
+            f.settle(conn, &caller)?;
+            breakdown(conn, &Source::Live, &caller, &f, &dims)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(body))
 }
 

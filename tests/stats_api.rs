@@ -325,6 +325,32 @@ async fn units_breakdowns_and_population() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "another commune is outside the officer's scope");
     let r = app.get("/api/v1/stats/units?level=village", Some(&d.officer)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Units that do not exist, or do not fit together, are errors, not zeros.
+    for path in ["overview?commune=99999", "overview?province=99", "units?province=99", "breakdown?by=gender&commune=99999"] {
+        let r = app.get(&format!("/api/v1/stats/{path}"), Some(&d.admin)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.body);
+        assert_eq!(r.code(), "not_found");
+    }
+    for path in ["overview", "units", "breakdown?by=gender&"] {
+        let sep = if path.ends_with('&') { "" } else { "?" };
+        let r = app.get(&format!("/api/v1/stats/{path}{sep}province={HN}&commune={QN_CAM_THANH}"), Some(&d.admin)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {}", r.body);
+        assert_eq!(
+            r.body["errors"][0],
+            json!({"field": "commune", "code": "not_in_province",
+            "message": "Xã/phường này không thuộc tỉnh/thành đã chọn."})
+        );
+    }
+    let r = app.get(&format!("/api/v1/stats/overview?province={QN}&commune={QN_CAM_THANH}"), Some(&d.admin)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, app.get(&format!("/api/v1/stats/overview?commune={QN_CAM_THANH}"), Some(&d.admin)).await.body);
+    // A province-scoped reader naming a commune of another province: outside the scope.
+    let qn_analyst = app.token(&d.admin, "an.quangngai", "analyst", "province", Some(QN)).await;
+    let r = app.get(&format!("/api/v1/stats/overview?commune={HN_BA_DINH}"), Some(&qn_analyst)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let r = app.get(&format!("/api/v1/stats/overview?commune={QN_CAM_THANH}"), Some(&qn_analyst)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
 /// For each person measure: the cells whose value an analyst cannot see, and the values
