@@ -1,7 +1,10 @@
 //! The batch push of the field app: `POST /sync/push` applies up to 1,000 operations from a
-//! device's outbox, in order, each in its own savepoint of one write transaction, and
-//! answers each with `applied`, `duplicate`, `conflict`, `rejected` or `dependency_failed`.
+//! device's outbox, in order, in one write transaction, and answers each with `applied`,
+//! `duplicate`, `conflict`, `rejected` or `dependency_failed`.
 //!
+//! - The batch runs first without a savepoint per operation (two statements each saved);
+//!   if an operation fails, that attempt is rolled back whole and the batch runs again
+//!   with a savepoint per operation, so that the failed one alone is undone.
 //! - An operation runs the very code of the REST endpoint it stands for (`*_in`
 //!   functions of the record modules), so validation, scope and audit are the same.
 //! - Applied operations are remembered by `op_id` (table `sync_ops`, kept for the sync
