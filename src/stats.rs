@@ -930,11 +930,15 @@ pub struct Difference {
 /// Recomputes every counter (facts and the three rollups) from the records, province by
 /// province, and compares; with `fix`, rewrites the counters of each province.
 pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, ApiError> {
-    crate::db::write_tx(conn, |conn| {
-        let provinces: Vec<String> =
-            crate::schema::provinces::table.select(crate::schema::provinces::code).order(crate::schema::provinces::code).load(conn)?;
-        let mut diffs = Vec::new();
-        for province in provinces {
+    let provinces: Vec<String> =
+        crate::schema::provinces::table.select(crate::schema::provinces::code).order(crate::schema::provinces::code).load(conn)?;
+    let mut diffs = Vec::new();
+    // One transaction per province, holding the writers' lock (as a write does), so that
+    // each province is computed, compared and rewritten from one state while the server
+    // keeps running; writes wait for one province at a time, not for the country.
+    for province in provinces {
+        crate::db::write_tx(conn, |conn| -> Result<(), ApiError> {
+            crate::db::ChangeSeq::serialise(conn)?;
             let computed = compute_province(conn, &province)?;
             let mut d = Deltas::default();
             for (f, n) in &computed {
@@ -946,8 +950,7 @@ pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, A
                 diesel::delete(stat_commune_buckets::table.filter(stat_commune_buckets::province_code.eq(&province))).execute(conn)?;
                 diesel::delete(stat_province_buckets::table.filter(stat_province_buckets::province_code.eq(&province))).execute(conn)?;
                 diesel::delete(stat_province_dims::table.filter(stat_province_dims::province_code.eq(&province))).execute(conn)?;
-                apply(conn, d)?;
-                continue;
+                return apply(conn, d);
             }
             let mut expected: HashMap<String, i64> = HashMap::new();
             for (f, n) in &d.facts {
@@ -991,8 +994,9 @@ pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, A
                     diffs.push(Difference { key, stored: 0, computed: n });
                 }
             }
-        }
-        diffs.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(diffs)
-    })
+            Ok(())
+        })?;
+    }
+    diffs.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(diffs)
 }
