@@ -956,7 +956,14 @@ fn load_session(conn: &mut AnyConnection, class_id: &str, id: &str) -> Result<Se
 /// The class, checked against the writer's scope (403 outside it, 404 when there is no
 /// such class); the unit is looked up once per write.
 pub(crate) fn class_for_write(conn: &mut AnyConnection, w: &mut Write<'_>, class_id: &str, cap: Capability) -> Result<ClassRow, ApiError> {
-    let class = load_class(conn, class_id)?;
+    let class = match w.cached_class(class_id) {
+        Some(c) => c,
+        None => {
+            let c = load_class(conn, class_id)?;
+            w.cache_class(&c);
+            c
+        }
+    };
     let area = w.area(conn, &class.commune_code)?;
     policy::authorize(w.caller, cap, Some(&area), Access::Write)?;
     Ok(class)

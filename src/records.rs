@@ -87,6 +87,10 @@ pub struct Write<'a> {
     audit: Vec<audit::PendingEntry>,
     /// Province of each commune looked up during this write.
     provinces: std::collections::HashMap<String, Option<String>>,
+    /// Live classes read by [`crate::classes::class_for_write`] during this write; a class
+    /// leaves it when it is touched (every change of a class touches it first) and all
+    /// leave on a rollback to a savepoint.
+    classes: std::collections::HashMap<String, crate::classes::ClassRow>,
 }
 
 impl<'a> Write<'a> {
@@ -99,6 +103,7 @@ impl<'a> Write<'a> {
             stats: crate::stats::Stats::default(),
             audit: Vec::new(),
             provinces: Default::default(),
+            classes: Default::default(),
         }
     }
 
@@ -178,14 +183,28 @@ impl<'a> Write<'a> {
         self.audit.len()
     }
 
-    /// Forgets the audit entries made since `mark`: their savepoint was rolled back.
+    /// Forgets the audit entries made since `mark` and the classes read: their savepoint
+    /// was rolled back.
     pub fn rollback_to(&mut self, mark: usize) {
         self.audit.truncate(mark);
+        self.classes.clear();
+    }
+
+    /// A class read earlier in this write and not changed since.
+    pub fn cached_class(&self, id: &str) -> Option<crate::classes::ClassRow> {
+        self.classes.get(id).cloned()
+    }
+
+    pub fn cache_class(&mut self, row: &crate::classes::ClassRow) {
+        self.classes.insert(row.id.clone(), row.clone());
     }
 
     /// Notes that this write will change (or create) `rec`, so that the statistics
     /// counters follow: call before the change.
     pub fn touch(&mut self, conn: &mut AnyConnection, rec: crate::stats::Rec) -> Result<(), ApiError> {
+        if let crate::stats::Rec::Class(id) = &rec {
+            self.classes.remove(id);
+        }
         self.stats.touch(conn, rec)
     }
 

@@ -679,3 +679,28 @@ async fn an_operation_that_fails_after_writing_leaves_nothing_and_the_rest_of_th
     );
     assert_eq!(count(&mut conn, "sync_ops"), 16);
 }
+
+#[actix_web::test]
+async fn a_class_cancelled_earlier_in_the_same_push_refuses_later_enrollments() {
+    // Classes read by one operation are reused by the next ones of the push; a class
+    // changed in between must be read again.
+    let app = app().await;
+    let fx = setup(&app).await;
+    let (class, t1, t2, e1, e2) = (uuid(), uuid(), uuid(), uuid(), uuid());
+    let ops = vec![
+        new_class(&class, &fx.team),
+        new_trainee(&t1, "Lê Văn Một", QN_CAM_THANH),
+        new_trainee(&t2, "Lê Văn Hai", QN_CAM_THANH),
+        op("enrollment", "upsert", &e1, None, json!({"class_id": class, "trainee_id": t1})),
+        op("class", "delete", &class, Some(1), json!({"reason": "Mưa lũ, không tổ chức được"})),
+        op("enrollment", "upsert", &e2, None, json!({"class_id": class, "trainee_id": t2})),
+    ];
+    let r = app.push(&fx.member, "a", ops).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(statuses(&r), ["applied", "applied", "applied", "applied", "applied", "rejected"], "{}", r.body);
+    assert_eq!(r.body["results"][4]["version"], 2);
+    assert_eq!(r.body["results"][5]["problem"]["code"], "class_cancelled");
+    let mut conn = app.conn();
+    assert_eq!(sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM enrollments WHERE class_id = '{class}'")), 1);
+    assert_eq!(sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM classes WHERE id = '{class}' AND status = 'cancelled'")), 1);
+}
