@@ -51,7 +51,7 @@ impl PendingEntry {
             commune_code: entry.commune_code.map(str::to_owned),
             province_code: entry.province_code.map(str::to_owned),
             request_id: entry.request_id.map(str::to_owned),
-            changed_fields: fields_json(entry.changed_fields)?,
+            changed_fields: serde_json::to_string(entry.changed_fields).map_err(|e| ApiError::internal(format!("audit fields: {e}")))?,
         })
     }
 }
@@ -62,27 +62,10 @@ pub fn record_many(conn: &mut AnyConnection, entries: &[PendingEntry]) -> Result
     Ok(())
 }
 
-fn fields_json(fields: &[&str]) -> Result<String, ApiError> {
-    serde_json::to_string(fields).map_err(|e| ApiError::internal(format!("audit fields: {e}")))
-}
-
+/// Inserts one entry now (writes that are not a [`crate::records::Write`]: accounts,
+/// sign-in events).
 pub fn record(conn: &mut AnyConnection, entry: &AuditEntry<'_>) -> Result<(), ApiError> {
-    let fields = fields_json(entry.changed_fields)?;
-    diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::at.eq(db::now()),
-            audit_log::actor_id.eq(entry.actor_id),
-            audit_log::actor_role.eq(entry.actor_role.map(Role::as_str)),
-            audit_log::action.eq(entry.action),
-            audit_log::entity.eq(entry.entity),
-            audit_log::entity_id.eq(entry.entity_id),
-            audit_log::commune_code.eq(entry.commune_code),
-            audit_log::province_code.eq(entry.province_code),
-            audit_log::request_id.eq(entry.request_id),
-            audit_log::changed_fields.eq(fields),
-        ))
-        .execute(conn)?;
-    Ok(())
+    record_many(conn, &[PendingEntry::new(entry)?])
 }
 
 // ---- API ------------------------------------------------------------------------------
