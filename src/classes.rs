@@ -951,10 +951,8 @@ fn load_session(conn: &mut AnyConnection, class_id: &str, id: &str) -> Result<Se
         .first(conn)?)
 }
 
-/// The class of a session request, checked against the caller's scope.
-/// The class, checked against the caller's scope (404 reads, 403 writes outside it).
-/// The class, checked against the writer's scope (403 outside it, 404 when there is no
-/// such class); the unit is looked up once per write.
+/// The class of a write, checked against the writer's scope (403 outside it, 404 when
+/// there is no such class); the class and its unit are read once per write.
 pub(crate) fn class_for_write(conn: &mut AnyConnection, w: &mut Write<'_>, class_id: &str, cap: Capability) -> Result<ClassRow, ApiError> {
     let class = match w.cached_class(class_id) {
         Some(c) => c,
@@ -969,6 +967,7 @@ pub(crate) fn class_for_write(conn: &mut AnyConnection, w: &mut Write<'_>, class
     Ok(class)
 }
 
+/// The class, checked against the caller's scope (404 reads, 403 writes outside it).
 pub(crate) fn class_in_scope(
     conn: &mut AnyConnection,
     caller: &Caller,

@@ -438,7 +438,6 @@ pub struct AttendanceForm {
     pub present: Vec<String>,
 }
 
-/// Bumps the version and change number of a session's attendance list (creating it).
 /// One trainee present at one session.
 #[derive(Insertable)]
 // Without `treat_none_as_default_value = false` diesel inserts a batch row by row on SQLite.
@@ -449,6 +448,7 @@ struct Mark {
     class_id: String,
 }
 
+/// Bumps the version and change number of a session's attendance list (creating it).
 pub fn bump_attendance(conn: &mut AnyConnection, w: &mut Write<'_>, session_id: &str) -> Result<i64, ApiError> {
     let seq = w.seq(conn)?;
     let updated = diesel::update(session_attendance::table.find(session_id))
