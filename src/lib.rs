@@ -1,41 +1,28 @@
 //! hocvuso: the REST API behind the "Bình dân học vụ số" field app.
 //!
-//! Shared plumbing: [`config`], [`db`], [`error`], [`http`], [`middleware`], [`policy`],
-//! [`audit`], [`openapi`], [`routes`]. Resources: [`auth`], [`users`], [`units`], [`ops`].
-//! See docs/ARCHITECTURE.md for the request path.
+//! Layers, top to bottom; a module imports only from its own layer or the ones below it
+//! (`tests/layers.rs` checks this, and that no file imports in a circle):
+//!
+//! - [`cli`]: the command line (the binary's `main` calls [`cli::run`]);
+//! - [`server`]: start-up and the assembled HTTP server;
+//! - [`http`]: routes, handlers, extractors, middleware, the OpenAPI document;
+//! - [`domain`]: records, sync, statistics and reports: rules, queries, the write
+//!   functions that REST and the sync push share (no actix-web type);
+//! - [`access`]: roles, scopes, policy, sign-in and sessions;
+//! - [`store`]: connections, schema, migrations, transactions, row types, audit writing;
+//! - [`base`]: errors, configuration, text and time helpers.
+//!
+//! docs/ARCHITECTURE.md draws the request path and says where new code goes.
 
-pub mod app;
-pub mod audit;
-pub mod auth;
-pub mod bench;
-pub mod classes;
 pub mod cli;
-pub mod config;
-pub mod conflicts;
-pub mod db;
-pub mod devices;
-pub mod enrollments;
-pub mod error;
-pub mod ethnicities;
-pub mod hamlets;
+pub mod server;
+
 pub mod http;
-pub mod idempotency;
-pub mod middleware;
-pub mod openapi;
-pub mod ops;
-pub mod policy;
-pub mod privacy;
-pub mod push;
-pub mod records;
-pub mod reports;
-pub mod routes;
-pub mod schema;
-pub mod stats;
-pub mod stats_api;
-pub mod sync;
-pub mod teams;
-pub mod text;
-pub mod topics;
-pub mod trainees;
-pub mod units;
-pub mod users;
+
+pub mod domain;
+
+pub mod access;
+
+pub mod store;
+
+pub mod base;

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use common::*;
 use diesel::prelude::*;
-use hocvuso::schema::{auth_sessions, login_throttle, refresh_tokens, users};
+use hocvuso::store::schema::{auth_sessions, login_throttle, refresh_tokens, users};
 use serde_json::json;
 
 #[actix_web::test]
@@ -174,7 +174,7 @@ async fn unknown_and_expired_refresh_tokens_are_refused() {
     assert_eq!(r.code(), "invalid_refresh_token");
     let login = app.post("/api/v1/auth/login", None, json!({"username": "admin", "password": ADMIN_PASSWORD})).await;
     let rt = login.body["refresh_token"].as_str().unwrap();
-    let past = hocvuso::db::now() - chrono::Duration::seconds(1);
+    let past = hocvuso::store::db::now() - chrono::Duration::seconds(1);
     diesel::update(refresh_tokens::table).set(refresh_tokens::expires_at.eq(past)).execute(&mut app.conn()).unwrap();
     let r = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": rt})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -369,9 +369,9 @@ async fn expired_reset_codes_do_not_work() {
     let id = app.create_user(&admin, "worker3", "team_member", "commune", Some(QN_CAM_THANH)).await;
     let r = app.post(&format!("/api/v1/users/{id}/reset-code"), Some(&admin), json!({})).await;
     let code = r.body["code"].as_str().unwrap().to_owned();
-    let past = hocvuso::db::now() - chrono::Duration::seconds(1);
-    diesel::update(hocvuso::schema::reset_codes::table)
-        .set(hocvuso::schema::reset_codes::expires_at.eq(past))
+    let past = hocvuso::store::db::now() - chrono::Duration::seconds(1);
+    diesel::update(hocvuso::store::schema::reset_codes::table)
+        .set(hocvuso::store::schema::reset_codes::expires_at.eq(past))
         .execute(&mut app.conn())
         .unwrap();
     let r = app.post("/api/v1/auth/reset", None, json!({"username": "worker3", "code": code, "new_password": "Núi-Ấn-Sông-Trà-1"})).await;

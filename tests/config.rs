@@ -8,7 +8,7 @@ mod common;
 use clap::Parser;
 use hocvuso::cli::Cli;
 
-fn resolve(args: &[&str], data_dir: &std::path::Path) -> Result<hocvuso::config::Config, String> {
+fn resolve(args: &[&str], data_dir: &std::path::Path) -> Result<hocvuso::base::config::Config, String> {
     let mut argv = vec!["hocvuso", "--data-dir", data_dir.to_str().unwrap()];
     argv.extend_from_slice(args);
     Cli::try_parse_from(argv).map_err(|e| e.to_string())?.config.resolve()
@@ -48,7 +48,7 @@ fn a_generated_jwt_secret_is_private_and_stable() {
         let mode = std::fs::metadata(dir.path().join("jwt-secret")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    assert_eq!(resolve(&[], dir.path()).unwrap().database_url, hocvuso::db::DatabaseUrl::Sqlite("data/hocvuso.db".into()));
+    assert_eq!(resolve(&[], dir.path()).unwrap().database_url, hocvuso::base::config::DatabaseUrl::Sqlite("data/hocvuso.db".into()));
 }
 
 #[test]
@@ -56,7 +56,7 @@ fn the_first_admin_password_is_written_once_with_mode_0600() {
     let db = common::TestDb::new();
     let mut config = common::test_config(&db);
     config.admin_password = None;
-    let state = hocvuso::app::bootstrap(config.clone()).unwrap();
+    let state = hocvuso::server::bootstrap(config.clone()).unwrap();
     let path = config.data_dir.join("initial-admin-password");
     let pw = std::fs::read_to_string(&path).unwrap().trim().to_owned();
     assert_eq!(pw.len(), 20);
@@ -68,7 +68,7 @@ fn the_first_admin_password_is_written_once_with_mode_0600() {
     drop(state);
     // A second start does not create another admin or a new password.
     std::fs::remove_file(&path).unwrap();
-    let _again = hocvuso::app::bootstrap(config).unwrap();
+    let _again = hocvuso::server::bootstrap(config).unwrap();
     assert!(!path.exists());
 }
 
@@ -80,7 +80,7 @@ fn postgres_over_tls_works_from_the_default_build() {
     };
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}sslmode=require");
-    let db = hocvuso::db::Db::connect(hocvuso::db::DatabaseUrl::parse(&url).unwrap(), 1).unwrap();
+    let db = hocvuso::store::db::Db::connect(hocvuso::base::config::DatabaseUrl::parse(&url).unwrap(), 1).unwrap();
     let mut conn = db.get().unwrap();
     use diesel::prelude::*;
     #[derive(QueryableByName)]
@@ -88,7 +88,7 @@ fn postgres_over_tls_works_from_the_default_build() {
         #[diesel(sql_type = diesel::sql_types::Bool)]
         ssl: bool,
     }
-    let hocvuso::db::AnyConnection::Postgresql(pg) = &mut *conn else { panic!("not postgres") };
+    let hocvuso::store::db::AnyConnection::Postgresql(pg) = &mut *conn else { panic!("not postgres") };
     let row: Ssl = diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").get_result(pg).unwrap();
     assert!(row.ssl, "connection is not encrypted");
 }

@@ -175,8 +175,8 @@ async fn request_ids_are_echoed_or_made() {
 
 #[test]
 fn internal_errors_hide_their_cause() {
-    let e = hocvuso::error::ApiError::internal("SELECT * FROM users: disk I/O error at /var/lib/x");
-    let p = serde_json::to_value(e.problem(hocvuso::error::Lang::En, Some("rid-1"))).unwrap();
+    let e = hocvuso::base::error::ApiError::internal("SELECT * FROM users: disk I/O error at /var/lib/x");
+    let p = serde_json::to_value(e.problem(hocvuso::base::error::Lang::En, Some("rid-1"))).unwrap();
     assert_eq!(
         p,
         json!({"type": "urn:hocvuso:problem:internal_error", "title": "Internal server error", "status": 500,

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use common::*;
 use diesel::prelude::*;
-use hocvuso::schema::{classes, idempotency_keys as k, teams};
+use hocvuso::store::schema::{classes, idempotency_keys as k, teams};
 use serde_json::{json, Value};
 
 fn post(path: &str, token: &str, key: &str, body: Value) -> TestRequest {
@@ -76,7 +76,7 @@ async fn a_key_in_progress_is_409_and_an_abandoned_one_is_taken_over() {
     let first = app.call(post("/api/v1/teams", &admin, "probe", body.clone())).await;
     assert_eq!(first.status, StatusCode::CREATED);
     let hash: String = k::table.find((&account, "probe")).select(k::request_hash).first(&mut app.conn()).unwrap();
-    let now = hocvuso::db::now();
+    let now = hocvuso::store::db::now();
     diesel::insert_into(k::table)
         .values((
             k::account_id.eq(&account),
@@ -104,7 +104,7 @@ async fn a_key_in_progress_is_409_and_an_abandoned_one_is_taken_over() {
         .set(k::expires_at.eq(now - chrono::Duration::seconds(1)))
         .execute(&mut app.conn())
         .unwrap();
-    let purged = hocvuso::idempotency::purge(&mut app.conn()).unwrap();
+    let purged = hocvuso::domain::idempotency::purge(&mut app.conn()).unwrap();
     assert_eq!(purged, 1);
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 #[test]
 fn committed_spec_matches_the_code() {
-    let generated = hocvuso::openapi::json();
+    let generated = hocvuso::http::openapi::json();
     let committed = std::fs::read_to_string("openapi/openapi.json").unwrap_or_default();
     assert!(
         generated == committed,
@@ -16,7 +16,7 @@ fn committed_spec_matches_the_code() {
 
 #[test]
 fn every_operation_documents_security_and_problems() {
-    let spec: Value = serde_json::from_str(&hocvuso::openapi::json()).unwrap();
+    let spec: Value = serde_json::from_str(&hocvuso::http::openapi::json()).unwrap();
     assert_eq!(spec["openapi"], "3.1.0");
     let public = ["/healthz", "/readyz", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/reset"];
     let mut count = 0;

@@ -58,12 +58,12 @@ fn new_class(id: &str, team: &str) -> Value {
     )
 }
 
-fn count(conn: &mut hocvuso::db::AnyConnection, table: &str) -> i64 {
+fn count(conn: &mut hocvuso::store::db::AnyConnection, table: &str) -> i64 {
     sql_count(conn, &format!("SELECT COUNT(*) AS n FROM {table}"))
 }
 
-fn counter(conn: &mut hocvuso::db::AnyConnection) -> i64 {
-    use hocvuso::schema::change_counter::dsl::*;
+fn counter(conn: &mut hocvuso::store::db::AnyConnection) -> i64 {
+    use hocvuso::store::schema::change_counter::dsl::*;
     change_counter.filter(id.eq(1)).select(value).first(conn).unwrap()
 }
 
@@ -566,7 +566,7 @@ async fn the_audit_log_and_the_operation_log_follow_a_mixed_batch_exactly() {
     assert_eq!(r.body["results"][4]["problem"]["code"], "out_of_scope");
     assert_eq!(r.body["results"][7]["problem"]["code"], "already_enrolled");
 
-    use hocvuso::schema::{audit_log, sync_ops};
+    use hocvuso::store::schema::{audit_log, sync_ops};
     let mut conn = app.conn();
     type Entry = (String, String, String, Option<String>, Option<String>);
     let entries: Vec<Entry> = audit_log::table
@@ -623,8 +623,8 @@ async fn an_operation_that_fails_after_writing_leaves_nothing_and_the_rest_of_th
     assert_eq!(first.body["applied"], 14, "{}", first.body);
     let session = ids[1].clone();
     let trainees: Vec<String> = ids[2..7].to_vec();
-    let marks = |conn: &mut hocvuso::db::AnyConnection| {
-        use hocvuso::schema::attendance_marks;
+    let marks = |conn: &mut hocvuso::store::db::AnyConnection| {
+        use hocvuso::store::schema::attendance_marks;
         let mut v: Vec<String> = attendance_marks::table
             .filter(attendance_marks::session_id.eq(&session))
             .select(attendance_marks::trainee_id)

@@ -8,7 +8,7 @@ mod common;
 
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
-use hocvuso::db::{AnyConnection, Db};
+use hocvuso::store::db::{AnyConnection, Db};
 
 #[derive(QueryableByName)]
 struct Col {

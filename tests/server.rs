@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 #[actix_web::test]
 async fn a_real_server_answers_over_tcp() {
     let db = common::TestDb::new();
-    let state = hocvuso::app::bootstrap(common::test_config(&db)).unwrap();
+    let state = hocvuso::server::bootstrap(common::test_config(&db)).unwrap();
     let st = state.clone();
-    let server = HttpServer::new(move || hocvuso::app::build(st.clone())).workers(1).bind(("127.0.0.1", 0)).unwrap();
+    let server = HttpServer::new(move || hocvuso::server::build(st.clone())).workers(1).bind(("127.0.0.1", 0)).unwrap();
     let addr = server.addrs()[0];
     let running = server.run();
     let handle = running.handle();

@@ -28,8 +28,8 @@ fn uuid() -> String {
 const GROUPS: &[&str] = &["elderly", "farmer", "worker", "ethnic_minority", "pupil_student"];
 const TOPICS: &[&str] = &["vneid_e_identity", "digital_devices_basics", "online_public_services"];
 
-fn sum(conn: &mut hocvuso::db::AnyConnection, measure: &str) -> i64 {
-    use hocvuso::schema::stat_facts as f;
+fn sum(conn: &mut hocvuso::store::db::AnyConnection, measure: &str) -> i64 {
+    use hocvuso::store::schema::stat_facts as f;
     let rows: Vec<i64> = f::table.filter(f::measure.eq(measure)).filter(f::facet.eq("")).select(f::n).load(conn).unwrap();
     rows.iter().sum()
 }
@@ -281,7 +281,7 @@ async fn run(seed: u64) {
         *statuses.entry(format!("{action}:{}", s.as_u16())).or_default() += 1;
     }
     let mut conn = app.conn();
-    let diffs = hocvuso::stats::rebuild(&mut conn, false).unwrap();
+    let diffs = hocvuso::domain::stats::rebuild::rebuild(&mut conn, false).unwrap();
     assert!(diffs.is_empty(), "counters differ from the records: {diffs:#?}\nstatuses: {statuses:?}");
 
     // And the counters are what plain SQL counts from the records.
@@ -358,7 +358,7 @@ async fn run(seed: u64) {
     let closed = app.req("POST", "/api/v1/reports/2026-Q1/close?calendar=true", &admin, None, None).await;
     assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
     let open_class: Option<String> = {
-        use hocvuso::schema::classes as c;
+        use hocvuso::store::schema::classes as c;
         c::table
             .filter(c::deleted_at.is_null())
             .filter(c::status.eq_any(["planned", "ongoing"]))

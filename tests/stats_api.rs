@@ -200,14 +200,14 @@ async fn overview_numbers_match_counts_taken_from_the_records() {
     assert_eq!((camp.body["completions_passed"].as_i64(), camp.body["people_confirmed"].clone()), (Some(6), Value::Null));
     // A later edit is counted at once: a dropped enrollment, a moved trainee.
     let id: String = {
-        use hocvuso::schema::trainees as t;
+        use hocvuso::store::schema::trainees as t;
         t::table.filter(t::commune_code.eq(QN_CAM_THANH)).filter(t::gender.eq("male")).select(t::id).order(t::id).first(&mut conn).unwrap()
     };
     let moved = app.patch(&format!("/api/v1/trainees/{id}"), Some(&d.admin), Some("*"), json!({"commune_code": QN_NGHIA_LO})).await;
     assert_eq!(moved.status, StatusCode::OK);
     assert_eq!(app.get("/api/v1/stats/overview", Some(&d.officer)).await.body["trainees"], 11);
     assert_eq!(app.get(&format!("/api/v1/stats/overview?commune={QN_NGHIA_LO}"), Some(&d.admin)).await.body["trainees"], 4);
-    assert!(hocvuso::stats::rebuild(&mut conn, false).unwrap().is_empty());
+    assert!(hocvuso::domain::stats::rebuild::rebuild(&mut conn, false).unwrap().is_empty());
 }
 
 #[actix_web::test]

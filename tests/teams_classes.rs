@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use common::*;
 use diesel::prelude::*;
-use hocvuso::schema::{audit_log, class_topics, classes, hamlets, teams};
+use hocvuso::store::schema::{audit_log, class_topics, classes, hamlets, teams};
 use serde_json::{json, Value};
 
 struct Tokens {
@@ -1079,5 +1079,5 @@ async fn concurrent_team_edits_with_the_same_etag_let_exactly_one_through() {
         ),
         1
     );
-    assert!(hocvuso::stats::rebuild(&mut conn, false).unwrap().is_empty(), "counters drifted");
+    assert!(hocvuso::domain::stats::rebuild::rebuild(&mut conn, false).unwrap().is_empty(), "counters drifted");
 }

@@ -10,7 +10,7 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use common::*;
 use diesel::prelude::*;
-use hocvuso::schema::{access_log, attendance_marks, enrollments, trainees};
+use hocvuso::store::schema::{access_log, attendance_marks, enrollments, trainees};
 use serde_json::{json, Value};
 
 struct W {

@@ -5,8 +5,8 @@
 mod common;
 
 use diesel::prelude::*;
-use hocvuso::schema::{provinces, units};
-use hocvuso::units::{import_csv, ImportReport};
+use hocvuso::domain::units::{import_csv, ImportReport};
+use hocvuso::store::schema::{provinces, units};
 
 #[actix_web::test]
 async fn official_lists_are_loaded_on_first_start() {

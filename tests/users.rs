@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use common::*;
 use diesel::prelude::*;
-use hocvuso::schema::{audit_log, users};
+use hocvuso::store::schema::{audit_log, users};
 use serde_json::json;
 
 struct World {

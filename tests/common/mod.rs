@@ -10,9 +10,9 @@ use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use actix_web::web;
 use diesel::prelude::*;
-use hocvuso::app::AppState;
-use hocvuso::config::{Config, Secret};
-use hocvuso::db::DatabaseUrl;
+use hocvuso::base::config::DatabaseUrl;
+use hocvuso::base::config::{Config, Secret};
+use hocvuso::http::state::AppState;
 use serde_json::{json, Value};
 
 pub mod recount;
@@ -144,8 +144,8 @@ pub async fn app_with(
     let db = TestDb::new();
     let mut config = test_config(&db);
     tweak(&mut config);
-    let state = hocvuso::app::bootstrap(config).expect("bootstrap");
-    let svc = test::init_service(hocvuso::app::build(state.clone())).await;
+    let state = hocvuso::server::bootstrap(config).expect("bootstrap");
+    let svc = test::init_service(hocvuso::server::build(state.clone())).await;
     TestApp { svc, state, db }
 }
 
@@ -153,8 +153,8 @@ pub async fn app_with(
 pub async fn instance_on(
     db: &TestDb,
 ) -> (web::Data<AppState>, impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>) {
-    let state = hocvuso::app::bootstrap(test_config(db)).expect("bootstrap");
-    let svc = test::init_service(hocvuso::app::build(state.clone())).await;
+    let state = hocvuso::server::bootstrap(test_config(db)).expect("bootstrap");
+    let svc = test::init_service(hocvuso::server::build(state.clone())).await;
     (state, svc)
 }
 
@@ -236,7 +236,7 @@ where
     }
 
     /// A direct database connection for checking effects.
-    pub fn conn(&self) -> hocvuso::db::PooledConn {
+    pub fn conn(&self) -> hocvuso::store::db::PooledConn {
         self.state.db.get().unwrap()
     }
 }
@@ -293,7 +293,7 @@ where
 }
 
 /// `SELECT COUNT(*) AS n …` run directly on the database, for checking effects.
-pub fn sql_count(conn: &mut hocvuso::db::AnyConnection, sql: &str) -> i64 {
+pub fn sql_count(conn: &mut hocvuso::store::db::AnyConnection, sql: &str) -> i64 {
     #[derive(QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]

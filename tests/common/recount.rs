@@ -64,7 +64,7 @@ pub struct Records {
 }
 
 impl Records {
-    pub fn load(conn: &mut hocvuso::db::AnyConnection) -> Records {
+    pub fn load(conn: &mut hocvuso::store::db::AnyConnection) -> Records {
         let enrollment = |measure: &str, day: &str, cond: &str| {
             format!(
                 "SELECT CAST('{measure}' AS TEXT) AS measure, e.commune_code AS commune, CAST({day} AS TEXT) AS day, {PERSON}, {CLASS}

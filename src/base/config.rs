@@ -1,0 +1,302 @@
+//! Configuration from environment variables (and the same names as command-line flags).
+//! Every value is checked at start-up; a bad one stops the process with a message that
+//! says what to change.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use clap::{Args, ValueEnum};
+use rand::RngCore;
+
+/// Settings shared by every subcommand. `--help` lists each with its variable.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Database: `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB` (add
+    /// `?sslmode=require` for TLS).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/hocvuso.db", global = true)]
+    pub database_url: String,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "HOCVUSO_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+
+    /// Folder for the generated JWT secret and the initial admin password (and the SQLite
+    /// database with the default DATABASE_URL).
+    #[arg(long, env = "HOCVUSO_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// HS256 signing secret for access tokens, at least 32 bytes. Unset: generated once and
+    /// kept in DATA_DIR/jwt-secret (every instance behind a load balancer needs the same one).
+    #[arg(long, env = "HOCVUSO_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Key of the keyed hash of personal ID numbers (duplicate detection), at least 32 bytes.
+    /// Unset: generated once into DATA_DIR/id-hash-secret. Never change it once trainees are
+    /// recorded (duplicates would no longer be found); every instance needs the same one.
+    #[arg(long, env = "HOCVUSO_ID_HASH_SECRET", hide_env_values = true, global = true)]
+    pub id_hash_secret: Option<String>,
+
+    /// How long a delta-sync cursor stays valid, in days (older ones get 410 resync_required).
+    #[arg(long, env = "HOCVUSO_SYNC_HORIZON_DAYS", default_value_t = 90, global = true)]
+    pub sync_horizon_days: i64,
+
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "HOCVUSO_ACCESS_TOKEN_TTL", default_value_t = 900, global = true)]
+    pub access_token_ttl: i64,
+
+    /// Refresh-token lifetime in seconds (a session ends this long after its last refresh).
+    #[arg(long, env = "HOCVUSO_REFRESH_TOKEN_TTL", default_value_t = 2_592_000, global = true)]
+    pub refresh_token_ttl: i64,
+
+    /// Lifetime of a one-time password reset code, in seconds.
+    #[arg(long, env = "HOCVUSO_RESET_CODE_TTL", default_value_t = 900, global = true)]
+    pub reset_code_ttl: i64,
+
+    /// Database connections in the pool.
+    #[arg(long, env = "HOCVUSO_POOL_SIZE", default_value_t = 8, global = true)]
+    pub pool_size: u32,
+
+    /// HTTP worker threads (0 = one per CPU core).
+    #[arg(long, env = "HOCVUSO_WORKERS", default_value_t = 0, global = true)]
+    pub workers: usize,
+
+    /// Log format.
+    #[arg(long, env = "HOCVUSO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing-subscriber syntax), e.g. `info`, `warn`, `hocvuso=debug`.
+    #[arg(long, env = "HOCVUSO_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Password for the `admin` account created on first start (default: random, printed
+    /// once and written to DATA_DIR/initial-admin-password).
+    #[arg(long, env = "HOCVUSO_ADMIN_PASSWORD", hide_env_values = true, global = true)]
+    pub admin_password: Option<String>,
+
+    /// Take the client address from X-Forwarded-For / Forwarded (only behind a trusted proxy).
+    #[arg(long, env = "HOCVUSO_TRUST_PROXY", default_value_t = false, global = true)]
+    pub trust_proxy: bool,
+
+    /// Failed logins for one username (within the window) before it is throttled.
+    #[arg(long, env = "HOCVUSO_THROTTLE_USER_FAILURES", default_value_t = 5, global = true)]
+    pub throttle_user_failures: i32,
+
+    /// Failed logins from one client address (within the window) before it is throttled.
+    #[arg(long, env = "HOCVUSO_THROTTLE_ADDR_FAILURES", default_value_t = 20, global = true)]
+    pub throttle_addr_failures: i32,
+
+    /// Throttling window and lock-out, in seconds.
+    #[arg(long, env = "HOCVUSO_THROTTLE_WINDOW", default_value_t = 900, global = true)]
+    pub throttle_window: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// A secret value whose `Debug` prints nothing.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Checked, resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub jwt_secret: Secret,
+    pub id_hash_secret: Secret,
+    pub sync_horizon_days: i64,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub reset_code_ttl: i64,
+    pub pool_size: u32,
+    pub workers: usize,
+    pub admin_password: Option<String>,
+    pub trust_proxy: bool,
+    pub throttle_user_failures: i32,
+    pub throttle_addr_failures: i32,
+    pub throttle_window: i64,
+}
+
+pub const MIN_SECRET_BYTES: usize = 32;
+
+impl ConfigArgs {
+    /// Checks every value and resolves the JWT secret (reading or creating
+    /// DATA_DIR/jwt-secret when none is given).
+    pub fn resolve(&self) -> Result<Config, String> {
+        let database_url = DatabaseUrl::parse(&self.database_url)?;
+        self.bind
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| format!("HOCVUSO_BIND must be HOST:PORT with an IP address, e.g. 0.0.0.0:8080; got `{}`", self.bind))?;
+        positive("HOCVUSO_ACCESS_TOKEN_TTL", self.access_token_ttl)?;
+        positive("HOCVUSO_REFRESH_TOKEN_TTL", self.refresh_token_ttl)?;
+        positive("HOCVUSO_RESET_CODE_TTL", self.reset_code_ttl)?;
+        positive("HOCVUSO_THROTTLE_WINDOW", self.throttle_window)?;
+        positive("HOCVUSO_THROTTLE_USER_FAILURES", i64::from(self.throttle_user_failures))?;
+        positive("HOCVUSO_THROTTLE_ADDR_FAILURES", i64::from(self.throttle_addr_failures))?;
+        if self.refresh_token_ttl < self.access_token_ttl {
+            return Err("HOCVUSO_REFRESH_TOKEN_TTL must not be shorter than HOCVUSO_ACCESS_TOKEN_TTL".into());
+        }
+        if !(1..=256).contains(&self.pool_size) {
+            return Err(format!("HOCVUSO_POOL_SIZE must be between 1 and 256; got {}", self.pool_size));
+        }
+        let jwt_secret = match &self.jwt_secret {
+            Some(s) if s.len() < MIN_SECRET_BYTES => {
+                return Err(format!(
+                    "HOCVUSO_JWT_SECRET is {} bytes; it must be at least {MIN_SECRET_BYTES} (e.g. `openssl rand -base64 48`)",
+                    s.len()
+                ))
+            }
+            Some(s) => Secret::new(s.as_bytes().to_vec()),
+            None => load_or_create_secret(&self.data_dir, "jwt-secret")?,
+        };
+        let id_hash_secret = match &self.id_hash_secret {
+            Some(s) if s.len() < MIN_SECRET_BYTES => {
+                return Err(format!("HOCVUSO_ID_HASH_SECRET is {} bytes; it must be at least {MIN_SECRET_BYTES}", s.len()))
+            }
+            Some(s) => Secret::new(s.as_bytes().to_vec()),
+            None => load_or_create_secret(&self.data_dir, "id-hash-secret")?,
+        };
+        positive("HOCVUSO_SYNC_HORIZON_DAYS", self.sync_horizon_days)?;
+        Ok(Config {
+            sync_horizon_days: self.sync_horizon_days,
+            id_hash_secret,
+            database_url,
+            bind: self.bind.clone(),
+            data_dir: self.data_dir.clone(),
+            jwt_secret,
+            access_token_ttl: self.access_token_ttl,
+            refresh_token_ttl: self.refresh_token_ttl,
+            reset_code_ttl: self.reset_code_ttl,
+            pool_size: self.pool_size,
+            workers: self.workers,
+            admin_password: self.admin_password.clone(),
+            trust_proxy: self.trust_proxy,
+            throttle_user_failures: self.throttle_user_failures,
+            throttle_addr_failures: self.throttle_addr_failures,
+            throttle_window: self.throttle_window,
+        })
+    }
+}
+
+fn positive(name: &str, v: i64) -> Result<(), String> {
+    if v > 0 {
+        Ok(())
+    } else {
+        Err(format!("{name} must be a positive number; got {v}"))
+    }
+}
+
+/// Reads DATA_DIR/NAME, or creates it with 48 random bytes (base64url) and mode 0600.
+pub fn load_or_create_secret(data_dir: &Path, name: &str) -> Result<Secret, String> {
+    let path = data_dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => {
+            let s = s.trim().to_owned();
+            if s.len() < MIN_SECRET_BYTES {
+                return Err(format!("{} holds fewer than {MIN_SECRET_BYTES} bytes; delete it to generate a new one", path.display()));
+            }
+            Ok(Secret::new(s.into_bytes()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 48];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            let s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+            write_private_file(&path, &s)?;
+            tracing::warn!(
+                path = %path.display(),
+                "no secret configured: generated one and stored it; set the same secret on every instance in production"
+            );
+            Ok(Secret::new(s.into_bytes()))
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Writes a file only its owner can read (mode 0600 on Unix), creating the folder.
+pub fn write_private_file(path: &Path, contents: &str) -> Result<(), String> {
+    use std::io::Write;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    file.write_all(contents.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Which backend a `DATABASE_URL` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A file path (relative to the working directory unless absolute).
+    Sqlite(PathBuf),
+    /// A libpq connection URL, passed on unchanged (so `sslmode=require` etc. work).
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `postgres://…` or
+    /// `postgresql://…`. Anything else is refused with a message that says what to write.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            if rest.is_empty() {
+                return Err("DATABASE_URL `sqlite://` needs a file path, e.g. sqlite://data/hocvuso.db".into());
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(rest)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_owned()))
+        } else {
+            Err(format!(
+                "DATABASE_URL must start with sqlite:// (e.g. sqlite://data/hocvuso.db) or postgres:// \
+                 (e.g. postgres://user@host:5432/hocvuso?sslmode=require); got `{}`",
+                redact_url(url)
+            ))
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Removes a password from a URL before it is logged or shown.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

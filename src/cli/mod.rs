@@ -1,0 +1,298 @@
+//! The command line: `serve` (default), `migrate`, `user create`, `units import`,
+//! `openapi`. Configuration comes from the environment (see `--help`).
+
+pub mod bench;
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::access::policy::{Role, Scope, ScopeKind};
+use crate::base::config::{ConfigArgs, LogFormat};
+use crate::store::db::Db;
+
+#[derive(Debug, Parser)]
+#[command(name = "hocvuso", version, about = "REST API for the \"Bình dân học vụ số\" popular digital learning movement")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default): migrate, load reference data, listen on HOCVUSO_BIND.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage the list of administrative units.
+    #[command(subcommand)]
+    Units(UnitsCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Exit 0 if the server on HOCVUSO_BIND answers /healthz (for container health checks).
+    Healthcheck,
+    /// Benchmark helpers.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Statistics counters.
+    #[command(subcommand)]
+    Stats(StatsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// Recompute every statistics counter from the records and report any difference
+    /// (exit 1 when there is one); `--fix` rewrites the counters from the records.
+    Rebuild {
+        #[arg(long)]
+        fix: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Load synthetic teams, classes and sessions (for bench/run.sh; never on real data).
+    Seed {
+        #[arg(long, default_value = "51")]
+        province: String,
+        #[arg(long, default_value_t = 96)]
+        communes: usize,
+        #[arg(long, default_value_t = 20)]
+        teams_per_commune: usize,
+        #[arg(long, default_value_t = 50)]
+        classes_per_team: usize,
+        #[arg(long, default_value_t = 8)]
+        sessions_per_class: usize,
+        /// Trainees per commune.
+        #[arg(long, default_value_t = 0)]
+        trainees_per_commune: usize,
+        /// Enrollments per trainee (in classes of its commune).
+        #[arg(long, default_value_t = 3)]
+        enrollments_per_trainee: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input (first line).
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        full_name: String,
+        /// admin, officer, team_member or analyst.
+        #[arg(long)]
+        role: String,
+        /// country, province or commune.
+        #[arg(long, default_value = "country")]
+        scope_kind: String,
+        /// Province (2 digits) or commune (5 digits) code.
+        #[arg(long)]
+        scope_code: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnitsCommand {
+    /// Upsert provinces or commune-level units from a CSV file (header `code,name,type` or
+    /// `code,name,type,province_code`).
+    Import {
+        file: PathBuf,
+        /// Province of every row, for a file without a province_code column.
+        #[arg(long)]
+        province: Option<String>,
+    },
+}
+
+/// Entry point of the binary; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    init_logging(&cli.config);
+    match execute(cli) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("hocvuso: {message}");
+            2
+        }
+    }
+}
+
+fn init_logging(args: &ConfigArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| {
+        eprintln!("hocvuso: HOCVUSO_LOG `{}` is not a valid filter; using `info`", args.log);
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+fn execute(cli: Cli) -> Result<(), String> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => {
+            print!("{}", crate::http::openapi::json());
+            Ok(())
+        }
+        Command::Healthcheck => healthcheck(&cli.config.bind),
+        Command::Bench(BenchCommand::Seed {
+            province,
+            communes,
+            teams_per_commune,
+            classes_per_team,
+            sessions_per_class,
+            trainees_per_commune,
+            enrollments_per_trainee,
+        }) => {
+            let config = cli.config.resolve()?;
+            let db = Db::connect(config.database_url, 2)?;
+            db.migrate()?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            crate::domain::units::seed_if_empty(&mut conn)?;
+            crate::domain::topics::seed_if_empty(&mut conn)?;
+            let started = std::time::Instant::now();
+            let plan = crate::cli::bench::SeedPlan {
+                province,
+                communes,
+                teams_per_commune,
+                classes_per_team,
+                sessions_per_class,
+                trainees_per_commune,
+                enrollments_per_trainee,
+            };
+            let r = crate::cli::bench::seed(&mut conn, &plan)?;
+            // Seeded rows bypass the write path: count them once, from the records.
+            crate::domain::stats::rebuild::rebuild(&mut conn, true)
+                .map_err(|e| format!("statistics: {}", e.cause.as_deref().unwrap_or(e.code)))?;
+            println!(
+                "seeded {} communes: {} teams, {} classes, {} sessions, {} trainees, {} enrollments, {} attendance marks in {:.1} s",
+                r.communes,
+                r.teams,
+                r.classes,
+                r.sessions,
+                r.trainees,
+                r.enrollments,
+                r.marks,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Stats(StatsCommand::Rebuild { fix }) => {
+            let config = cli.config.resolve()?;
+            let db = Db::connect(config.database_url, 1)?;
+            db.migrate()?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let diffs = crate::domain::stats::rebuild::rebuild(&mut conn, fix)
+                .map_err(|e| format!("statistics: {}", e.cause.as_deref().unwrap_or(e.code)))?;
+            for d in &diffs {
+                println!("{}: stored {}, from the records {}", d.key, d.stored, d.computed);
+            }
+            match (diffs.len(), fix) {
+                (0, _) => {
+                    println!("statistics counters match the records");
+                    Ok(())
+                }
+                (n, true) => {
+                    println!("{n} counters differed; rewritten from the records");
+                    Ok(())
+                }
+                (n, false) => Err(format!("{n} statistics counters differ from the records (run with --fix to rewrite them)")),
+            }
+        }
+        Command::Serve => {
+            let started = std::time::Instant::now();
+            let config = cli.config.resolve()?;
+            let state = crate::server::bootstrap(config)?;
+            tracing::info!(ms = started.elapsed().as_millis() as u64, "ready");
+            actix_web::rt::System::new().block_on(crate::server::serve(state)).map_err(|e| format!("server: {e}"))
+        }
+        Command::Migrate => {
+            let config = cli.config.resolve()?;
+            let db = Db::connect(config.database_url, config.pool_size.min(2))?;
+            let applied = db.migrate()?;
+            println!("{} migration(s) applied", applied.len());
+            for name in applied {
+                println!("  {name}");
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Create { username, full_name, role, scope_kind, scope_code }) => {
+            let config = cli.config.resolve()?;
+            let role = Role::parse(&role).ok_or("--role must be admin, officer, team_member or analyst")?;
+            let kind = match scope_kind.as_str() {
+                "country" => ScopeKind::Country,
+                "province" => ScopeKind::Province,
+                "commune" => ScopeKind::Commune,
+                _ => return Err("--scope-kind must be country, province or commune".into()),
+            };
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input).map_err(|e| format!("reading the password from stdin: {e}"))?;
+            let password = input.lines().next().unwrap_or("").to_owned();
+            let username = username.trim().to_lowercase();
+            if let Some(e) = crate::access::password::check_policy("password", &password, &username).first() {
+                return Err(format!("the password is refused: {}", e.message.en));
+            }
+            let db = Db::connect(config.database_url, 2)?;
+            db.migrate()?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            crate::domain::units::seed_if_empty(&mut conn)?;
+            let scope: Scope = Scope::validate(&mut conn, kind, scope_code.as_deref()).map_err(|e| e.detail.en.clone())?;
+            crate::access::policy::check_role_scope(role, &scope).map_err(|e| e.detail.en.clone())?;
+            let hash = crate::access::password::hash_blocking(&password)?;
+            let id =
+                crate::domain::users::create_user_unchecked(&mut conn, &username, full_name.trim(), role, &scope, &hash).map_err(|e| {
+                    if e.status == 409 {
+                        format!("username `{username}` is taken")
+                    } else {
+                        e.to_string()
+                    }
+                })?;
+            println!("created {username} ({id})");
+            Ok(())
+        }
+        Command::Units(UnitsCommand::Import { file, province }) => {
+            let config = cli.config.resolve()?;
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let db = Db::connect(config.database_url, 2)?;
+            db.migrate()?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            crate::domain::units::seed_if_empty(&mut conn)?;
+            let r =
+                crate::domain::units::import_csv(&mut conn, &text, province.as_deref()).map_err(|e| format!("{}: {e}", file.display()))?;
+            println!(
+                "provinces: {} inserted, {} updated; units: {} inserted, {} updated; {} unchanged",
+                r.provinces_inserted, r.provinces_updated, r.units_inserted, r.units_updated, r.unchanged
+            );
+            Ok(())
+        }
+    }
+}
+
+/// A minimal HTTP/1.0 GET of /healthz, so the container image needs no curl.
+fn healthcheck(bind: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+    let mut addr: SocketAddr = bind.parse().map_err(|_| format!("HOCVUSO_BIND `{bind}` is not HOST:PORT"))?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+    stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut head = [0u8; 16];
+    let n = std::io::Read::read(&mut stream, &mut head).map_err(|e| e.to_string())?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    if line.starts_with("HTTP/1.0 200") || line.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(format!("unhealthy: {line}"))
+    }
+}

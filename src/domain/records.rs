@@ -1,0 +1,487 @@
+//! What every field record shares: client-suppliable UUIDs with replay-safe creates,
+//! versions and ETags, tombstones, change-sequence numbers and audit entries written in
+//! the write transaction, cursor pages, and the small validation helpers the forms use.
+
+use base64::Engine;
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::access::caller::{Caller, RequestMeta};
+use crate::access::policy::{Area, Principal};
+use crate::base::error::{self, ApiError, FieldError, Text};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::db::{self, AnyConnection, ChangeSeq};
+use crate::store::rows::ClassRow;
+
+/// SHA-256 of the canonical JSON of a create request (the typed form, so key order and
+/// whitespace do not matter). A create re-sent with the same id and the same body is a
+/// replay; with another body it is a conflict.
+pub fn digest<T: Serialize>(form: &T) -> String {
+    let bytes = serde_json::to_vec(form).unwrap_or_default();
+    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The id of a new record: the client's UUID (normalised) or a new one.
+pub fn new_record_id(raw: Option<&str>, errors: &mut Vec<FieldError>) -> String {
+    match raw {
+        None => db::new_id(),
+        Some(raw) => match uuid::Uuid::parse_str(raw.trim()) {
+            Ok(u) => u.to_string(),
+            Err(_) => {
+                errors.push(FieldError::new("id", "invalid_uuid", Text::new("Mã định danh phải là UUID.", "The id must be a UUID.")));
+                String::new()
+            }
+        },
+    }
+}
+
+/// What to do with a create whose id may already exist.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// No such record: create it.
+    New,
+    /// Same id, same request: answer with the stored record (200).
+    Replay,
+}
+
+/// `existing`: (digest, deleted?) of a stored record with the requested id.
+pub fn check_replay(existing: Option<(String, bool)>, digest: &str) -> Result<CreateOutcome, ApiError> {
+    match existing {
+        None => Ok(CreateOutcome::New),
+        Some((d, false)) if d == digest => Ok(CreateOutcome::Replay),
+        Some((d, true)) if d == digest => Err(error::gone_record()),
+        Some(_) => Err(error::conflict(
+            "id_conflict",
+            Text::new(
+                "Mã định danh này đã được dùng cho một bản ghi khác nội dung.",
+                "This id is already used by a record with different content.",
+            ),
+        )),
+    }
+}
+
+/// One write: its time, its change-sequence numbers, and its audit entries.
+pub struct Write<'a> {
+    pub caller: &'a Caller,
+    pub meta: &'a RequestMeta,
+    pub now: NaiveDateTime,
+    seq: ChangeSeq,
+    stats: crate::domain::stats::Stats,
+    /// Audit entries, inserted together by [`Write::finish`].
+    audit: Vec<audit::PendingEntry>,
+    /// Province of each commune looked up during this write.
+    provinces: std::collections::HashMap<String, Option<String>>,
+    /// Live classes read by [`crate::domain::classes::class_for_write`] during this write; a class
+    /// leaves it when it is touched (every change of a class touches it first) and all
+    /// leave on a rollback to a savepoint.
+    classes: std::collections::HashMap<String, ClassRow>,
+}
+
+impl<'a> Write<'a> {
+    pub fn new(caller: &'a Caller, meta: &'a RequestMeta) -> Self {
+        Self {
+            caller,
+            meta,
+            now: db::now(),
+            seq: ChangeSeq::default(),
+            stats: crate::domain::stats::Stats::default(),
+            audit: Vec::new(),
+            provinces: Default::default(),
+            classes: Default::default(),
+        }
+    }
+
+    pub fn seq(&mut self, conn: &mut AnyConnection) -> Result<i64, ApiError> {
+        Ok(self.seq.next(conn)?)
+    }
+
+    /// Serialises this write with every other writer before it reads anything (see
+    /// [`ChangeSeq::lock`]). Needed on PostgreSQL only: SQLite's `BEGIN IMMEDIATE`
+    /// already holds the database's write lock.
+    pub fn serialise(&mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
+        if matches!(conn, AnyConnection::Postgresql(_)) {
+            self.seq.lock(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Appends an audit entry (field names only, never values); it is inserted by
+    /// [`Write::finish`], with the write's other entries, in the order they were made.
+    pub fn audit(
+        &mut self,
+        conn: &mut AnyConnection,
+        action: &str,
+        entity: &str,
+        id: &str,
+        commune: Option<&str>,
+        fields: &[&str],
+    ) -> Result<(), ApiError> {
+        let province = match commune {
+            Some(c) => self.province(conn, c)?,
+            None => None,
+        };
+        self.audit.push(audit::PendingEntry::new(&AuditEntry {
+            actor_id: Some(&self.caller.user.id),
+            actor_role: Some(self.caller.role().as_str()),
+            action,
+            entity,
+            entity_id: id,
+            commune_code: commune,
+            province_code: province.as_deref(),
+            request_id: Some(&self.meta.request_id),
+            changed_fields: fields,
+        })?);
+        Ok(())
+    }
+
+    /// The province of a commune-level unit (`None` for an unknown code), looked up once
+    /// per write.
+    pub fn province(&mut self, conn: &mut AnyConnection, commune: &str) -> Result<Option<String>, ApiError> {
+        if let Some(p) = self.provinces.get(commune) {
+            return Ok(p.clone());
+        }
+        let p = crate::access::policy::province_of(conn, commune)?;
+        self.provinces.insert(commune.to_owned(), p.clone());
+        Ok(p)
+    }
+
+    /// The area of an existing commune-level unit (for scope checks; 404 when unknown).
+    pub fn area(&mut self, conn: &mut AnyConnection, commune: &str) -> Result<Area, ApiError> {
+        match self.province(conn, commune)? {
+            Some(province) => Ok(Area::Commune { code: commune.to_owned(), province }),
+            None => Err(error::not_found()),
+        }
+    }
+
+    /// The area of commune-level unit `code` given in `field` of a form: 422 when there is
+    /// no such unit.
+    pub fn unit(&mut self, conn: &mut AnyConnection, field: &str, code: &str) -> Result<Area, ApiError> {
+        match self.province(conn, code)? {
+            Some(province) => Ok(Area::Commune { code: code.to_owned(), province }),
+            None => Err(unknown_unit(field)),
+        }
+    }
+
+    /// A mark to roll the held audit entries back to (see [`Write::rollback_to`]).
+    pub fn mark(&self) -> usize {
+        self.audit.len()
+    }
+
+    /// Forgets the audit entries made since `mark` and the classes read: their savepoint
+    /// was rolled back.
+    pub fn rollback_to(&mut self, mark: usize) {
+        self.audit.truncate(mark);
+        self.classes.clear();
+    }
+
+    /// A class read earlier in this write and not changed since.
+    pub fn cached_class(&self, id: &str) -> Option<ClassRow> {
+        self.classes.get(id).cloned()
+    }
+
+    pub fn cache_class(&mut self, row: &ClassRow) {
+        self.classes.insert(row.id.clone(), row.clone());
+    }
+
+    /// Notes that this write will change (or create) `rec`, so that the statistics
+    /// counters follow: call before the change.
+    pub fn touch(&mut self, conn: &mut AnyConnection, rec: crate::domain::stats::Rec) -> Result<(), ApiError> {
+        if let crate::domain::stats::Rec::Class(id) = &rec {
+            self.classes.remove(id);
+        }
+        self.stats.touch(conn, rec)
+    }
+
+    /// Like [`Write::touch`] for a record about to be created under an id no record has
+    /// (checked by the caller): it counted nothing before and nothing hangs from it.
+    pub fn touch_new(&mut self, rec: crate::domain::stats::Rec) {
+        self.stats.touch_new(rec)
+    }
+
+    /// Brings the statistics counters up to date and writes the change counter back;
+    /// call last, before commit.
+    pub fn finish(mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
+        self.stats.finish(conn)?;
+        audit::record_many(conn, &self.audit)?;
+        Ok(self.seq.finish(conn)?)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Keyset position: the sort key and the id of the last item of a page.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Position(pub String, pub String);
+
+/// Cuts `rows` (loaded with `limit + 1`) to a page and makes the next cursor.
+pub fn page<R, T>(
+    rows: Vec<R>,
+    limit: i64,
+    key: impl Fn(&R) -> Position,
+    view: impl FnMut(&R) -> Result<T, ApiError>,
+) -> Result<Page<T>, ApiError> {
+    let more = rows.len() as i64 > limit;
+    let kept = &rows[..rows.len().min(limit as usize)];
+    let next_cursor = if more { kept.last().map(|r| encode_cursor(&key(r))) } else { None };
+    Ok(Page { items: kept.iter().map(view).collect::<Result<Vec<_>, _>>()?, next_cursor })
+}
+
+// ---- form helpers -------------------------------------------------------------------
+
+/// Required text: whitespace collapsed, 1..=max characters.
+pub fn required_text(field: &str, raw: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
+    let v = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    let n = v.chars().count();
+    if n == 0 || n > max {
+        errors.push(FieldError::new(
+            field,
+            "length",
+            Text::new(format!("Độ dài phải từ 1 đến {max} ký tự."), format!("Length must be between 1 and {max} characters.")),
+        ));
+    }
+    v
+}
+
+/// Optional text: trimmed; empty becomes none. (Maximum lengths are declared on the form
+/// with `validator` and checked by [`validate_form`].)
+pub fn optional_text(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// Runs the form's declared `validator` rules (lengths, ranges) and adds their failures.
+pub fn validate_form(form: &impl validator::Validate, errors: &mut Vec<FieldError>) {
+    if let Err(e) = form.validate() {
+        errors.extend(error::from_validator(&e));
+    }
+}
+
+/// One of a fixed set of values.
+pub fn choice(field: &str, raw: &str, allowed: &[&str], errors: &mut Vec<FieldError>) -> String {
+    if !allowed.contains(&raw) {
+        let list = allowed.join(", ");
+        errors.push(FieldError::new(
+            field,
+            "invalid_choice",
+            Text::new(format!("Giá trị phải là một trong: {list}."), format!("Must be one of: {list}.")),
+        ));
+    }
+    raw.to_owned()
+}
+
+/// A date in ISO form (YYYY-MM-DD), between 2000-01-01 and 2100-12-31.
+pub fn date(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
+    let parsed = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok();
+    let ok = parsed.filter(|d| (NaiveDate::from_ymd_opt(2000, 1, 1)..=NaiveDate::from_ymd_opt(2100, 12, 31)).contains(&Some(*d)));
+    if ok.is_none() {
+        errors.push(FieldError::new(
+            field,
+            "invalid_date",
+            Text::new("Ngày phải có dạng YYYY-MM-DD, từ năm 2000 đến 2100.", "A date must be YYYY-MM-DD, between 2000 and 2100."),
+        ));
+    }
+    ok
+}
+
+pub fn optional_date(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
+    raw.filter(|s| !s.trim().is_empty()).and_then(|r| date(field, r, errors))
+}
+
+/// A UUID reference to another record.
+pub fn reference(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> String {
+    match uuid::Uuid::parse_str(raw.trim()) {
+        Ok(u) => u.to_string(),
+        Err(_) => {
+            errors.push(FieldError::new(field, "invalid_uuid", Text::new("Phải là UUID.", "Must be a UUID.")));
+            String::new()
+        }
+    }
+}
+
+/// 422: `field` names no commune-level unit.
+pub fn unknown_unit(field: &str) -> ApiError {
+    error::validation(vec![FieldError::new(
+        field,
+        "unknown_unit",
+        Text::new("Không có xã/phường với mã này.", "No commune-level unit has this code."),
+    )])
+}
+
+/// 422 for a reference to a record that does not exist (or is not visible).
+pub fn unknown_reference(field: &str) -> ApiError {
+    error::validation(vec![FieldError::new(
+        field,
+        "unknown_reference",
+        Text::new("Bản ghi được tham chiếu không tồn tại.", "The referenced record does not exist."),
+    )])
+}
+
+pub fn fail_if_any(errors: Vec<FieldError>) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(error::validation(errors))
+    }
+}
+
+/// The names of the fields whose new value differs, for the audit entry.
+pub fn changed_fields(pairs: &[(&'static str, bool)]) -> Vec<&'static str> {
+    pairs.iter().filter(|(_, differs)| *differs).map(|(field, _)| *field).collect()
+}
+
+/// Turns a record into a tombstone: `deleted_at` set, version and change number moved on.
+/// A macro because diesel's column types differ per table.
+macro_rules! tombstone {
+    ($conn:expr, $table:ident, $id:expr, $version:expr, $now:expr, $seq:expr) => {
+        diesel::update($table::table.find($id))
+            .set((
+                $table::deleted_at.eq(Some($now)),
+                $table::version.eq($version + 1),
+                $table::updated_at.eq($now),
+                $table::change_seq.eq($seq),
+            ))
+            .execute($conn)?
+    };
+}
+pub(crate) use tombstone;
+
+/// Notes that a record left a commune, so that commune's devices drop it.
+pub fn record_removal(conn: &mut AnyConnection, w: &mut Write<'_>, entity: &str, id: &str, commune: &str) -> Result<(), ApiError> {
+    let seq = w.seq(conn)?;
+    diesel::insert_into(crate::store::schema::sync_removals::table)
+        .values((
+            crate::store::schema::sync_removals::change_seq.eq(seq),
+            crate::store::schema::sync_removals::entity.eq(entity),
+            crate::store::schema::sync_removals::entity_id.eq(id),
+            crate::store::schema::sync_removals::commune_code.eq(commune),
+            crate::store::schema::sync_removals::at.eq(w.now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Runs `f` in a write transaction ([`db::write_tx`]) with a fresh [`Write`], finishing it
+/// before commit: the shape of every single-record write of the REST API. The batch push
+/// runs the same `f`s inside savepoints of one transaction instead.
+pub fn in_write_tx<T>(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    meta: &RequestMeta,
+    f: impl FnOnce(&mut AnyConnection, &mut Write<'_>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    db::write_tx(conn, |conn| -> Result<_, ApiError> {
+        let mut w = Write::new(caller, meta);
+        w.serialise(conn)?;
+        let value = f(conn, &mut w)?;
+        w.finish(conn)?;
+        Ok(value)
+    })
+}
+
+// ---- versions, cursors, page sizes ----------------------------------------------------
+
+/// The ETag of a record version.
+pub fn etag(version: i64) -> String {
+    format!("\"v{version}\"")
+}
+
+/// The `If-Match` header of a request, read up front so that it can travel into blocking
+/// database work (an `HttpRequest` cannot).
+#[derive(Debug, Clone)]
+pub struct IfMatch(Option<String>);
+
+impl IfMatch {
+    /// The raw header value (`None` when absent).
+    pub fn from_header(raw: Option<String>) -> Self {
+        IfMatch(raw)
+    }
+
+    /// The precondition "the record is still at `version`" (the batch push's `base_version`).
+    pub fn version(version: i64) -> Self {
+        IfMatch(Some(etag(version)))
+    }
+
+    /// No precondition (where `If-Match` is optional).
+    pub fn none() -> Self {
+        IfMatch(None)
+    }
+
+    pub fn is_present(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// 428 when the header is absent (checked before any database work).
+    pub fn require(&self) -> Result<(), ApiError> {
+        match self.0 {
+            Some(_) => Ok(()),
+            None => Err(error::precondition_required()),
+        }
+    }
+
+    /// 428 when absent; 412 (with the current version) when it names another version.
+    /// `*` matches any existing version.
+    pub fn check(&self, current_version: i64) -> Result<(), ApiError> {
+        let Some(raw) = &self.0 else {
+            return Err(error::precondition_required());
+        };
+        let matches = raw.split(',').map(str::trim).any(|tag| {
+            tag == "*"
+                || tag.trim_start_matches("W/").trim_matches('"').strip_prefix('v').and_then(|v| v.parse::<i64>().ok())
+                    == Some(current_version)
+        });
+        if matches {
+            Ok(())
+        } else {
+            Err(error::precondition_failed(current_version))
+        }
+    }
+}
+
+/// Encodes a keyset position as an opaque cursor (base64url of JSON).
+pub fn encode_cursor<T: Serialize>(position: &T) -> String {
+    let json = serde_json::to_vec(position).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+/// Decodes a cursor made by [`encode_cursor`]; a tampered or foreign cursor is a 400.
+pub fn decode_cursor<T: DeserializeOwned>(cursor: &str) -> Result<T, ApiError> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid_cursor())?;
+    serde_json::from_slice(&bytes).map_err(|_| invalid_cursor())
+}
+
+pub fn invalid_cursor() -> ApiError {
+    error::bad_request(
+        "invalid_cursor",
+        Text::new(
+            "Con trỏ phân trang không hợp lệ; hãy bắt đầu lại từ trang đầu.",
+            "The pagination cursor is invalid; start again from the first page.",
+        ),
+    )
+}
+
+/// Page size from `limit`: default 50, between 1 and 500.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=500).contains(&n) => Ok(n),
+        Some(_) => Err(error::validation(vec![error::FieldError::new(
+            "limit",
+            "range",
+            Text::new("Giá trị phải từ 1 đến 500.", "Must be between 1 and 500."),
+        )])),
+    }
+}
+
+/// A path id must be a UUID; anything else cannot name a record.
+pub fn parse_uuid(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw).map(|u| u.to_string()).map_err(|_| error::not_found())
+}

@@ -1,0 +1,733 @@
+//! Statistics counters, kept in the write transaction.
+//!
+//! Every record that counts for a statistic contributes *facts*: (commune, day, measure,
+//! facet, dimensions) → +1. The table `stat_facts` holds their sums. A write touches the
+//! records it will change *before* changing them ([`Stats::touch`], through
+//! `records::Write::touch`); when the write finishes, the facts of the touched records
+//! are computed again, and the difference (after − before) is added to the counters. So a
+//! counter is right the moment a record is saved, whatever the write did (create, edit,
+//! move, delete, merge, erase, a pushed batch whose operations partly rolled back), and a
+//! read sums a few counter rows instead of scanning trainees.
+//!
+//! Facts are computed by the same pure functions for one record (writes) and for all
+//! records at once ([`rebuild`], `hocvuso stats rebuild`), which must agree.
+//!
+//! Measures (and the day they count on):
+//! - `trainees`: a live trainee (not deleted or merged), on the day it was recorded;
+//! - `people_confirmed`: a live trainee with a passed class completion or a platform
+//!   certificate, once, on the first such date;
+//! - `enrollments`: a live, not dropped enrollment, on its day;
+//! - `completions_passed`: a passed completion, on its completion date;
+//! - `completions_verified`: a verified passed completion, on its verification day;
+//! - `sessions_held`: a live session, on the day it was held;
+//! - `classes_<status>`: a live class, on its start date;
+//! - `teams_active`: a live active team, on its creation day;
+//! - `team_members`: a live member (not left) of a live team, on the day they joined.
+//!
+//! Person measures carry the person's gender, age band (age in the year of the day) and
+//! ethnicity; class measures carry the class's team, teaching language and campaign.
+//! Multi-valued dimensions get extra rows: `facet = "topic"` (one row per topic of the
+//! class) and `facet = "target_group"` (one row per target group of the person); base rows
+//! have `facet = ""`.
+
+pub mod query;
+pub mod read;
+pub mod rebuild;
+pub mod reports;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{Datelike, NaiveDate};
+use diesel::prelude::*;
+
+use crate::base::error::ApiError;
+use crate::store::db::AnyConnection;
+use crate::store::schema::{
+    class_sessions, class_topics, classes, enrollments, platform_certificates, stat_commune_buckets, stat_facts, stat_province_buckets,
+    stat_province_dims, team_members, teams, trainees, units,
+};
+
+/// One counted thing's coordinates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fact {
+    pub commune: String,
+    pub day: NaiveDate,
+    pub measure: String,
+    pub facet: &'static str,
+    pub facet_value: String,
+    pub gender: String,
+    pub age_band: &'static str,
+    pub ethnicity: String,
+    pub team: String,
+    pub language: String,
+    pub campaign: String,
+}
+
+impl Fact {
+    fn key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            self.commune,
+            self.day,
+            self.measure,
+            self.facet,
+            self.facet_value,
+            self.gender,
+            self.age_band,
+            self.ethnicity,
+            self.team,
+            self.language,
+            self.campaign
+        )
+    }
+}
+
+/// The half-month bucket of a day: the 1st or the 15th of its month.
+pub fn bucket(day: NaiveDate) -> NaiveDate {
+    let d = if day.day() < 15 { 1 } else { 15 };
+    day.with_day(d).unwrap_or(day)
+}
+
+/// A rollup row's coordinates: (commune or province, bucket, measure, facet, facet value,
+/// grain). Grain `h`: the bucket is a half-month's first day; `d`: the bucket is the day
+/// itself (for the edges of periods off the half-month boundaries).
+type BucketKey = (String, NaiveDate, String, &'static str, String, &'static str);
+
+/// The row key; a day row's has `|d` after the facet value (the migration that added day
+/// rows builds the same keys in SQL).
+fn bucket_key(k: &BucketKey) -> String {
+    let grain = if k.5 == "d" { "|d" } else { "" };
+    format!("{}|{}|{}|{}|{}{grain}", k.0, k.1, k.2, k.3, k.4)
+}
+
+/// A province-dimensions rollup row: the bucket key plus gender, age band, ethnicity, language.
+type DimsKey = (BucketKey, String, &'static str, String, String);
+
+fn dims_key(k: &DimsKey) -> String {
+    format!("{}|{}|{}|{}|{}", bucket_key(&k.0), k.1, k.2, k.3, k.4)
+}
+
+/// Counter deltas of the four tables.
+#[derive(Default)]
+struct Deltas {
+    facts: BTreeMap<Fact, i64>,
+    communes: BTreeMap<BucketKey, (String, i64)>,
+    provinces: BTreeMap<BucketKey, i64>,
+    dims: BTreeMap<DimsKey, i64>,
+}
+
+impl Deltas {
+    fn add(&mut self, f: &Fact, province: &str, n: i64) {
+        *self.facts.entry(f.clone()).or_default() += n;
+        for (grain, b) in [("h", bucket(f.day)), ("d", f.day)] {
+            let e = self
+                .communes
+                .entry((f.commune.clone(), b, f.measure.clone(), f.facet, f.facet_value.clone(), grain))
+                .or_insert((province.to_owned(), 0));
+            e.1 += n;
+            let pk: BucketKey = (province.to_owned(), b, f.measure.clone(), f.facet, f.facet_value.clone(), grain);
+            *self.dims.entry((pk.clone(), f.gender.clone(), f.age_band, f.ethnicity.clone(), f.language.clone())).or_default() += n;
+            *self.provinces.entry(pk).or_default() += n;
+        }
+    }
+}
+
+/// `<18`, `18-35`, `36-59`, `60+` from the age reached in `year`.
+pub fn age_band(birth_year: i32, year: i32) -> &'static str {
+    match year - birth_year {
+        a if a < 18 => "<18",
+        a if a <= 35 => "18-35",
+        a if a <= 59 => "36-59",
+        _ => "60+",
+    }
+}
+
+pub const AGE_BANDS: &[&str] = &["<18", "18-35", "36-59", "60+"];
+
+/// What facts need of a person.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub commune: String,
+    pub gender: String,
+    pub birth_year: i32,
+    pub ethnicity: String,
+    pub target_groups: Vec<String>,
+}
+
+/// What facts need of a class.
+#[derive(Debug, Clone)]
+pub struct ClassInfo {
+    pub commune: String,
+    pub team: String,
+    pub language: String,
+    pub campaign: String,
+    pub status: String,
+    pub start_date: NaiveDate,
+    pub live: bool,
+    pub topics: Vec<String>,
+}
+
+fn person_fact(measure: &str, commune: &str, day: NaiveDate, p: &Person, class: Option<&ClassInfo>, out: &mut Vec<Fact>) {
+    let base = Fact {
+        commune: commune.to_owned(),
+        day,
+        measure: measure.to_owned(),
+        facet: "",
+        facet_value: String::new(),
+        gender: p.gender.clone(),
+        age_band: age_band(p.birth_year, day.year()),
+        ethnicity: p.ethnicity.clone(),
+        team: class.map(|c| c.team.clone()).unwrap_or_default(),
+        language: class.map(|c| c.language.clone()).unwrap_or_default(),
+        campaign: class.map(|c| c.campaign.clone()).unwrap_or_default(),
+    };
+    for g in &p.target_groups {
+        out.push(Fact { facet: "target_group", facet_value: g.clone(), ..base.clone() });
+    }
+    if let Some(c) = class {
+        for t in &c.topics {
+            out.push(Fact { facet: "topic", facet_value: t.clone(), ..base.clone() });
+        }
+    }
+    out.push(base);
+}
+
+fn class_fact(measure: &str, commune: &str, day: NaiveDate, c: &ClassInfo, out: &mut Vec<Fact>) {
+    let base = Fact {
+        commune: commune.to_owned(),
+        day,
+        measure: measure.to_owned(),
+        facet: "",
+        facet_value: String::new(),
+        gender: String::new(),
+        age_band: "",
+        ethnicity: String::new(),
+        team: c.team.clone(),
+        language: c.language.clone(),
+        campaign: c.campaign.clone(),
+    };
+    for t in &c.topics {
+        out.push(Fact { facet: "topic", facet_value: t.clone(), ..base.clone() });
+    }
+    out.push(base);
+}
+
+fn plain_fact(measure: &str, commune: &str, day: NaiveDate, team: &str) -> Fact {
+    Fact {
+        commune: commune.to_owned(),
+        day,
+        measure: measure.to_owned(),
+        facet: "",
+        facet_value: String::new(),
+        gender: String::new(),
+        age_band: "",
+        ethnicity: String::new(),
+        team: team.to_owned(),
+        language: String::new(),
+        campaign: String::new(),
+    }
+}
+
+// ---- the facts of each kind of record (pure) -----------------------------------------------
+
+pub fn trainee_facts(p: &Person, recorded: NaiveDate, first_qualified: Option<NaiveDate>, out: &mut Vec<Fact>) {
+    person_fact("trainees", &p.commune, recorded, p, None, out);
+    if let Some(day) = first_qualified {
+        person_fact("people_confirmed", &p.commune, day, p, None, out);
+    }
+}
+
+/// An enrollment row's facts; `class` must be live (a deleted class counts nothing).
+pub struct EnrollmentInfo {
+    pub commune: String,
+    pub status: String,
+    pub created: NaiveDate,
+    pub completion_result: Option<String>,
+    pub completed_on: Option<NaiveDate>,
+    pub verification: Option<String>,
+    pub verified_on: Option<NaiveDate>,
+}
+
+pub fn enrollment_facts(e: &EnrollmentInfo, p: &Person, class: &ClassInfo, out: &mut Vec<Fact>) {
+    if !class.live {
+        return;
+    }
+    if e.status == "enrolled" {
+        person_fact("enrollments", &e.commune, e.created, p, Some(class), out);
+    }
+    if e.completion_result.as_deref() == Some("passed") {
+        if let Some(day) = e.completed_on {
+            person_fact("completions_passed", &e.commune, day, p, Some(class), out);
+        }
+        if e.verification.as_deref() == Some("verified") {
+            if let Some(day) = e.verified_on {
+                person_fact("completions_verified", &e.commune, day, p, Some(class), out);
+            }
+        }
+    }
+}
+
+pub fn class_facts(c: &ClassInfo, out: &mut Vec<Fact>) {
+    if c.live {
+        class_fact(&format!("classes_{}", c.status), &c.commune, c.start_date, c, out);
+    }
+}
+
+pub fn session_facts(commune: &str, held_on: NaiveDate, class: &ClassInfo, out: &mut Vec<Fact>) {
+    if class.live {
+        class_fact("sessions_held", commune, held_on, class, out);
+    }
+}
+
+// ---- loading one record's facts ---------------------------------------------------------------
+
+/// A record whose facts a write changes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Rec {
+    Trainee(String),
+    Enrollment(String),
+    Class(String),
+    Session(String),
+    Team(String),
+    Member(String),
+}
+
+type TraineeCols = (String, String, i32, Option<String>, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>, Option<String>);
+
+fn person_of(row: &TraineeCols) -> Person {
+    Person {
+        commune: row.0.clone(),
+        gender: row.1.clone(),
+        birth_year: row.2,
+        ethnicity: row.3.clone().unwrap_or_default(),
+        target_groups: serde_json::from_str(&row.4).unwrap_or_default(),
+    }
+}
+
+fn load_person(conn: &mut AnyConnection, id: &str) -> Result<Option<(Person, NaiveDate, bool)>, ApiError> {
+    let row: Option<TraineeCols> = trainees::table
+        .find(id)
+        .select((
+            trainees::commune_code,
+            trainees::gender,
+            trainees::birth_year,
+            trainees::ethnicity_code,
+            trainees::target_groups,
+            trainees::created_at,
+            trainees::deleted_at,
+            trainees::merged_into,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|r| {
+        let live = r.6.is_none() && r.7.is_none();
+        (person_of(&r), r.5.date(), live)
+    }))
+}
+
+fn load_class_info(conn: &mut AnyConnection, id: &str) -> Result<Option<ClassInfo>, ApiError> {
+    type Cols = (String, String, String, Option<String>, String, NaiveDate, Option<chrono::NaiveDateTime>);
+    let row: Option<Cols> = classes::table
+        .find(id)
+        .select((
+            classes::commune_code,
+            classes::team_id,
+            classes::language,
+            classes::campaign,
+            classes::status,
+            classes::start_date,
+            classes::deleted_at,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some(r) = row else { return Ok(None) };
+    let topics: Vec<String> = class_topics::table
+        .filter(class_topics::class_id.eq(id))
+        .select(class_topics::topic_id)
+        .order(class_topics::topic_id)
+        .load(conn)?;
+    Ok(Some(ClassInfo {
+        commune: r.0,
+        team: r.1,
+        language: r.2,
+        campaign: r.3.unwrap_or_default(),
+        status: r.4,
+        start_date: r.5,
+        live: r.6.is_none(),
+        topics,
+    }))
+}
+
+/// The first day a person qualified: a passed completion (of a live enrollment in a live
+/// class) or a platform certificate.
+fn first_qualified(conn: &mut AnyConnection, trainee_id: &str) -> Result<Option<NaiveDate>, ApiError> {
+    let by_class = enrollments::table
+        .inner_join(classes::table)
+        .filter(enrollments::trainee_id.eq(trainee_id))
+        .filter(enrollments::deleted_at.is_null())
+        .filter(enrollments::completion_result.eq("passed"))
+        .filter(classes::deleted_at.is_null())
+        .select(diesel::dsl::min(enrollments::completed_on));
+    let by_certificate = platform_certificates::table
+        .filter(platform_certificates::trainee_id.eq(trainee_id))
+        .filter(platform_certificates::deleted_at.is_null())
+        .select(diesel::dsl::min(platform_certificates::issued_on));
+    // One round trip: the two earliest days, the earlier of which counts. (`union_all`
+    // does not compile through the MultiConnection: run it on the inner connection.)
+    let both = by_class.union_all(by_certificate);
+    let days: Vec<Option<NaiveDate>> = match conn {
+        AnyConnection::Sqlite(c) => both.load(c)?,
+        AnyConnection::Postgresql(c) => both.load(c)?,
+    };
+    Ok(days.into_iter().flatten().min())
+}
+
+/// People and classes read while computing facts at one moment (nothing is written in
+/// between), so each is read once: a class's enrollments all carry the class.
+#[derive(Default)]
+struct Loaded {
+    people: HashMap<String, Option<(Person, NaiveDate, bool)>>,
+    classes: HashMap<String, Option<ClassInfo>>,
+}
+
+impl Loaded {
+    fn person(&mut self, conn: &mut AnyConnection, id: &str) -> Result<Option<(Person, NaiveDate, bool)>, ApiError> {
+        if let Some(p) = self.people.get(id) {
+            return Ok(p.clone());
+        }
+        let p = load_person(conn, id)?;
+        self.people.insert(id.to_owned(), p.clone());
+        Ok(p)
+    }
+
+    fn class(&mut self, conn: &mut AnyConnection, id: &str) -> Result<Option<ClassInfo>, ApiError> {
+        if let Some(c) = self.classes.get(id) {
+            return Ok(c.clone());
+        }
+        let c = load_class_info(conn, id)?;
+        self.classes.insert(id.to_owned(), c.clone());
+        Ok(c)
+    }
+}
+
+fn facts_of(conn: &mut AnyConnection, rec: &Rec, loaded: &mut Loaded, out: &mut Vec<Fact>) -> Result<(), ApiError> {
+    match rec {
+        Rec::Trainee(id) => {
+            if let Some((p, recorded, true)) = loaded.person(conn, id)? {
+                let q = first_qualified(conn, id)?;
+                trainee_facts(&p, recorded, q, out);
+            }
+        }
+        Rec::Enrollment(id) => {
+            type Cols = (
+                String,
+                String,
+                String,
+                String,
+                chrono::NaiveDateTime,
+                Option<chrono::NaiveDateTime>,
+                Option<String>,
+                Option<NaiveDate>,
+                Option<String>,
+                Option<chrono::NaiveDateTime>,
+            );
+            let row: Option<Cols> = enrollments::table
+                .find(id)
+                .select((
+                    enrollments::class_id,
+                    enrollments::trainee_id,
+                    enrollments::commune_code,
+                    enrollments::status,
+                    enrollments::created_at,
+                    enrollments::deleted_at,
+                    enrollments::completion_result,
+                    enrollments::completed_on,
+                    enrollments::verification,
+                    enrollments::verified_at,
+                ))
+                .first(conn)
+                .optional()?;
+            let Some(r) = row else { return Ok(()) };
+            if r.5.is_some() {
+                return Ok(());
+            }
+            // A merged-away person's enrollments move to the survivor, so the person is
+            // read whatever their state; a deleted person has no enrollments.
+            let (Some((p, _, _)), Some(class)) = (loaded.person(conn, &r.1)?, loaded.class(conn, &r.0)?) else { return Ok(()) };
+            let e = EnrollmentInfo {
+                commune: r.2,
+                status: r.3,
+                created: r.4.date(),
+                completion_result: r.6,
+                completed_on: r.7,
+                verification: r.8,
+                verified_on: r.9.map(|t| t.date()),
+            };
+            enrollment_facts(&e, &p, &class, out);
+        }
+        Rec::Class(id) => {
+            if let Some(c) = loaded.class(conn, id)? {
+                class_facts(&c, out);
+            }
+        }
+        Rec::Session(id) => {
+            let row: Option<(String, String, NaiveDate, Option<chrono::NaiveDateTime>)> = class_sessions::table
+                .find(id)
+                .select((class_sessions::class_id, class_sessions::commune_code, class_sessions::held_on, class_sessions::deleted_at))
+                .first(conn)
+                .optional()?;
+            if let Some((class_id, commune, held_on, None)) = row {
+                if let Some(c) = loaded.class(conn, &class_id)? {
+                    session_facts(&commune, held_on, &c, out);
+                }
+            }
+        }
+        Rec::Team(id) => {
+            let row: Option<(String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>, bool)> = teams::table
+                .find(id)
+                .select((teams::commune_code, teams::created_at, teams::deleted_at, teams::active))
+                .first(conn)
+                .optional()?;
+            if let Some((commune, created, None, true)) = row {
+                out.push(plain_fact("teams_active", &commune, created.date(), id));
+            }
+        }
+        Rec::Member(id) => {
+            type Cols = (String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>, Option<NaiveDate>, Option<NaiveDate>);
+            let row: Option<Cols> = team_members::table
+                .find(id)
+                .select((
+                    team_members::team_id,
+                    team_members::commune_code,
+                    team_members::created_at,
+                    team_members::deleted_at,
+                    team_members::joined_on,
+                    team_members::left_on,
+                ))
+                .first(conn)
+                .optional()?;
+            if let Some((team, commune, created, None, joined, None)) = row {
+                let team_live: Option<Option<chrono::NaiveDateTime>> =
+                    teams::table.find(&team).select(teams::deleted_at).first(conn).optional()?;
+                if team_live == Some(None) {
+                    out.push(plain_fact("team_members", &commune, joined.unwrap_or(created.date()), &team));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The records a change to `rec` can move facts of: a trainee's enrollments carry the
+/// trainee's dimensions; a class's sessions and enrollments carry the class's; a team's
+/// members count only while the team does.
+fn expand(conn: &mut AnyConnection, rec: &Rec) -> Result<Vec<Rec>, ApiError> {
+    let mut out = vec![rec.clone()];
+    match rec {
+        Rec::Trainee(id) => {
+            let ids: Vec<String> = enrollments::table.filter(enrollments::trainee_id.eq(id)).select(enrollments::id).load(conn)?;
+            out.extend(ids.into_iter().map(Rec::Enrollment));
+        }
+        Rec::Class(id) => {
+            let s: Vec<String> = class_sessions::table.filter(class_sessions::class_id.eq(id)).select(class_sessions::id).load(conn)?;
+            out.extend(s.into_iter().map(Rec::Session));
+            let e: Vec<String> = enrollments::table.filter(enrollments::class_id.eq(id)).select(enrollments::id).load(conn)?;
+            out.extend(e.into_iter().map(Rec::Enrollment));
+        }
+        Rec::Team(id) => {
+            let m: Vec<String> = team_members::table.filter(team_members::team_id.eq(id)).select(team_members::id).load(conn)?;
+            out.extend(m.into_iter().map(Rec::Member));
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
+/// The statistics side of one write: what the touched records counted before.
+#[derive(Debug, Default)]
+pub struct Stats {
+    touched: HashSet<Rec>,
+    order: Vec<Rec>,
+    before: HashMap<Fact, i64>,
+}
+
+impl Stats {
+    /// Call before changing `rec` (and before creating it).
+    pub fn touch(&mut self, conn: &mut AnyConnection, rec: Rec) -> Result<(), ApiError> {
+        let mut loaded = Loaded::default();
+        for r in expand(conn, &rec)? {
+            if self.touched.insert(r.clone()) {
+                let mut facts = Vec::new();
+                facts_of(conn, &r, &mut loaded, &mut facts)?;
+                for f in facts {
+                    *self.before.entry(f).or_default() += 1;
+                }
+                self.order.push(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Call before creating `rec`, in place of [`Stats::touch`], when no record with its
+    /// id exists: it counted nothing before and nothing hangs from it.
+    pub fn touch_new(&mut self, rec: Rec) {
+        if self.touched.insert(rec.clone()) {
+            self.order.push(rec);
+        }
+    }
+
+    /// Adds (after − before) of every touched record to the counters. Call last.
+    pub fn finish(&mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
+        if self.order.is_empty() {
+            return Ok(());
+        }
+        let mut delta: BTreeMap<Fact, i64> = BTreeMap::new();
+        for (f, n) in self.before.drain() {
+            *delta.entry(f).or_default() -= n;
+        }
+        let mut loaded = Loaded::default();
+        for r in std::mem::take(&mut self.order) {
+            let mut facts = Vec::new();
+            facts_of(conn, &r, &mut loaded, &mut facts)?;
+            for f in facts {
+                *delta.entry(f).or_default() += 1;
+            }
+        }
+        self.touched.clear();
+        let mut provinces: HashMap<String, String> = HashMap::new();
+        let mut deltas = Deltas::default();
+        for (f, n) in delta {
+            if n != 0 {
+                let province = match provinces.get(&f.commune) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p: String = units::table.find(&f.commune).select(units::province_code).first(conn)?;
+                        provinces.insert(f.commune.clone(), p.clone());
+                        p
+                    }
+                };
+                deltas.add(&f, &province, n);
+            }
+        }
+        apply(conn, deltas)
+    }
+}
+
+/// `INSERT … ON CONFLICT (key) DO UPDATE SET n = n + excluded.n`: one statement per
+/// counter row, whether it exists or not. `on_conflict` does not compile through the
+/// `MultiConnection` enum (STACK.md), so the same statement is written for each backend.
+macro_rules! bump {
+    ($conn:expr, $table:ident, $key:ident, $values:expr) => {{
+        use diesel::upsert::excluded;
+        let values = $values;
+        match $conn {
+            AnyConnection::Sqlite(c) => diesel::insert_into($table::table)
+                .values(values)
+                .on_conflict($table::$key)
+                .do_update()
+                .set($table::n.eq($table::n + excluded($table::n)))
+                .execute(c)?,
+            AnyConnection::Postgresql(c) => diesel::insert_into($table::table)
+                .values(values)
+                .on_conflict($table::$key)
+                .do_update()
+                .set($table::n.eq($table::n + excluded($table::n)))
+                .execute(c)?,
+        }
+    }};
+}
+
+/// Adds `d` to the counters (the four tables), one upsert per non-zero row.
+fn apply(conn: &mut AnyConnection, d: Deltas) -> Result<(), ApiError> {
+    let mut provinces: HashMap<String, String> = HashMap::new();
+    for ((commune, _, _, _, _, _), (province, _)) in &d.communes {
+        provinces.insert(commune.clone(), province.clone());
+    }
+    for (f, n) in d.facts.iter().filter(|(_, n)| **n != 0) {
+        let province = provinces.get(&f.commune).map(String::as_str).unwrap_or("");
+        bump!(
+            conn,
+            stat_facts,
+            fact_key,
+            (
+                (
+                    stat_facts::fact_key.eq(f.key()),
+                    stat_facts::commune_code.eq(&f.commune),
+                    stat_facts::province_code.eq(province),
+                    stat_facts::day.eq(f.day),
+                    stat_facts::measure.eq(&f.measure),
+                    stat_facts::facet.eq(f.facet),
+                    stat_facts::facet_value.eq(&f.facet_value),
+                ),
+                (
+                    stat_facts::gender.eq(&f.gender),
+                    stat_facts::age_band.eq(f.age_band),
+                    stat_facts::ethnicity.eq(&f.ethnicity),
+                    stat_facts::team_id.eq(&f.team),
+                    stat_facts::language.eq(&f.language),
+                    stat_facts::campaign.eq(&f.campaign),
+                    stat_facts::n.eq(n),
+                ),
+            )
+        );
+    }
+    for (k, (province, n)) in d.communes.iter().filter(|(_, (_, n))| *n != 0) {
+        bump!(
+            conn,
+            stat_commune_buckets,
+            bucket_key,
+            (
+                stat_commune_buckets::bucket_key.eq(bucket_key(k)),
+                stat_commune_buckets::commune_code.eq(&k.0),
+                stat_commune_buckets::province_code.eq(province),
+                stat_commune_buckets::bucket.eq(k.1),
+                stat_commune_buckets::measure.eq(&k.2),
+                stat_commune_buckets::facet.eq(k.3),
+                stat_commune_buckets::facet_value.eq(&k.4),
+                stat_commune_buckets::n.eq(n),
+                stat_commune_buckets::grain.eq(k.5),
+            )
+        );
+    }
+    for (k, n) in d.provinces.iter().filter(|(_, n)| **n != 0) {
+        bump!(
+            conn,
+            stat_province_buckets,
+            bucket_key,
+            (
+                stat_province_buckets::bucket_key.eq(bucket_key(k)),
+                stat_province_buckets::province_code.eq(&k.0),
+                stat_province_buckets::bucket.eq(k.1),
+                stat_province_buckets::measure.eq(&k.2),
+                stat_province_buckets::facet.eq(k.3),
+                stat_province_buckets::facet_value.eq(&k.4),
+                stat_province_buckets::n.eq(n),
+                stat_province_buckets::grain.eq(k.5),
+            )
+        );
+    }
+    for (k, n) in d.dims.iter().filter(|(_, n)| **n != 0) {
+        bump!(
+            conn,
+            stat_province_dims,
+            dims_key,
+            (
+                stat_province_dims::dims_key.eq(dims_key(k)),
+                stat_province_dims::province_code.eq(&k.0 .0),
+                stat_province_dims::bucket.eq(k.0 .1),
+                stat_province_dims::measure.eq(&k.0 .2),
+                stat_province_dims::facet.eq(k.0 .3),
+                stat_province_dims::facet_value.eq(&k.0 .4),
+                stat_province_dims::gender.eq(&k.1),
+                stat_province_dims::age_band.eq(k.2),
+                stat_province_dims::ethnicity.eq(&k.3),
+                stat_province_dims::language.eq(&k.4),
+                stat_province_dims::n.eq(n),
+                stat_province_dims::grain.eq(k.0 .5),
+            )
+        );
+    }
+    Ok(())
+}
+
+// ---- rebuild ------------------------------------------------------------------------------------

@@ -1,0 +1,372 @@
+//! The delta-sync pull feed for the field app: `GET /sync/changes` returns, in
+//! change-sequence order, every record created, changed or deleted since the cursor within
+//! the caller's scope, with its full body (or a tombstone), and removals for records that
+//! left the scope. The first call (no cursor) is a snapshot of the scope.
+//!
+//! Change numbers come from one counter that writers lock until commit (`db::ChangeSeq`),
+//! so a number is visible only after every smaller one is: reading "everything above N"
+//! never skips a row that commits later. Cursors are opaque (base64 of the last number and
+//! the time they were issued) and expire after the configured horizon (410).
+
+use chrono::Utc;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::access::caller::Caller;
+use crate::access::policy::{self, filter_to_scope, Access, Capability, Principal, Scope};
+use crate::base::error::{self, ApiError, Text};
+use crate::domain::records::{decode_cursor, encode_cursor};
+use crate::domain::sync::devices::{self, DeviceReport};
+use crate::store::db::AnyConnection;
+use crate::store::schema::{
+    class_sessions, classes, enrollments, hamlets, provinces, session_attendance, sync_removals, team_members, teams, topics, trainees,
+    units,
+};
+
+/// One change in the feed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"seq": 1042, "type": "class", "id": "2e6b1f4a-7c3d-4e8f-9a0b-1c2d3e4f5a6b", "version": 3,
+    "deleted": false, "removed": false, "body": {"title": "…"}}))]
+pub struct Change {
+    /// Change-sequence number (increasing).
+    pub seq: i64,
+    /// `hamlet`, `team`, `team_member`, `topic`, `class`, `class_session`, `trainee`,
+    /// `enrollment` or `attendance` (id = session id).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: String,
+    pub version: i64,
+    /// A tombstone: the record was deleted; `body` is absent.
+    pub deleted: bool,
+    /// The record left the caller's scope (e.g. a trainee moved to another commune): drop it.
+    pub removed: bool,
+    /// The record as the API's GET returns it.
+    #[schema(value_type = Object)]
+    pub body: Option<serde_json::Value>,
+}
+
+/// A page of the feed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangePage {
+    pub changes: Vec<Change>,
+    /// Pass as `cursor` next time (also when `has_more` is false: it is where you are).
+    pub next_cursor: String,
+    pub has_more: bool,
+    /// On the first page of a snapshot only: the units of the caller's scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<Vec<crate::domain::units::Unit>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// `next_cursor` of the previous call; absent for a full snapshot.
+    pub cursor: Option<String>,
+    /// 1–1,000 (default 500).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    /// Last change number delivered.
+    s: i64,
+    /// When the feed position was first taken (unix seconds); kept across pages.
+    t: i64,
+}
+
+fn json<T: Serialize>(v: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(v).ok()
+}
+
+/// Changes above `after` in `scope`, at most `limit + 1` per kind (so "more" is known).
+fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, limit: i64) -> Result<Vec<Change>, ApiError> {
+    let mut out: Vec<Change> = Vec::new();
+    let n = limit + 1;
+    // First the page's last change number, from the change numbers alone (index-only
+    // reads): then each kind loads only the rows of this page, not `n` rows of every kind.
+    let mut numbers: Vec<i64> = Vec::new();
+    macro_rules! numbers {
+        ($table:ident) => {{
+            let mut q = filter_to_scope!($table::table.filter($table::change_seq.gt(after)).into_boxed(), $table::commune_code, scope);
+            if snapshot {
+                q = q.filter($table::deleted_at.is_null());
+            }
+            numbers.extend(q.order($table::change_seq).limit(n).select($table::change_seq).load::<i64>(conn)?);
+        }};
+    }
+    numbers!(hamlets);
+    numbers!(teams);
+    numbers!(team_members);
+    numbers!(classes);
+    numbers!(class_sessions);
+    numbers!(trainees);
+    numbers!(enrollments);
+    numbers.extend(
+        filter_to_scope!(
+            session_attendance::table.filter(session_attendance::change_seq.gt(after)).into_boxed(),
+            session_attendance::commune_code,
+            scope
+        )
+        .order(session_attendance::change_seq)
+        .limit(n)
+        .select(session_attendance::change_seq)
+        .load::<i64>(conn)?,
+    );
+    numbers.extend(
+        topics::table
+            .filter(topics::change_seq.gt(after))
+            .order(topics::change_seq)
+            .limit(n)
+            .select(topics::change_seq)
+            .load::<i64>(conn)?,
+    );
+    if !snapshot {
+        numbers.extend(
+            filter_to_scope!(
+                sync_removals::table.filter(sync_removals::change_seq.gt(after)).into_boxed(),
+                sync_removals::commune_code,
+                scope
+            )
+            .order(sync_removals::change_seq)
+            .limit(n)
+            .select(sync_removals::change_seq)
+            .load::<i64>(conn)?,
+        );
+    }
+    numbers.sort_unstable();
+    let upto = numbers.get(n as usize - 1).copied().unwrap_or(i64::MAX);
+    macro_rules! load {
+        ($table:ident, $row:ty) => {{
+            let mut q = filter_to_scope!(
+                $table::table.filter($table::change_seq.gt(after)).filter($table::change_seq.le(upto)).into_boxed(),
+                $table::commune_code,
+                scope
+            );
+            if snapshot {
+                q = q.filter($table::deleted_at.is_null());
+            }
+            q.order($table::change_seq).limit(n).load::<$row>(conn)?
+        }};
+    }
+    for r in load!(hamlets, crate::store::rows::HamletRow) {
+        let deleted = r.deleted_at.is_some();
+        out.push(Change {
+            seq: r.change_seq,
+            kind: "hamlet",
+            id: r.id.clone(),
+            version: r.version,
+            deleted,
+            removed: false,
+            body: (!deleted).then(|| json(&crate::domain::hamlets::Hamlet::from(&r))).flatten(),
+        });
+    }
+    for r in load!(teams, crate::store::rows::TeamRow) {
+        let deleted = r.deleted_at.is_some();
+        out.push(Change {
+            seq: r.change_seq,
+            kind: "team",
+            id: r.id.clone(),
+            version: r.version,
+            deleted,
+            removed: false,
+            body: (!deleted).then(|| json(&crate::domain::teams::Team::from(&r))).flatten(),
+        });
+    }
+    for r in load!(team_members, crate::store::rows::MemberRow) {
+        let deleted = r.deleted_at.is_some();
+        out.push(Change {
+            seq: r.change_seq,
+            kind: "team_member",
+            id: r.id.clone(),
+            version: r.version,
+            deleted,
+            removed: false,
+            body: (!deleted).then(|| json(&crate::domain::members::Member::from(&r))).flatten(),
+        });
+    }
+    let class_rows = load!(classes, crate::store::rows::ClassRow);
+    let ids: Vec<String> = class_rows.iter().map(|r| r.id.clone()).collect();
+    let (mut t, mut i) = crate::domain::classes::links(conn, &ids)?;
+    for r in class_rows {
+        let deleted = r.deleted_at.is_some();
+        let view = crate::domain::classes::view(&r, t.remove(&r.id).unwrap_or_default(), i.remove(&r.id).unwrap_or_default());
+        out.push(Change {
+            seq: r.change_seq,
+            kind: "class",
+            id: r.id.clone(),
+            version: r.version,
+            deleted,
+            removed: false,
+            body: (!deleted).then(|| json(&view)).flatten(),
+        });
+    }
+    for r in load!(class_sessions, crate::store::rows::SessionRow) {
+        let deleted = r.deleted_at.is_some();
+        out.push(Change {
+            seq: r.change_seq,
+            kind: "class_session",
+            id: r.id.clone(),
+            version: r.version,
+            deleted,
+            removed: false,
+            body: (!deleted).then(|| json(&crate::domain::sessions::Session::from(&r))).flatten(),
+        });
+    }
+    for r in load!(trainees, crate::store::rows::TraineeRow) {
+        let deleted = r.deleted_at.is_some();
+        out.push(Change {
+            seq: r.change_seq,
+            kind: "trainee",
+            id: r.id.clone(),
+            version: r.version,
+            deleted,
+            removed: false,
+            body: (!deleted).then(|| json(&crate::domain::trainees::Trainee::from(&r))).flatten(),
+        });
+    }
+    let enrollment_rows = load!(enrollments, crate::store::rows::EnrollmentRow);
+    let trainee_ids: Vec<String> = enrollment_rows.iter().map(|r| r.trainee_id.clone()).collect();
+    let names: std::collections::HashMap<String, String> = trainees::table
+        .filter(trainees::id.eq_any(&trainee_ids))
+        .select((trainees::id, trainees::full_name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    for r in enrollment_rows {
+        let deleted = r.deleted_at.is_some();
+        let view = crate::domain::enrollments::view(&r, names.get(&r.trainee_id).cloned().unwrap_or_default());
+        out.push(Change {
+            seq: r.change_seq,
+            kind: "enrollment",
+            id: r.id.clone(),
+            version: r.version,
+            deleted,
+            removed: false,
+            body: (!deleted).then(|| json(&view)).flatten(),
+        });
+    }
+    let attendance: Vec<(String, i64, i64, String)> = filter_to_scope!(
+        session_attendance::table
+            .filter(session_attendance::change_seq.gt(after))
+            .filter(session_attendance::change_seq.le(upto))
+            .into_boxed(),
+        session_attendance::commune_code,
+        scope
+    )
+    .order(session_attendance::change_seq)
+    .limit(n)
+    .select((session_attendance::session_id, session_attendance::version, session_attendance::change_seq, session_attendance::class_id))
+    .load(conn)?;
+    for (session_id, version, seq, class_id) in attendance {
+        let list = crate::domain::enrollments::load_attendance(conn, &class_id, &session_id)?;
+        out.push(Change { seq, kind: "attendance", id: session_id, version, deleted: false, removed: false, body: json(&list) });
+    }
+    let topic_rows: Vec<crate::store::rows::TopicRow> = topics::table
+        .filter(topics::change_seq.gt(after))
+        .filter(topics::change_seq.le(upto))
+        .order(topics::change_seq)
+        .limit(n)
+        .load(conn)?;
+    for r in topic_rows {
+        out.push(Change {
+            seq: r.change_seq,
+            kind: "topic",
+            id: r.id.clone(),
+            version: r.version,
+            deleted: false,
+            removed: false,
+            body: json(&crate::domain::topics::Topic::from(&r)),
+        });
+    }
+    if !snapshot {
+        let removals: Vec<(i64, String, String)> = filter_to_scope!(
+            sync_removals::table.filter(sync_removals::change_seq.gt(after)).filter(sync_removals::change_seq.le(upto)).into_boxed(),
+            sync_removals::commune_code,
+            scope
+        )
+        .order(sync_removals::change_seq)
+        .limit(n)
+        .select((sync_removals::change_seq, sync_removals::entity, sync_removals::entity_id))
+        .load(conn)?;
+        for (seq, entity, id) in removals {
+            let kind = if entity == "trainee" { "trainee" } else { "record" };
+            out.push(Change { seq, kind, id, version: 0, deleted: false, removed: true, body: None });
+        }
+    }
+    out.sort_by_key(|c| c.seq);
+    Ok(out)
+}
+
+fn scope_units(conn: &mut AnyConnection, scope: &Scope) -> Result<Vec<crate::domain::units::Unit>, ApiError> {
+    let q = units::table
+        .inner_join(provinces::table)
+        .select((units::code, units::name, units::kind, units::province_code, provinces::name))
+        .into_boxed();
+    let q = match scope {
+        Scope::Country => q,
+        Scope::Province(p) => q.filter(units::province_code.eq(p.clone())),
+        Scope::Commune(c) => q.filter(units::code.eq(c.clone())),
+    };
+    let rows: Vec<(String, String, String, String, String)> = q.order(units::code).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(code, name, kind, province_code, province_name)| crate::domain::units::Unit {
+            code,
+            name,
+            kind,
+            province_code,
+            province_name,
+        })
+        .collect())
+}
+
+/// A page of the delta feed of the caller's scope (team members, officers, admins),
+/// recording the pull of a device that names itself.
+pub fn list_changes(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    horizon_days: i64,
+    query: ChangesQuery,
+    device: Option<DeviceReport>,
+) -> Result<ChangePage, ApiError> {
+    policy::authorize(caller, Capability::ReadPersonData, None, Access::Read)?;
+    let limit = match query.limit {
+        None => 500,
+        Some(n) if (1..=1000).contains(&n) => n,
+        Some(_) => {
+            return Err(error::validation(vec![error::FieldError::new(
+                "limit",
+                "range",
+                Text::new("Giá trị phải từ 1 đến 1000.", "Must be between 1 and 1000."),
+            )]))
+        }
+    };
+    let now = Utc::now().timestamp();
+    let cursor: Option<Cursor> = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    if let Some(c) = &cursor {
+        if now - c.t > horizon_days * 86_400 {
+            return Err(ApiError::gone(
+                "resync_required",
+                Text::new(
+                    "Con trỏ đồng bộ đã quá hạn; hãy đồng bộ lại toàn bộ (gọi không kèm cursor).",
+                    "The sync cursor is too old; sync the whole scope again (call without a cursor).",
+                ),
+            ));
+        }
+    }
+    let snapshot = cursor.is_none();
+    let after = cursor.as_ref().map(|c| c.s).unwrap_or(0);
+    let taken = cursor.as_ref().map(|c| c.t).unwrap_or(now);
+    let scope = caller.scope();
+    let mut changes = collect(conn, scope, after, snapshot, limit)?;
+    let units = if snapshot { Some(scope_units(conn, scope)?) } else { None };
+    if let Some(report) = &device {
+        devices::record(conn, caller, report, false, 0, 0)?;
+    }
+    let has_more = changes.len() as i64 > limit;
+    changes.truncate(limit as usize);
+    let last = changes.last().map(|c| c.seq).unwrap_or(after);
+    let next_cursor = encode_cursor(&Cursor { s: last, t: if has_more { taken } else { now } });
+    Ok(ChangePage { changes, next_cursor, has_more, units })
+}

@@ -1,0 +1,384 @@
+//! Community digital technology teams (Tổ công nghệ số cộng đồng) and their members.
+//! A commune sets up one team per village or residential group, sometimes one at commune
+//! level; officers and admins of the commune maintain them. Team size limits differ by
+//! province, so none is enforced here.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::access::caller::{Caller, RequestMeta};
+use crate::access::policy::{self, filter_to_scope, Access, Area, Capability, Principal};
+use crate::base::error::{self, ApiError, FieldError, Text};
+use crate::base::time::utc;
+use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
+use crate::domain::stats::Rec;
+use crate::store::db::AnyConnection;
+use crate::store::rows::TeamRow;
+use crate::store::schema::{classes, teams, units};
+
+pub const KINDS: &[&str] = &["community_tech_team", "youth_volunteer_team", "other"];
+pub const LEVELS: &[&str] = &["commune", "hamlet"];
+pub const MEMBER_ROLES: &[&str] = &["leader", "deputy", "member"];
+pub const AFFILIATIONS: &[&str] = &[
+    "hamlet_leader",
+    "youth_union",
+    "women_union",
+    "commune_police",
+    "teacher",
+    "health_worker",
+    "telecom_it",
+    "official",
+    "volunteer",
+    "other",
+];
+
+/// A community digital technology team.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "8d1f6a8e-2b1c-4c3e-9a7d-1e2f3a4b5c6d", "commune_code": "21025",
+    "hamlet_id": "5b7e0c52-3f0a-4b8e-8f6e-0d9c2f1a7b34", "name": "Tổ công nghệ số cộng đồng thôn Phú Thọ",
+    "kind": "community_tech_team", "level": "hamlet", "decision_number": "125/QĐ-UBND", "decision_date": "2025-08-12",
+    "active": true, "version": 1, "created_at": "2026-11-26T08:00:00Z", "updated_at": "2026-11-26T08:00:00Z"}))]
+pub struct Team {
+    pub id: String,
+    pub commune_code: String,
+    pub hamlet_id: Option<String>,
+    pub name: String,
+    /// `community_tech_team`, `youth_volunteer_team` or `other`.
+    pub kind: String,
+    /// `commune` or `hamlet`.
+    pub level: String,
+    /// Number of the commune's establishing decision.
+    pub decision_number: Option<String>,
+    pub decision_date: Option<NaiveDate>,
+    pub active: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&TeamRow> for Team {
+    fn from(r: &TeamRow) -> Self {
+        Team {
+            id: r.id.clone(),
+            commune_code: r.commune_code.clone(),
+            hamlet_id: r.hamlet_id.clone(),
+            name: r.name.clone(),
+            kind: r.kind.clone(),
+            level: r.level.clone(),
+            decision_number: r.decision_number.clone(),
+            decision_date: r.decision_date,
+            active: r.active,
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        }
+    }
+}
+
+/// A new team. Re-sending the same request with the same `id` returns the stored record.
+#[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"commune_code": "21025", "hamlet_id": "5b7e0c52-3f0a-4b8e-8f6e-0d9c2f1a7b34",
+    "name": "Tổ công nghệ số cộng đồng thôn Phú Thọ", "kind": "community_tech_team", "level": "hamlet",
+    "decision_number": "125/QĐ-UBND", "decision_date": "2025-08-12"}))]
+pub struct NewTeam {
+    pub id: Option<String>,
+    pub commune_code: String,
+    /// Required when `level` is `hamlet`; must be a hamlet of the same commune.
+    pub hamlet_id: Option<String>,
+    pub name: String,
+    pub kind: String,
+    pub level: String,
+    /// Up to 100 characters.
+    #[validate(length(max = 100))]
+    pub decision_number: Option<String>,
+    /// YYYY-MM-DD.
+    pub decision_date: Option<String>,
+    /// Default true.
+    pub active: Option<bool>,
+}
+
+/// Changes to a team; `""` clears an optional text or date.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct TeamPatch {
+    pub hamlet_id: Option<String>,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub level: Option<String>,
+    #[validate(length(max = 100))]
+    pub decision_number: Option<String>,
+    pub decision_date: Option<String>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TeamQuery {
+    /// Only teams of this commune.
+    pub commune: Option<String>,
+    /// Only teams of this hamlet.
+    pub hamlet: Option<String>,
+    /// Only active (`true`) or inactive (`false`) teams.
+    pub active: Option<bool>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+pub fn load_team(conn: &mut AnyConnection, id: &str) -> Result<TeamRow, ApiError> {
+    Ok(teams::table.find(id).filter(teams::deleted_at.is_null()).first(conn)?)
+}
+
+fn check_level(level: &str, hamlet_id: Option<&str>) -> Result<(), ApiError> {
+    if level == "hamlet" && hamlet_id.is_none() {
+        return Err(error::validation(vec![FieldError::new(
+            "hamlet_id",
+            "required",
+            Text::new("Tổ cấp thôn cần có thôn/tổ dân phố.", "A hamlet-level team needs its hamlet."),
+        )]));
+    }
+    Ok(())
+}
+
+/// The area of a commune named in a request body: 422 when no such unit exists.
+pub fn commune_of(conn: &mut AnyConnection, field: &str, code: &str) -> Result<Area, ApiError> {
+    let province: Option<String> = units::table.find(code).select(units::province_code).first(conn).optional()?;
+    match province {
+        Some(province) => Ok(Area::Commune { code: code.to_owned(), province }),
+        None => Err(records::unknown_unit(field)),
+    }
+}
+
+// ---- members --------------------------------------------------------------------------
+
+/// Teams in the caller's scope, by name.
+pub fn list_teams(conn: &mut AnyConnection, caller: &Caller, query: TeamQuery) -> Result<Page<Team>, ApiError> {
+    policy::authorize(caller, Capability::ReadFieldRecords, None, Access::Read)?;
+    let q = query;
+    let limit = page_limit(q.limit)?;
+    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let scope = caller.scope().clone();
+    {
+        let mut query = filter_to_scope!(teams::table.filter(teams::deleted_at.is_null()).into_boxed(), teams::commune_code, &scope);
+        if let Some(c) = q.commune {
+            query = query.filter(teams::commune_code.eq(c));
+        }
+        if let Some(h) = q.hamlet {
+            query = query.filter(teams::hamlet_id.eq(h));
+        }
+        if let Some(a) = q.active {
+            query = query.filter(teams::active.eq(a));
+        }
+        if let Some(Position(name, id)) = after {
+            query = query.filter(teams::name.gt(name.clone()).or(teams::name.eq(name).and(teams::id.gt(id))));
+        }
+        let rows: Vec<TeamRow> = query.order((teams::name, teams::id)).limit(limit + 1).load(conn)?;
+        records::page(rows, limit, |r| Position(r.name.clone(), r.id.clone()), |r| Ok(Team::from(r)))
+    }
+}
+
+/// Set up a team (officer or admin of the commune).
+pub fn create_team(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    meta: &RequestMeta,
+    form: NewTeam,
+) -> Result<(CreateOutcome, Team), ApiError> {
+    policy::authorize(caller, Capability::ManageTeams, None, Access::Write)?;
+    let digest = records::digest(&form);
+    let mut errors = Vec::new();
+    let id = records::new_record_id(form.id.as_deref(), &mut errors);
+    let name = records::required_text("name", &form.name, 200, &mut errors);
+    let kind = records::choice("kind", &form.kind, KINDS, &mut errors);
+    let level = records::choice("level", &form.level, LEVELS, &mut errors);
+    let hamlet_id = form.hamlet_id.as_deref().filter(|h| !h.is_empty()).map(|h| records::reference("hamlet_id", h, &mut errors));
+    records::validate_form(&form, &mut errors);
+    let decision_number = records::optional_text(form.decision_number.as_deref());
+    let decision_date = records::optional_date("decision_date", form.decision_date.as_deref(), &mut errors);
+    records::fail_if_any(errors)?;
+    check_level(&level, hamlet_id.as_deref())?;
+    let commune = form.commune_code.trim().to_owned();
+    let active = form.active.unwrap_or(true);
+    let (outcome, row) = {
+        crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
+            let mut w = Write::new(caller, meta);
+            w.serialise(conn)?;
+            let existing = teams::table
+                .find(&id)
+                .select((teams::create_digest, teams::deleted_at.is_not_null()))
+                .first::<(String, bool)>(conn)
+                .optional()?;
+            if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+                let row = load_team(conn, &id)?;
+                let area = Area::of_commune(conn, &row.commune_code)?;
+                policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
+                return Ok((CreateOutcome::Replay, row));
+            }
+            let area = commune_of(conn, "commune_code", &commune)?;
+            policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
+            crate::domain::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
+            w.touch_new(Rec::Team(id.clone()));
+            let seq = w.seq(conn)?;
+            diesel::insert_into(teams::table)
+                .values((
+                    teams::id.eq(&id),
+                    teams::version.eq(1i64),
+                    teams::created_at.eq(w.now),
+                    teams::updated_at.eq(w.now),
+                    teams::deleted_at.eq(None::<NaiveDateTime>),
+                    teams::change_seq.eq(seq),
+                    teams::create_digest.eq(&digest),
+                    teams::commune_code.eq(&commune),
+                    teams::hamlet_id.eq(&hamlet_id),
+                    teams::name.eq(&name),
+                    teams::kind.eq(&kind),
+                    teams::level.eq(&level),
+                    teams::decision_number.eq(&decision_number),
+                    teams::decision_date.eq(decision_date),
+                    teams::active.eq(active),
+                ))
+                .execute(conn)?;
+            w.audit(
+                conn,
+                "create",
+                "team",
+                &id,
+                Some(&commune),
+                &["commune_code", "hamlet_id", "name", "kind", "level", "decision", "active"],
+            )?;
+            w.finish(conn)?;
+            Ok((CreateOutcome::New, load_team(conn, &id)?))
+        })
+    }?;
+    Ok((outcome, Team::from(&row)))
+}
+
+/// One team.
+pub fn get_team(conn: &mut AnyConnection, caller: &Caller, path: &str) -> Result<Team, ApiError> {
+    policy::authorize(caller, Capability::ReadFieldRecords, None, Access::Read)?;
+    let id = parse_uuid(path)?;
+    let row = {
+        let row = load_team(conn, &id)?;
+        let area = Area::of_commune(conn, &row.commune_code)?;
+        policy::authorize(caller, Capability::ReadFieldRecords, Some(&area), Access::Read)?;
+        row
+    };
+    Ok(Team::from(&row))
+}
+
+/// Change a team. Needs `If-Match`.
+pub fn update_team(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    meta: &RequestMeta,
+    if_match: &IfMatch,
+    path: &str,
+    patch: TeamPatch,
+) -> Result<Team, ApiError> {
+    policy::authorize(caller, Capability::ManageTeams, None, Access::Write)?;
+    if_match.require()?;
+    let id = parse_uuid(path)?;
+    let p = patch;
+    let mut errors = Vec::new();
+    let name = p.name.as_deref().map(|n| records::required_text("name", n, 200, &mut errors));
+    let kind = p.kind.as_deref().map(|k| records::choice("kind", k, KINDS, &mut errors));
+    let level = p.level.as_deref().map(|k| records::choice("level", k, LEVELS, &mut errors));
+    let hamlet_id: Option<Option<String>> =
+        p.hamlet_id.as_deref().map(|h| if h.is_empty() { None } else { Some(records::reference("hamlet_id", h, &mut errors)) });
+    let decision_number: Option<Option<String>> = p.decision_number.as_deref().map(|d| records::optional_text(Some(d)));
+    records::validate_form(&p, &mut errors);
+    let decision_date: Option<Option<NaiveDate>> =
+        p.decision_date.as_deref().map(|d| records::optional_date("decision_date", Some(d), &mut errors));
+    records::fail_if_any(errors)?;
+    let row = {
+        crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
+            let mut w = Write::new(caller, meta);
+            w.serialise(conn)?;
+            let row = load_team(conn, &id)?;
+            let area = Area::of_commune(conn, &row.commune_code)?;
+            policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
+            if_match.check(row.version)?;
+            let new_hamlet = hamlet_id.clone().unwrap_or(row.hamlet_id.clone());
+            let new_level = level.clone().unwrap_or(row.level.clone());
+            check_level(&new_level, new_hamlet.as_deref())?;
+            if hamlet_id.is_some() {
+                crate::domain::hamlets::check_hamlet(conn, new_hamlet.as_deref(), &row.commune_code)?;
+            }
+            let new_name = name.clone().unwrap_or(row.name.clone());
+            let new_kind = kind.clone().unwrap_or(row.kind.clone());
+            let new_number = decision_number.clone().unwrap_or(row.decision_number.clone());
+            let new_date = decision_date.unwrap_or(row.decision_date);
+            let new_active = p.active.unwrap_or(row.active);
+            let changed = records::changed_fields(&[
+                ("hamlet_id", new_hamlet != row.hamlet_id),
+                ("name", new_name != row.name),
+                ("kind", new_kind != row.kind),
+                ("level", new_level != row.level),
+                ("decision_number", new_number != row.decision_number),
+                ("decision_date", new_date != row.decision_date),
+                ("active", new_active != row.active),
+            ]);
+            if changed.is_empty() {
+                return Ok(row);
+            }
+            w.touch(conn, Rec::Team(id.clone()))?;
+            let seq = w.seq(conn)?;
+            diesel::update(teams::table.find(&id))
+                .set((
+                    teams::hamlet_id.eq(new_hamlet),
+                    teams::name.eq(new_name),
+                    teams::kind.eq(new_kind),
+                    teams::level.eq(new_level),
+                    teams::decision_number.eq(new_number),
+                    teams::decision_date.eq(new_date),
+                    teams::active.eq(new_active),
+                    teams::version.eq(row.version + 1),
+                    teams::updated_at.eq(w.now),
+                    teams::change_seq.eq(seq),
+                ))
+                .execute(conn)?;
+            w.audit(conn, "update", "team", &id, Some(&row.commune_code), &changed)?;
+            w.finish(conn)?;
+            load_team(conn, &id)
+        })
+    }?;
+    Ok(Team::from(&row))
+}
+
+/// Delete a team (tombstone). Refused while classes of the team exist: cancel or move them
+/// first, or mark the team inactive instead.
+pub fn delete_team(conn: &mut AnyConnection, caller: &Caller, meta: &RequestMeta, if_match: &IfMatch, path: &str) -> Result<(), ApiError> {
+    policy::authorize(caller, Capability::ManageTeams, None, Access::Write)?;
+    if_match.require()?;
+    let id = parse_uuid(path)?;
+    {
+        crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
+            let mut w = Write::new(caller, meta);
+            w.serialise(conn)?;
+            let row = load_team(conn, &id)?;
+            let area = Area::of_commune(conn, &row.commune_code)?;
+            policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
+            if_match.check(row.version)?;
+            let n: i64 = classes::table.filter(classes::team_id.eq(&id)).filter(classes::deleted_at.is_null()).count().get_result(conn)?;
+            if n > 0 {
+                return Err(error::conflict(
+                    "team_has_classes",
+                    Text::new(
+                        format!("Tổ có {n} lớp học; hãy đánh dấu tổ ngừng hoạt động thay vì xóa."),
+                        format!("The team has {n} classes; mark it inactive instead of deleting it."),
+                    ),
+                ));
+            }
+            w.touch(conn, Rec::Team(id.clone()))?;
+            let seq = w.seq(conn)?;
+            records::tombstone!(conn, teams, &id, row.version, w.now, seq);
+            w.audit(conn, "delete", "team", &id, Some(&row.commune_code), &[])?;
+            w.finish(conn)
+        })
+    }?;
+    Ok(())
+}

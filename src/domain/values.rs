@@ -1,0 +1,1 @@
+//! Closed value sets of the domain.

@@ -1,0 +1,110 @@
+//! Periodic reports: `GET /reports/{period}` (JSON, CSV or XLSX), `POST
+//! /reports/{period}/close`, `POST /reports/{period}/reopen`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::access::caller::{Caller, RequestMeta};
+use crate::access::policy::{self, Access, Capability};
+use crate::base::error::{ApiError, Problem};
+use crate::domain::stats::reports::{self, parse_period, CloseQuery, Format, ReopenForm, Report, ReportQuery, ReportState, XLSX};
+use crate::http::state::AppState;
+
+/// Runs CPU-bound rendering off the executor.
+async fn render(f: impl FnOnce() -> Result<Vec<u8>, ApiError> + Send + 'static) -> Result<Vec<u8>, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("blocking: {e}")))?
+}
+
+/// A periodic report of the caller's scope (analysts, officers, admins).
+#[utoipa::path(
+    get, path = "/api/v1/reports/{period}", tag = "stats",
+    params(("period" = String, Path, description = "2026-Q1…Q4, 2026-H1, 2026-H2 or 2026"), ReportQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report (JSON, or CSV / XLSX with Vietnamese headers)", body = Report),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad period, format or level", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_report(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ReportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    policy::authorize(&caller, Capability::ReadStats, None, Access::Read)?;
+    let query = query.into_inner();
+    let period = parse_period(&path, query.calendar.unwrap_or(false))?;
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let format = reports::format_of(accept, query.format.as_deref())?;
+    let report = state.db.run(move |conn| reports::get_report(conn, &caller, &period, query.level.as_deref())).await?;
+    let file = format!("bao-cao-bdhvs-{}", report.period);
+    Ok(match format {
+        Format::Json => HttpResponse::Ok().json(report),
+        Format::Csv => {
+            let body = render(move || reports::csv_body(&report)).await?;
+            HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}.csv\"")))
+                .body(body)
+        }
+        Format::Xlsx => {
+            let body = render(move || reports::xlsx_body(&report)).await?;
+            HttpResponse::Ok()
+                .content_type(XLSX)
+                .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}.xlsx\"")))
+                .body(body)
+        }
+    })
+}
+
+/// Close a report: freeze the counters of its window (admins).
+#[utoipa::path(
+    post, path = "/api/v1/reports/{period}/close", tag = "stats",
+    params(("period" = String, Path, description = "2026-Q1…Q4, 2026-H1, 2026-H2 or 2026"), CloseQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Closed", body = ReportState),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Admins only", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already closed (`report_closed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad period", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn close_report(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    query: web::Query<CloseQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let body = state.db.run(move |conn| reports::close_report(conn, &caller, &meta, &path, query.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Reopen a closed report (admins; audited): it follows the live counters again.
+#[utoipa::path(
+    post, path = "/api/v1/reports/{period}/reopen", tag = "stats", request_body = ReopenForm,
+    params(("period" = String, Path, description = "2026-Q1…Q4, 2026-H1, 2026-H2 or 2026"), CloseQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Reopened", body = ReportState),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Admins only", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not closed (`report_not_closed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad period or missing reason", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn reopen_report(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    path: web::Path<String>,
+    query: web::Query<CloseQuery>,
+    form: web::Json<ReopenForm>,
+) -> Result<HttpResponse, ApiError> {
+    let body = state.db.run(move |conn| reports::reopen_report(conn, &caller, &meta, &path, query.into_inner(), form.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(body))
+}

@@ -1,0 +1,290 @@
+//! Database plumbing: the two backends behind one connection type, the pool, embedded
+//! migrations, write transactions and the helpers that keep both backends returning the
+//! same values (times truncated to microseconds, UUIDs as text).
+
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Timelike, Utc};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::base::config::DatabaseUrl;
+use crate::base::error::ApiError;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection to either backend. Queries are written once against this type; the
+/// few places that need backend-specific SQL `match` on it and say why.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// r2d2 manager that opens the backend the URL names. The derived
+/// `MultiConnection::establish` tries every backend and hides the real error
+/// ("Invalid connection url for multiconnection"), so we open the right one ourselves.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+
+    fn open(&self) -> Result<AnyConnection, ConnectionError> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let path = path.to_string_lossy();
+                let mut conn = diesel::SqliteConnection::establish(&path)?;
+                // busy_timeout first, so that the switch to WAL (which needs a lock) waits for
+                // another connection instead of failing; WAL lets readers proceed during a
+                // write; foreign keys are off by default in SQLite; NORMAL is durable in WAL
+                // mode except for the last transactions before a power cut.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => Ok(AnyConnection::Postgresql(diesel::PgConnection::establish(url)?)),
+        }
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        self.open().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        // A connection whose transaction manager is broken must not be reused.
+        <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+pub type DbPool = Pool<ConnectionManager>;
+pub type PooledConn = PooledConnection<ConnectionManager>;
+
+/// The pool plus the backend it talks to.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    url: DatabaseUrl,
+}
+
+impl Db {
+    /// Opens the pool. On failure connects once directly so the message carries the
+    /// database's own words (wrong password, no such database, TLS refused …).
+    pub fn connect(url: DatabaseUrl, pool_size: u32) -> Result<Self, String> {
+        if let DatabaseUrl::Sqlite(path) = &url {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create the folder {} for the SQLite database: {e}", parent.display()))?;
+            }
+        }
+        let manager = ConnectionManager::new(url.clone());
+        if let DatabaseUrl::Sqlite(_) = &url {
+            // Switch a new database file to WAL once, before the pool opens its connections
+            // in parallel (each would otherwise race for the lock the switch needs).
+            manager.open().map_err(|e| format!("cannot open the SQLite database: {e}"))?;
+        }
+        let pool =
+            Pool::builder().max_size(pool_size.max(1)).connection_timeout(Duration::from_secs(5)).build(manager.clone()).map_err(|_| {
+                match manager.open() {
+                    Err(e) => format!("cannot connect to the {} database: {e}", url.backend_name()),
+                    Ok(_) => format!("cannot open a pool of {pool_size} connections to the {} database", url.backend_name()),
+                }
+            })?;
+        Ok(Self { pool, url })
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.url, DatabaseUrl::Sqlite(_))
+    }
+
+    /// A connection for synchronous work (CLI, start-up). Never call from async code.
+    pub fn get(&self) -> Result<PooledConn, ApiError> {
+        self.pool.get().map_err(|e| ApiError::internal(format!("database pool: {e}")))
+    }
+
+    /// Runs blocking database work on the blocking thread pool, never on the executor.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        // The blocking pool of the current runtime (the HTTP server sizes it per worker).
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| ApiError::unavailable(format!("database pool: {e}")))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
+    }
+}
+
+/// One round trip to the database (readiness).
+pub fn ping(conn: &mut AnyConnection) -> Result<(), ApiError> {
+    conn.batch_execute("SELECT 1").map_err(|e| ApiError::unavailable(format!("readiness query: {e}")))
+}
+
+impl Db {
+    /// Applies every pending migration of this backend; returns the names applied.
+    pub fn migrate(&self) -> Result<Vec<String>, String> {
+        let mut conn = self.pool.get().map_err(|e| format!("database pool: {e}"))?;
+        migrate_connection(&mut conn)
+    }
+}
+
+pub fn migrate_connection(conn: &mut AnyConnection) -> Result<Vec<String>, String> {
+    let applied = match conn {
+        AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect()),
+        AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect()),
+    };
+    applied.map_err(|e| format!("migration failed: {e}"))
+}
+
+/// Runs `f` in a write transaction. On SQLite the transaction starts with
+/// `BEGIN IMMEDIATE`: a deferred transaction that reads first and writes later fails with
+/// SQLITE_BUSY (not waiting for busy_timeout) when another writer got in between.
+/// PostgreSQL needs nothing special: row locks taken inside serialise what must be.
+pub fn write_tx<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <AnyConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The original error matters more than a failed rollback; a connection whose
+            // rollback failed is marked broken and dropped by the pool (`has_broken`).
+            let _ = <AnyConnection as Connection>::TransactionManager::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
+/// Current UTC time truncated to microseconds: PostgreSQL keeps microseconds and SQLite
+/// keeps whatever it is given, so without this the two backends return different JSON.
+pub fn now() -> NaiveDateTime {
+    truncate_micros(Utc::now().naive_utc())
+}
+
+pub fn truncate_micros(t: NaiveDateTime) -> NaiveDateTime {
+    let nanos = t.nanosecond();
+    t.with_nanosecond(nanos - nanos % 1_000).unwrap_or(t)
+}
+
+/// A new random UUID (v4) in its canonical lowercase text form.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Allocates change-sequence numbers inside one write transaction.
+///
+/// The first allocation increments the single counter row, which locks it until commit
+/// (a row lock on PostgreSQL; SQLite's write lock is already held), so no other writer can
+/// take numbers before this transaction commits: numbers become visible in increasing
+/// order, which is what lets the delta-sync feed use them as a cursor. Later allocations
+/// in the same transaction are counted in memory and written back by [`ChangeSeq::finish`].
+#[derive(Debug, Default)]
+pub struct ChangeSeq {
+    next: Option<(i64, i64)>, // (last allocated, last written to the counter row)
+}
+
+impl ChangeSeq {
+    pub fn next(&mut self, conn: &mut AnyConnection) -> QueryResult<i64> {
+        use crate::store::schema::change_counter::dsl::*;
+        match self.next {
+            Some((last, written)) => {
+                let value_now = last + 1;
+                self.next = Some((value_now, written));
+                Ok(value_now)
+            }
+            None => {
+                let allocated: i64 =
+                    diesel::update(change_counter.filter(id.eq(1))).set(value.eq(value + 1)).returning(value).get_result(conn)?;
+                self.next = Some((allocated, allocated));
+                Ok(allocated)
+            }
+        }
+    }
+
+    /// Takes the counter's lock without allocating a number. A write transaction on
+    /// PostgreSQL calls this before it reads what it will change: writers then run one
+    /// after another (as SQLite's `BEGIN IMMEDIATE` makes them), so a version read and
+    /// checked cannot be changed by a concurrent transaction before this one writes.
+    pub fn lock(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
+        use crate::store::schema::change_counter::dsl::*;
+        if self.next.is_none() {
+            let current: i64 = diesel::update(change_counter.filter(id.eq(1))).set(value.eq(value)).returning(value).get_result(conn)?;
+            self.next = Some((current, current));
+        }
+        Ok(())
+    }
+
+    /// [`ChangeSeq::lock`] for a write that allocates no number before its reads (accounts):
+    /// on PostgreSQL only, SQLite's `BEGIN IMMEDIATE` already serialises writers.
+    pub fn serialise(conn: &mut AnyConnection) -> QueryResult<()> {
+        if matches!(conn, AnyConnection::Postgresql(_)) {
+            ChangeSeq::default().lock(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last number allocated back to the counter row. Call before commit.
+    pub fn finish(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
+        use crate::store::schema::change_counter::dsl::*;
+        if let Some((last, written)) = self.next {
+            if last != written {
+                diesel::update(change_counter.filter(id.eq(1))).set(value.eq(last)).execute(conn)?;
+                self.next = Some((last, last));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Inserts several rows with one statement per chunk of 500. Multi-row `.values(&vec)`
+/// does not compile through the MultiConnection, so this matches on the backend and runs
+/// the same statement on the inner connection. The row type needs
+/// `#[diesel(treat_none_as_default_value = false)]`, or SQLite gets one statement per row.
+macro_rules! insert_chunked {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let mut n = 0usize;
+        for chunk in $rows.chunks(500) {
+            n += match $conn {
+                $crate::store::db::AnyConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+                $crate::store::db::AnyConnection::Postgresql(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+            };
+        }
+        n
+    }};
+}
+pub(crate) use insert_chunked;

@@ -1,0 +1,8 @@
+//! The store layer: the two database backends behind one connection type, the diesel
+//! schema and row types, migrations, write transactions and change numbers, and the
+//! writing of audit entries.
+
+pub mod audit;
+pub mod db;
+pub mod rows;
+pub mod schema;

@@ -1,0 +1,192 @@
+//! Stored rows, column for column, as diesel loads them. Read models (what the API
+//! sends) and write forms (what it takes) live in the domain layer; a row type is shared
+//! by every module that reads its table.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable)]
+pub struct TeamRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub create_digest: String,
+    pub commune_code: String,
+    pub hamlet_id: Option<String>,
+    pub name: String,
+    pub kind: String,
+    pub level: String,
+    pub decision_number: Option<String>,
+    pub decision_date: Option<NaiveDate>,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct MemberRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub create_digest: String,
+    pub team_id: String,
+    pub commune_code: String,
+    pub full_name: String,
+    pub phone: Option<String>,
+    pub role: String,
+    pub affiliation: String,
+    pub joined_on: Option<NaiveDate>,
+    pub left_on: Option<NaiveDate>,
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct EnrollmentRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub create_digest: String,
+    pub class_id: String,
+    pub trainee_id: String,
+    pub commune_code: String,
+    pub status: String,
+    pub drop_reason: Option<String>,
+    pub completion_result: Option<String>,
+    pub completion_evidence: Option<String>,
+    pub completed_on: Option<NaiveDate>,
+    pub score: Option<f64>,
+    pub certificate_ref: Option<String>,
+    pub attendance_override_reason: Option<String>,
+    pub completion_recorded_by: Option<String>,
+    pub verification: Option<String>,
+    pub verification_reason: Option<String>,
+    pub verified_by: Option<String>,
+    pub verified_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct HamletRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub create_digest: String,
+    pub commune_code: String,
+    pub name: String,
+    pub kind: String,
+    pub search_name: String,
+}
+
+/// A stored account, column for column.
+#[derive(Debug, Clone, Queryable)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub full_name: String,
+    pub phone: Option<String>,
+    pub role: String,
+    pub scope_kind: String,
+    pub scope_code: Option<String>,
+    pub password_hash: String,
+    pub active: bool,
+    pub password_changed_at: NaiveDateTime,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct ClassRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub create_digest: String,
+    pub commune_code: String,
+    pub hamlet_id: Option<String>,
+    pub team_id: String,
+    pub title: String,
+    pub mode: String,
+    pub language: String,
+    pub interpreter_used: bool,
+    pub venue: Option<String>,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub planned_sessions: i32,
+    pub campaign: Option<String>,
+    pub status: String,
+    pub cancel_reason: Option<String>,
+    pub min_attendance_ratio: f64,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct SessionRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub create_digest: String,
+    pub class_id: String,
+    pub commune_code: String,
+    pub held_on: NaiveDate,
+    pub duration_minutes: i32,
+    pub topic_ids: String,
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct TopicRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub retired_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub name_vi: String,
+    pub name_en: String,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct TraineeRow {
+    pub id: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub change_seq: i64,
+    pub create_digest: String,
+    pub commune_code: String,
+    pub hamlet_id: Option<String>,
+    pub full_name: String,
+    pub search_name: String,
+    pub gender: String,
+    pub birth_year: i32,
+    pub phone: Option<String>,
+    pub id_hash: Option<String>,
+    pub id_last4: Option<String>,
+    pub ethnicity_code: Option<String>,
+    pub target_groups: String,
+    pub occupation: Option<String>,
+    pub consent_basic: bool,
+    pub consent_ethnicity: bool,
+    pub consent_method: String,
+    pub consent_at: NaiveDateTime,
+    pub consent_by: Option<String>,
+    pub merged_into: Option<String>,
+    pub erased_at: Option<NaiveDateTime>,
+}
