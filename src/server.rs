@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use rand::Rng;
 
 use crate::access::password::{self, Passwords};
-use crate::access::policy::{Role, Scope};
+use crate::access::policy::Scope;
 use crate::access::token::JwtKeys;
 use crate::base::config::{write_private_file, Config};
 use crate::domain::units;
@@ -21,6 +21,7 @@ use crate::http::state::AppState;
 use crate::http::{middleware, routes};
 use crate::store::db::Db;
 use crate::store::schema::users;
+use crate::store::values::Role;
 
 /// Opens the database, applies migrations, loads reference data on first start and
 /// creates the first admin on an empty database.

@@ -32,6 +32,11 @@ fn every_operation_documents_security_and_problems() {
                 .iter()
                 .filter(|(code, _)| code.starts_with('4') || code.starts_with('5'))
                 .map(|(code, r)| {
+                    // A shared response is a reference to `components/responses`.
+                    let r = match r["$ref"].as_str() {
+                        Some(name) => &spec["components"]["responses"][name.trim_start_matches("#/components/responses/")],
+                        None => r,
+                    };
                     let schema = &r["content"]["application/problem+json"]["schema"]["$ref"];
                     assert_eq!(schema, "#/components/schemas/Problem", "{id} {code} must use the problem schema");
                     code
@@ -47,4 +52,47 @@ fn every_operation_documents_security_and_problems() {
         }
     }
     assert!(count >= 13, "only {count} operations documented");
+}
+
+#[test]
+fn every_reference_resolves() {
+    let spec: Value = serde_json::from_str(&hocvuso::http::openapi::json()).unwrap();
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x) {
+                        ("$ref", Value::String(r)) => out.push(r.clone()),
+                        _ => refs(x, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&spec, &mut all);
+    let defined = |r: &str| {
+        let (kind, name) = r.trim_start_matches("#/components/").split_once('/').unwrap_or(("", ""));
+        spec["components"][kind].get(name).is_some()
+    };
+    let dangling: Vec<&String> = all.iter().filter(|r| !defined(r)).collect();
+    assert!(dangling.is_empty(), "references to components the document does not define: {dangling:?}");
+}
+
+#[test]
+fn closed_value_sets_are_enums() {
+    // A generated client gets an enum type for every closed set (issue #11): check a few
+    // fields of each kind (request body, response body, query parameter).
+    let spec: Value = serde_json::from_str(&hocvuso::http::openapi::json()).unwrap();
+    let schemas = &spec["components"]["schemas"];
+    assert_eq!(schemas["ClassMode"]["enum"], serde_json::json!(["in_person", "online", "mixed"]));
+    assert_eq!(schemas["NewClass"]["properties"]["mode"]["$ref"], "#/components/schemas/ClassMode");
+    assert_eq!(schemas["Class"]["properties"]["status"]["$ref"], "#/components/schemas/ClassStatus");
+    assert_eq!(schemas["NewTrainee"]["properties"]["target_groups"]["items"]["$ref"], "#/components/schemas/TargetGroup");
+    assert_eq!(schemas["OpResult"]["properties"]["status"]["$ref"], "#/components/schemas/OpStatus");
+    let params = spec["paths"]["/api/v1/classes"]["get"]["parameters"].as_array().unwrap();
+    let status = params.iter().find(|p| p["name"] == "status").unwrap();
+    assert_eq!(status["schema"]["$ref"], "#/components/schemas/ClassStatus");
 }

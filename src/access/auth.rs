@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::caller::{Caller, RequestMeta};
-use crate::access::policy::Role;
 use crate::access::throttle;
 use crate::access::token::{self, JwtKeys};
 use crate::base::config::Config;
@@ -270,7 +269,7 @@ pub fn redeem_reset_code(
             conn,
             &AuditEntry {
                 actor_id: Some(&user.id),
-                actor_role: Role::parse(&user.role).map(Role::as_str),
+                actor_role: Some(user.role.as_str()),
                 action: "reset_password",
                 entity: "user",
                 entity_id: &user.id,

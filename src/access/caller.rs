@@ -9,11 +9,12 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::access::policy::{Principal, Role, Scope};
+use crate::access::policy::{Principal, Scope};
 use crate::base::error::{self, ApiError};
 use crate::store::db::{self, AnyConnection};
 use crate::store::rows::UserRow;
 use crate::store::schema::{auth_sessions, users};
+use crate::store::values::Role;
 
 /// The authenticated caller: its account as stored now (not as it was when the token was
 /// issued), its role and scope, and the session the token belongs to.
@@ -42,13 +43,12 @@ pub struct RequestMeta {
 }
 
 impl UserRow {
-    /// Role and scope as policy types. A row with values outside the enums can only come
-    /// from hand-edited data; it is treated as an internal error, not trusted.
+    /// Role and scope as policy types. A kind and code that do not fit together can only
+    /// come from hand-edited data; it is treated as an internal error, not trusted.
     pub fn role_scope(&self) -> Result<(Role, Scope), ApiError> {
-        let role = Role::parse(&self.role).ok_or_else(|| ApiError::internal(format!("user {} has unknown role", self.id)))?;
-        let scope = Scope::from_parts(&self.scope_kind, self.scope_code.as_deref())
+        let scope = Scope::from_parts(self.scope_kind, self.scope_code.as_deref())
             .ok_or_else(|| ApiError::internal(format!("user {} has an invalid scope", self.id)))?;
-        Ok((role, scope))
+        Ok((self.role, scope))
     }
 }
 

@@ -7,47 +7,11 @@
 //! `out_of_scope` on writes.
 
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::store::db::AnyConnection;
 use crate::store::schema::{provinces, units};
-
-/// Account role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Manages accounts inside its scope; everything an officer may do.
-    Admin,
-    /// Reads everything in its scope and verifies completions.
-    Officer,
-    /// Records field work (classes, trainees, attendance) in its commune.
-    TeamMember,
-    /// Sees aggregate statistics only, never a person's data.
-    Analyst,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Officer => "officer",
-            Role::TeamMember => "team_member",
-            Role::Analyst => "analyst",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "officer" => Some(Role::Officer),
-            "team_member" => Some(Role::TeamMember),
-            "analyst" => Some(Role::Analyst),
-            _ => None,
-        }
-    }
-}
+use crate::store::values::{Role, ScopeKind};
 
 /// The area an account is responsible for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,32 +21,13 @@ pub enum Scope {
     Commune(String),
 }
 
-/// Kind of scope, as sent in requests (`scope_kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ScopeKind {
-    Country,
-    Province,
-    Commune,
-}
-
-impl ScopeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScopeKind::Country => "country",
-            ScopeKind::Province => "province",
-            ScopeKind::Commune => "commune",
-        }
-    }
-}
-
 impl Scope {
     /// From the stored `(scope_kind, scope_code)` pair; `None` for an impossible pair.
-    pub fn from_parts(kind: &str, code: Option<&str>) -> Option<Scope> {
+    pub fn from_parts(kind: ScopeKind, code: Option<&str>) -> Option<Scope> {
         match (kind, code) {
-            ("country", None) => Some(Scope::Country),
-            ("province", Some(c)) => Some(Scope::Province(c.to_owned())),
-            ("commune", Some(c)) => Some(Scope::Commune(c.to_owned())),
+            (ScopeKind::Country, None) => Some(Scope::Country),
+            (ScopeKind::Province, Some(c)) => Some(Scope::Province(c.to_owned())),
+            (ScopeKind::Commune, Some(c)) => Some(Scope::Commune(c.to_owned())),
             _ => None,
         }
     }

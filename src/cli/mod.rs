@@ -8,9 +8,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::access::policy::{Role, Scope, ScopeKind};
+use crate::access::policy::Scope;
 use crate::base::config::{ConfigArgs, LogFormat};
 use crate::store::db::Db;
+use crate::store::values::{Role, ScopeKind};
 
 #[derive(Debug, Parser)]
 #[command(name = "hocvuso", version, about = "REST API for the \"Bình dân học vụ số\" popular digital learning movement")]

@@ -12,6 +12,7 @@ use crate::base::error::ApiError;
 use crate::base::time::utc;
 use crate::domain::records::{decode_cursor, encode_cursor, page_limit, Page};
 use crate::store::schema::audit_log;
+use crate::store::values::Role;
 
 /// One audit entry.
 #[derive(Debug, Serialize, ToSchema)]
@@ -23,7 +24,7 @@ pub struct AuditRecord {
     pub id: i64,
     pub at: DateTime<Utc>,
     pub actor_id: Option<String>,
-    pub actor_role: Option<String>,
+    pub actor_role: Option<Role>,
     /// `create`, `update`, `delete`, `cancel`, …
     pub action: String,
     /// `user`, `hamlet`, `team`, `team_member`, `topic`, `class`, `class_session`, …
@@ -93,7 +94,7 @@ pub fn list_audit(conn: &mut crate::store::db::AnyConnection, caller: &Caller, q
             id: r.0,
             at: utc(r.1),
             actor_id: r.2,
-            actor_role: r.3,
+            actor_role: r.3.as_deref().and_then(Role::parse),
             action: r.4,
             entity: r.5,
             entity_id: r.6,

@@ -19,9 +19,8 @@ use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::ClassRow;
 use crate::store::schema::{class_instructors, class_sessions, class_topics, classes, team_members, teams};
+use crate::store::values::{Choice, ClassMode, ClassStatus};
 
-pub const MODES: &[&str] = &["in_person", "online", "mixed"];
-pub const STATUSES: &[&str] = &["planned", "ongoing", "completed", "cancelled"];
 /// Campaign tags with a fixed meaning; any other text (1–100 characters) is kept as given.
 pub const CAMPAIGNS: &[&str] = &["science_day_18_5", "innovation_day_1_10", "digital_transformation_day_10_10"];
 pub const DEFAULT_MIN_ATTENDANCE: f64 = 0.75;
@@ -42,8 +41,7 @@ pub struct Class {
     pub team_id: String,
     pub title: String,
     pub topic_ids: Vec<String>,
-    /// `in_person`, `online` or `mixed`.
-    pub mode: String,
+    pub mode: ClassMode,
     /// `vi` or an ISO 639-3 code of the ethnic language taught in (e.g. `hre` Hrê, `cua` Co,
     /// `sed` Xơ Đăng, `bdq` Ba Na, `jeh` Giẻ Triêng, `jra` Gia Rai).
     pub language: String,
@@ -55,8 +53,7 @@ pub struct Class {
     pub campaign: Option<String>,
     /// Team members who teach it.
     pub instructor_ids: Vec<String>,
-    /// `planned`, `ongoing`, `completed` or `cancelled`.
-    pub status: String,
+    pub status: ClassStatus,
     pub cancel_reason: Option<String>,
     /// Share of held sessions a trainee must attend to complete (default 0.75).
     pub min_attendance_ratio: f64,
@@ -73,7 +70,7 @@ pub(crate) fn view(r: &ClassRow, topic_ids: Vec<String>, instructor_ids: Vec<Str
         team_id: r.team_id.clone(),
         title: r.title.clone(),
         topic_ids,
-        mode: r.mode.clone(),
+        mode: r.mode,
         language: r.language.clone(),
         interpreter_used: r.interpreter_used,
         venue: r.venue.clone(),
@@ -82,7 +79,7 @@ pub(crate) fn view(r: &ClassRow, topic_ids: Vec<String>, instructor_ids: Vec<Str
         planned_sessions: r.planned_sessions,
         campaign: r.campaign.clone(),
         instructor_ids,
-        status: r.status.clone(),
+        status: r.status,
         cancel_reason: r.cancel_reason.clone(),
         min_attendance_ratio: r.min_attendance_ratio,
         version: r.version,
@@ -159,7 +156,8 @@ pub struct NewClass {
     pub title: String,
     /// At least one topic of the catalogue (not retired).
     pub topic_ids: Vec<String>,
-    pub mode: String,
+    #[schema(value_type = ClassMode)]
+    pub mode: Choice<ClassMode>,
     /// `vi` or an ISO 639-3 code (three lowercase letters).
     pub language: String,
     pub interpreter_used: Option<bool>,
@@ -192,7 +190,8 @@ pub struct ClassPatch {
     pub team_id: Option<String>,
     pub title: Option<String>,
     pub topic_ids: Option<Vec<String>>,
-    pub mode: Option<String>,
+    #[schema(value_type = Option<ClassMode>)]
+    pub mode: Option<Choice<ClassMode>>,
     pub language: Option<String>,
     pub interpreter_used: Option<bool>,
     #[validate(length(max = 300))]
@@ -204,7 +203,8 @@ pub struct ClassPatch {
     #[validate(length(max = 100))]
     pub campaign: Option<String>,
     pub instructor_ids: Option<Vec<String>>,
-    pub status: Option<String>,
+    #[schema(value_type = Option<ClassStatus>)]
+    pub status: Option<Choice<ClassStatus>>,
     #[validate(range(min = 0.0, max = 1.0))]
     pub min_attendance_ratio: Option<f64>,
 }
@@ -226,7 +226,8 @@ pub struct ClassQuery {
     pub team: Option<String>,
     /// Classes that cover this topic.
     pub topic: Option<String>,
-    pub status: Option<String>,
+    #[param(value_type = Option<ClassStatus>)]
+    pub status: Option<Choice<ClassStatus>>,
     /// Classes starting on or after this date (YYYY-MM-DD).
     pub from: Option<String>,
     /// Classes starting on or before this date (YYYY-MM-DD).
@@ -357,7 +358,7 @@ pub(crate) fn create_class_in(
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let title = records::required_text("title", &form.title, 300, &mut errors);
     let topic_ids = check_topic_list(&form.topic_ids, &mut errors);
-    let mode = records::choice("mode", &form.mode, MODES, &mut errors);
+    let mode = form.mode.check("mode", &mut errors);
     let language = check_language(&form.language, &mut errors);
     records::validate_form(&form, &mut errors);
     let venue = records::optional_text(form.venue.as_deref());
@@ -369,6 +370,7 @@ pub(crate) fn create_class_in(
     let team_id = records::reference("team_id", &form.team_id, &mut errors);
     let hamlet_id = form.hamlet_id.as_deref().filter(|h| !h.is_empty()).map(|h| records::reference("hamlet_id", h, &mut errors));
     records::fail_if_any(errors)?;
+    let mode = records::valid(mode)?;
     let (Some(start), Some(end)) = (start, end) else { return Err(error::internal_invariant()) };
     check_range(start, end)?;
     let commune = form.commune_code.trim().to_owned();
@@ -406,7 +408,7 @@ pub(crate) fn create_class_in(
             classes::hamlet_id.eq(&hamlet_id),
             classes::team_id.eq(&team_id),
             classes::title.eq(&title),
-            classes::mode.eq(&mode),
+            classes::mode.eq(mode),
             classes::language.eq(&language),
             classes::interpreter_used.eq(interpreter),
             classes::venue.eq(&venue),
@@ -414,7 +416,7 @@ pub(crate) fn create_class_in(
             classes::end_date.eq(end),
             classes::planned_sessions.eq(planned),
             classes::campaign.eq(&campaign),
-            classes::status.eq("planned"),
+            classes::status.eq(ClassStatus::Planned),
             classes::cancel_reason.eq(None::<String>),
             classes::min_attendance_ratio.eq(ratio),
         ))
@@ -431,11 +433,12 @@ pub(crate) fn create_class_in(
     Ok((CreateOutcome::New, load_view(conn, &id)?))
 }
 
-fn transition_allowed(from: &str, to: &str) -> bool {
-    from == to || matches!((from, to), ("planned", "ongoing") | ("ongoing", "completed"))
+fn transition_allowed(from: ClassStatus, to: ClassStatus) -> bool {
+    use ClassStatus::*;
+    from == to || matches!((from, to), (Planned, Ongoing) | (Ongoing, Completed))
 }
 
-fn invalid_transition(from: &str, to: &str) -> ApiError {
+fn invalid_transition(from: ClassStatus, to: ClassStatus) -> ApiError {
     error::conflict(
         "invalid_status_transition",
         Text::new(
@@ -466,7 +469,7 @@ pub(crate) fn update_class_in(
     let team_id = p.team_id.as_deref().map(|t| records::reference("team_id", t, &mut errors));
     let title = p.title.as_deref().map(|t| records::required_text("title", t, 300, &mut errors));
     let topic_ids = p.topic_ids.as_deref().map(|t| check_topic_list(t, &mut errors));
-    let mode = p.mode.as_deref().map(|m| records::choice("mode", m, MODES, &mut errors));
+    let mode = p.mode.as_ref().map(|m| m.check("mode", &mut errors));
     let language = p.language.as_deref().map(|l| check_language(l, &mut errors));
     records::validate_form(&p, &mut errors);
     let venue: Option<Option<String>> = p.venue.as_deref().map(|v| records::optional_text(Some(v)));
@@ -474,18 +477,20 @@ pub(crate) fn update_class_in(
     let end = p.end_date.as_deref().map(|d| records::date("end_date", d, &mut errors));
     let campaign: Option<Option<String>> = p.campaign.as_deref().map(|c| records::optional_text(Some(c)));
     let instructor_ids = p.instructor_ids.as_deref().map(|i| check_id_list("instructor_ids", i, &mut errors));
-    let status = p.status.as_deref().map(|s| records::choice("status", s, STATUSES, &mut errors));
+    let status = p.status.as_ref().map(|s| s.check("status", &mut errors));
     records::fail_if_any(errors)?;
+    let mode = mode.map(records::valid).transpose()?;
+    let status = status.map(records::valid).transpose()?;
     let row = load_class(conn, &id)?;
     let area = Area::of_commune(conn, &row.commune_code)?;
     policy::authorize(caller, Capability::RecordClasses, Some(&area), Access::Write)?;
     if_match.check(row.version)?;
-    if row.status == "cancelled" {
+    if row.status == ClassStatus::Cancelled {
         return Err(class_cancelled());
     }
-    let new_status = status.clone().unwrap_or(row.status.clone());
-    if !transition_allowed(&row.status, &new_status) {
-        return Err(invalid_transition(&row.status, &new_status));
+    let new_status = status.unwrap_or(row.status);
+    if !transition_allowed(row.status, new_status) {
+        return Err(invalid_transition(row.status, new_status));
     }
     let new_start = start.flatten().unwrap_or(row.start_date);
     let new_end = end.flatten().unwrap_or(row.end_date);
@@ -525,7 +530,7 @@ pub(crate) fn update_class_in(
         check_instructors(conn, &new_team, &new_instructors)?;
     }
     let new_title = title.clone().unwrap_or(row.title.clone());
-    let new_mode = mode.clone().unwrap_or(row.mode.clone());
+    let new_mode = mode.unwrap_or(row.mode);
     let new_lang = language.clone().unwrap_or(row.language.clone());
     let new_interp = p.interpreter_used.unwrap_or(row.interpreter_used);
     let new_venue = venue.clone().unwrap_or(row.venue.clone());
@@ -598,14 +603,14 @@ pub(crate) fn cancel_class_in(
     if if_match.is_present() {
         if_match.check(row.version)?;
     }
-    if !matches!(row.status.as_str(), "planned" | "ongoing") {
-        return Err(invalid_transition(&row.status, "cancelled"));
+    if !matches!(row.status, ClassStatus::Planned | ClassStatus::Ongoing) {
+        return Err(invalid_transition(row.status, ClassStatus::Cancelled));
     }
     w.touch(conn, Rec::Class(id.clone()))?;
     let seq = w.seq(conn)?;
     diesel::update(classes::table.find(&id))
         .set((
-            classes::status.eq("cancelled"),
+            classes::status.eq(ClassStatus::Cancelled),
             classes::cancel_reason.eq(Some(&reason)),
             classes::version.eq(row.version + 1),
             classes::updated_at.eq(w.now),
@@ -657,10 +662,9 @@ pub fn list_classes(conn: &mut AnyConnection, caller: &Caller, query: ClassQuery
     let mut errors = Vec::new();
     let from = records::optional_date("from", q.from.as_deref(), &mut errors);
     let to = records::optional_date("to", q.to.as_deref(), &mut errors);
-    if let Some(s) = &q.status {
-        records::choice("status", s, STATUSES, &mut errors);
-    }
+    let status = q.status.as_ref().map(|s| s.check("status", &mut errors));
     records::fail_if_any(errors)?;
+    let status = status.map(records::valid).transpose()?;
     let scope = caller.scope().clone();
     {
         let mut query = filter_to_scope!(classes::table.filter(classes::deleted_at.is_null()).into_boxed(), classes::commune_code, &scope);
@@ -677,7 +681,7 @@ pub fn list_classes(conn: &mut AnyConnection, caller: &Caller, query: ClassQuery
             query =
                 query.filter(classes::id.eq_any(class_topics::table.filter(class_topics::topic_id.eq(t)).select(class_topics::class_id)));
         }
-        if let Some(s) = q.status {
+        if let Some(s) = status {
             query = query.filter(classes::status.eq(s));
         }
         if let Some(f) = from {

@@ -17,17 +17,13 @@ use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::EnrollmentRow;
 use crate::store::schema::{attendance_marks, class_sessions, enrollments, session_attendance, trainees};
-
-pub const RESULTS: &[&str] = &["passed", "failed"];
-pub const EVIDENCE: &[&str] = &["in_class_assessment", "platform_certificate", "officer_confirmation"];
+use crate::store::values::{Choice, ClassStatus, CompletionResult, EnrollmentStatus, Evidence, VerificationDecision};
 
 /// A trainee's completion of a class.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Completion {
-    /// `passed` or `failed`.
-    pub result: String,
-    /// `in_class_assessment`, `platform_certificate` or `officer_confirmation`.
-    pub evidence: String,
+    pub result: CompletionResult,
+    pub evidence: Evidence,
     pub completed_on: NaiveDate,
     pub score: Option<f64>,
     pub certificate_ref: Option<String>,
@@ -39,8 +35,7 @@ pub struct Completion {
 /// An officer's decision on a completion.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Verification {
-    /// `verified` or `rejected`.
-    pub decision: String,
+    pub decision: VerificationDecision,
     pub reason: Option<String>,
     pub verified_by: Option<String>,
     pub verified_at: Option<DateTime<Utc>>,
@@ -56,8 +51,7 @@ pub struct Enrollment {
     pub class_id: String,
     pub trainee_id: String,
     pub trainee_name: String,
-    /// `enrolled` or `dropped`.
-    pub status: String,
+    pub status: EnrollmentStatus,
     pub drop_reason: Option<String>,
     pub completion: Option<Completion>,
     pub verification: Option<Verification>,
@@ -67,10 +61,10 @@ pub struct Enrollment {
 }
 
 pub(crate) fn view(r: &EnrollmentRow, trainee_name: String) -> Enrollment {
-    let completion = match (&r.completion_result, &r.completion_evidence, r.completed_on) {
+    let completion = match (r.completion_result, r.completion_evidence, r.completed_on) {
         (Some(result), Some(evidence), Some(on)) => Some(Completion {
-            result: result.clone(),
-            evidence: evidence.clone(),
+            result,
+            evidence,
             completed_on: on,
             score: r.score,
             certificate_ref: r.certificate_ref.clone(),
@@ -84,11 +78,11 @@ pub(crate) fn view(r: &EnrollmentRow, trainee_name: String) -> Enrollment {
         class_id: r.class_id.clone(),
         trainee_id: r.trainee_id.clone(),
         trainee_name,
-        status: r.status.clone(),
+        status: r.status,
         drop_reason: r.drop_reason.clone(),
         completion,
-        verification: r.verification.as_ref().map(|d| Verification {
-            decision: d.clone(),
+        verification: r.verification.map(|decision| Verification {
+            decision,
             reason: r.verification_reason.clone(),
             verified_by: r.verified_by.clone(),
             verified_at: r.verified_at.map(utc),
@@ -151,7 +145,7 @@ pub(crate) fn create_enrollment_in(
         let row = load_enrollment(conn, &id)?;
         return Ok((CreateOutcome::Replay, with_name(conn, &row)?, row.version));
     }
-    if class.status == "cancelled" {
+    if class.status == ClassStatus::Cancelled {
         return Err(class_cancelled());
     }
     let trainee: Option<(Option<NaiveDateTime>, String)> = trainees::table
@@ -174,7 +168,7 @@ pub(crate) fn create_enrollment_in(
         .filter(enrollments::class_id.eq(&class_id))
         .filter(enrollments::trainee_id.eq(&trainee_id))
         .filter(enrollments::deleted_at.is_null())
-        .filter(enrollments::status.eq("enrolled"))
+        .filter(enrollments::status.eq(EnrollmentStatus::Enrolled))
         .count()
         .get_result(conn)?;
     if already > 0 {
@@ -197,7 +191,7 @@ pub(crate) fn create_enrollment_in(
             enrollments::class_id.eq(&class_id),
             enrollments::trainee_id.eq(&trainee_id),
             enrollments::commune_code.eq(&class.commune_code),
-            enrollments::status.eq("enrolled"),
+            enrollments::status.eq(EnrollmentStatus::Enrolled),
         ))
         .get_result::<EnrollmentRow>(conn)?;
     w.audit(conn, "create", "enrollment", &id, Some(&class.commune_code), &["class_id", "trainee_id"])?;
@@ -208,7 +202,8 @@ pub(crate) fn create_enrollment_in(
 #[into_params(parameter_in = Query)]
 pub struct EnrollmentQuery {
     /// `enrolled` or `dropped`.
-    pub status: Option<String>,
+    #[param(value_type = Option<EnrollmentStatus>)]
+    pub status: Option<Choice<EnrollmentStatus>>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -242,7 +237,7 @@ pub(crate) fn drop_enrollment_in(
         return Err(error::not_found());
     }
     if_match.check(row.version)?;
-    if row.status == "dropped" {
+    if row.status == EnrollmentStatus::Dropped {
         return Err(error::conflict("already_dropped", Text::new("Đã rút tên khỏi lớp.", "The enrollment is already dropped.")));
     }
     if row.completion_result.is_some() {
@@ -255,7 +250,7 @@ pub(crate) fn drop_enrollment_in(
     let seq = w.seq(conn)?;
     diesel::update(enrollments::table.find(&eid))
         .set((
-            enrollments::status.eq("dropped"),
+            enrollments::status.eq(EnrollmentStatus::Dropped),
             enrollments::drop_reason.eq(Some(&reason)),
             enrollments::version.eq(row.version + 1),
             enrollments::updated_at.eq(w.now),
@@ -372,7 +367,7 @@ pub(crate) fn put_attendance_in(
     if if_match.is_present() {
         if_match.check(current.version)?;
     }
-    if class.status == "cancelled" {
+    if class.status == ClassStatus::Cancelled {
         return Err(class_cancelled());
     }
     if current.present == present {
@@ -381,7 +376,7 @@ pub(crate) fn put_attendance_in(
     let enrolled: Vec<String> = enrollments::table
         .filter(enrollments::class_id.eq(&class_id))
         .filter(enrollments::deleted_at.is_null())
-        .filter(enrollments::status.eq("enrolled"))
+        .filter(enrollments::status.eq(EnrollmentStatus::Enrolled))
         .filter(enrollments::trainee_id.eq_any(&present))
         .select(enrollments::trainee_id)
         .load(conn)?;
@@ -411,9 +406,11 @@ pub(crate) fn put_attendance_in(
 #[schema(example = json!({"result": "passed", "evidence": "in_class_assessment", "completed_on": "2026-12-15", "score": 8.5}))]
 pub struct CompletionForm {
     /// `passed` or `failed`.
-    pub result: String,
+    #[schema(value_type = CompletionResult)]
+    pub result: Choice<CompletionResult>,
     /// `in_class_assessment`, `platform_certificate` or `officer_confirmation`.
-    pub evidence: String,
+    #[schema(value_type = Evidence)]
+    pub evidence: Choice<Evidence>,
     /// Not in the future.
     pub completed_on: String,
     /// 0–100.
@@ -437,8 +434,8 @@ pub(crate) fn record_completion_in(
     policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
     let mut errors = Vec::new();
     records::validate_form(&form, &mut errors);
-    let result = records::choice("result", &form.result, RESULTS, &mut errors);
-    let evidence = records::choice("evidence", &form.evidence, EVIDENCE, &mut errors);
+    let result = form.result.check("result", &mut errors);
+    let evidence = form.evidence.check("evidence", &mut errors);
     let completed_on = records::date("completed_on", &form.completed_on, &mut errors);
     if completed_on.is_some_and(|d| d > Utc::now().date_naive()) {
         errors.push(FieldError::new(
@@ -452,7 +449,7 @@ pub(crate) fn record_completion_in(
     if override_reason.is_some() && !policy::role_can(caller.role(), Capability::VerifyAndManagePersonData) {
         return Err(error::forbidden());
     }
-    let Some(completed_on) = completed_on else { return Err(error::internal_invariant()) };
+    let (result, evidence, completed_on) = (records::valid(result)?, records::valid(evidence)?, records::valid(completed_on)?);
     let certificate_ref = records::optional_text(form.certificate_ref.as_deref());
     let score = form.score;
     let row = load_enrollment(conn, &eid)?;
@@ -463,13 +460,13 @@ pub(crate) fn record_completion_in(
             Text::new("Đã ghi kết quả hoàn thành cho lượt ghi danh này.", "A completion is already recorded for this enrollment."),
         ));
     }
-    if row.status != "enrolled" {
+    if row.status != EnrollmentStatus::Enrolled {
         return Err(error::conflict(
             "enrollment_dropped",
             Text::new("Người học đã rút tên khỏi lớp.", "The trainee has dropped out of the class."),
         ));
     }
-    if result == "passed" {
+    if result == CompletionResult::Passed {
         let held: i64 = class_sessions::table
             .filter(class_sessions::class_id.eq(&class.id))
             .filter(class_sessions::deleted_at.is_null())
@@ -504,8 +501,8 @@ pub(crate) fn record_completion_in(
     let seq = w.seq(conn)?;
     diesel::update(enrollments::table.find(&eid))
         .set((
-            enrollments::completion_result.eq(Some(&result)),
-            enrollments::completion_evidence.eq(Some(&evidence)),
+            enrollments::completion_result.eq(Some(result)),
+            enrollments::completion_evidence.eq(Some(evidence)),
             enrollments::completed_on.eq(Some(completed_on)),
             enrollments::score.eq(score),
             enrollments::certificate_ref.eq(&certificate_ref),
@@ -527,7 +524,8 @@ pub(crate) fn record_completion_in(
 #[schema(example = json!({"decision": "verified", "reason": "Đã kiểm tra tại lớp"}))]
 pub struct VerifyForm {
     /// `verified` or `rejected`.
-    pub decision: String,
+    #[schema(value_type = VerificationDecision)]
+    pub decision: Choice<VerificationDecision>,
     /// Required to reject (1–500 characters).
     pub reason: Option<String>,
 }
@@ -544,6 +542,10 @@ pub fn list_enrollments(
     let q = query;
     let limit = page_limit(q.limit)?;
     let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut errors = Vec::new();
+    let status = q.status.as_ref().map(|s| s.check("status", &mut errors));
+    records::fail_if_any(errors)?;
+    let status = status.map(records::valid).transpose()?;
     {
         class_in_scope(conn, caller, &class_id, Capability::ReadPersonData, Access::Read)?;
         let mut query = enrollments::table
@@ -552,7 +554,7 @@ pub fn list_enrollments(
             .filter(enrollments::deleted_at.is_null())
             .select((enrollments::all_columns, trainees::full_name, trainees::search_name))
             .into_boxed();
-        if let Some(s) = q.status {
+        if let Some(s) = status {
             query = query.filter(enrollments::status.eq(s));
         }
         if let Some(Position(name, id)) = after {
@@ -587,15 +589,16 @@ pub fn verify_completion(
     policy::authorize(caller, Capability::VerifyAndManagePersonData, None, Access::Write)?;
     let eid = parse_uuid(path)?;
     let mut errors = Vec::new();
-    let decision = records::choice("decision", &form.decision, &["verified", "rejected"], &mut errors);
+    let decision = form.decision.check("decision", &mut errors);
     let reason = records::optional_text(form.reason.as_deref());
-    if decision == "rejected" && reason.is_none() {
+    if decision == Some(VerificationDecision::Rejected) && reason.is_none() {
         errors.push(FieldError::new("reason", "required", Text::new("Cần lý do khi không xác nhận.", "A rejection needs a reason.")));
     }
     if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
         errors.push(FieldError::new("reason", "length", Text::new("Tối đa 500 ký tự.", "Must be at most 500 characters.")));
     }
     records::fail_if_any(errors)?;
+    let decision = records::valid(decision)?;
     let (body, version) = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
             let row = load_enrollment(conn, &eid)?;
@@ -612,7 +615,7 @@ pub fn verify_completion(
             let seq = w.seq(conn)?;
             diesel::update(enrollments::table.find(&eid))
                 .set((
-                    enrollments::verification.eq(Some(&decision)),
+                    enrollments::verification.eq(Some(decision)),
                     enrollments::verification_reason.eq(&reason),
                     enrollments::verified_by.eq(Some(&caller.user.id)),
                     enrollments::verified_at.eq(Some(w.now)),

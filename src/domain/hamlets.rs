@@ -14,8 +14,7 @@ use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, Create
 use crate::store::db::AnyConnection;
 use crate::store::rows::HamletRow;
 use crate::store::schema::{hamlets, units};
-
-pub const KINDS: &[&str] = &["village", "residential_group", "other"];
+use crate::store::values::{Choice, HamletKind};
 
 /// A hamlet or residential group.
 #[derive(Debug, Serialize, ToSchema)]
@@ -25,8 +24,7 @@ pub struct Hamlet {
     pub id: String,
     pub commune_code: String,
     pub name: String,
-    /// `village` (thôn, làng, bản, buôn…), `residential_group` (tổ dân phố) or `other`.
-    pub kind: String,
+    pub kind: HamletKind,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -38,7 +36,7 @@ impl From<&HamletRow> for Hamlet {
             id: r.id.clone(),
             commune_code: r.commune_code.clone(),
             name: r.name.clone(),
-            kind: r.kind.clone(),
+            kind: r.kind,
             version: r.version,
             created_at: utc(r.created_at),
             updated_at: utc(r.updated_at),
@@ -54,14 +52,16 @@ pub struct NewHamlet {
     pub id: Option<String>,
     /// 1–200 characters.
     pub name: String,
-    pub kind: String,
+    #[schema(value_type = HamletKind)]
+    pub kind: Choice<HamletKind>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HamletPatch {
     pub name: Option<String>,
-    pub kind: Option<String>,
+    #[schema(value_type = Option<HamletKind>)]
+    pub kind: Option<Choice<HamletKind>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -140,8 +140,9 @@ pub fn create_hamlet(
     let mut errors = Vec::new();
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let name = records::required_text("name", &form.name, 200, &mut errors);
-    let kind = records::choice("kind", &form.kind, KINDS, &mut errors);
+    let kind = form.kind.check("kind", &mut errors);
     records::fail_if_any(errors)?;
+    let kind = records::valid(kind)?;
     let code = path.to_owned();
     let (outcome, row) = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
@@ -168,7 +169,7 @@ pub fn create_hamlet(
                     hamlets::create_digest.eq(&digest),
                     hamlets::commune_code.eq(&code),
                     hamlets::name.eq(&name),
-                    hamlets::kind.eq(&kind),
+                    hamlets::kind.eq(kind),
                     hamlets::search_name.eq(crate::base::text::fold(&name)),
                 ))
                 .execute(conn)?;
@@ -194,8 +195,9 @@ pub fn update_hamlet(
     let id = parse_uuid(path)?;
     let mut errors = Vec::new();
     let name = patch.name.as_deref().map(|n| records::required_text("name", n, 200, &mut errors));
-    let kind = patch.kind.as_deref().map(|k| records::choice("kind", k, KINDS, &mut errors));
+    let kind = patch.kind.as_ref().map(|k| k.check("kind", &mut errors));
     records::fail_if_any(errors)?;
+    let kind = kind.map(records::valid).transpose()?;
     let row = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
             let mut w = Write::new(caller, meta);
@@ -208,7 +210,7 @@ pub fn update_hamlet(
             if name.as_ref().is_some_and(|n| n != &row.name) {
                 changed.push("name");
             }
-            if kind.as_ref().is_some_and(|k| k != &row.kind) {
+            if kind.is_some_and(|k| k != row.kind) {
                 changed.push("kind");
             }
             if changed.is_empty() {
@@ -220,7 +222,7 @@ pub fn update_hamlet(
                 .set((
                     hamlets::search_name.eq(crate::base::text::fold(&name)),
                     hamlets::name.eq(name),
-                    hamlets::kind.eq(kind.unwrap_or(row.kind.clone())),
+                    hamlets::kind.eq(kind.unwrap_or(row.kind)),
                     hamlets::version.eq(row.version + 1),
                     hamlets::updated_at.eq(w.now),
                     hamlets::change_seq.eq(seq),

@@ -12,10 +12,11 @@ use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
 use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::domain::stats::Rec;
-use crate::domain::teams::{load_team, AFFILIATIONS, MEMBER_ROLES};
+use crate::domain::teams::load_team;
 use crate::store::db::AnyConnection;
 use crate::store::rows::MemberRow;
 use crate::store::schema::{team_members, users};
+use crate::store::values::{Affiliation, Choice, MemberRole};
 
 /// A member of a team.
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,11 +30,9 @@ pub struct Member {
     pub commune_code: String,
     pub full_name: String,
     pub phone: Option<String>,
-    /// `leader`, `deputy` or `member`.
-    pub role: String,
+    pub role: MemberRole,
     /// `hamlet_leader`, `youth_union`, `women_union`, `commune_police`, `teacher`,
-    /// `health_worker`, `telecom_it`, `official`, `volunteer` or `other`.
-    pub affiliation: String,
+    pub affiliation: Affiliation,
     pub joined_on: Option<NaiveDate>,
     pub left_on: Option<NaiveDate>,
     /// The login account of this person, if any (so a team_member account knows its team).
@@ -51,8 +50,8 @@ impl From<&MemberRow> for Member {
             commune_code: r.commune_code.clone(),
             full_name: r.full_name.clone(),
             phone: r.phone.clone(),
-            role: r.role.clone(),
-            affiliation: r.affiliation.clone(),
+            role: r.role,
+            affiliation: r.affiliation,
             joined_on: r.joined_on,
             left_on: r.left_on,
             user_id: r.user_id.clone(),
@@ -71,8 +70,10 @@ pub struct NewMember {
     pub id: Option<String>,
     pub full_name: String,
     pub phone: Option<String>,
-    pub role: String,
-    pub affiliation: String,
+    #[schema(value_type = MemberRole)]
+    pub role: Choice<MemberRole>,
+    #[schema(value_type = Affiliation)]
+    pub affiliation: Choice<Affiliation>,
     pub joined_on: Option<String>,
     pub left_on: Option<String>,
     /// An account whose scope is this commune.
@@ -86,8 +87,10 @@ pub struct NewMember {
 pub struct MemberPatch {
     pub full_name: Option<String>,
     pub phone: Option<String>,
-    pub role: Option<String>,
-    pub affiliation: Option<String>,
+    #[schema(value_type = Option<MemberRole>)]
+    pub role: Option<Choice<MemberRole>>,
+    #[schema(value_type = Option<Affiliation>)]
+    pub affiliation: Option<Choice<Affiliation>>,
     pub joined_on: Option<String>,
     pub left_on: Option<String>,
     pub user_id: Option<String>,
@@ -210,12 +213,13 @@ pub fn create_member(
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let full_name = crate::domain::users::check_name("full_name", &form.full_name, &mut errors);
     let phone = crate::domain::users::check_phone("phone", form.phone.as_deref(), &mut errors);
-    let role = records::choice("role", &form.role, MEMBER_ROLES, &mut errors);
-    let affiliation = records::choice("affiliation", &form.affiliation, AFFILIATIONS, &mut errors);
+    let role = form.role.check("role", &mut errors);
+    let affiliation = form.affiliation.check("affiliation", &mut errors);
     let joined_on = records::optional_date("joined_on", form.joined_on.as_deref(), &mut errors);
     let left_on = records::optional_date("left_on", form.left_on.as_deref(), &mut errors);
     let user_id = form.user_id.as_deref().filter(|u| !u.is_empty()).map(|u| records::reference("user_id", u, &mut errors));
     records::fail_if_any(errors)?;
+    let (role, affiliation) = (records::valid(role)?, records::valid(affiliation)?);
     check_dates(joined_on, left_on)?;
     let (outcome, row) = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
@@ -249,8 +253,8 @@ pub fn create_member(
                     team_members::commune_code.eq(&team.commune_code),
                     team_members::full_name.eq(&full_name),
                     team_members::phone.eq(&phone),
-                    team_members::role.eq(&role),
-                    team_members::affiliation.eq(&affiliation),
+                    team_members::role.eq(role),
+                    team_members::affiliation.eq(affiliation),
                     team_members::joined_on.eq(joined_on),
                     team_members::left_on.eq(left_on),
                     team_members::user_id.eq(&user_id),
@@ -288,13 +292,15 @@ pub fn update_member(
     let mut errors = Vec::new();
     let full_name = p.full_name.as_deref().map(|n| crate::domain::users::check_name("full_name", n, &mut errors));
     let phone: Option<Option<String>> = p.phone.as_deref().map(|v| crate::domain::users::check_phone("phone", Some(v), &mut errors));
-    let role = p.role.as_deref().map(|v| records::choice("role", v, MEMBER_ROLES, &mut errors));
-    let affiliation = p.affiliation.as_deref().map(|v| records::choice("affiliation", v, AFFILIATIONS, &mut errors));
+    let role = p.role.as_ref().map(|v| v.check("role", &mut errors));
+    let affiliation = p.affiliation.as_ref().map(|v| v.check("affiliation", &mut errors));
     let joined_on: Option<Option<NaiveDate>> = p.joined_on.as_deref().map(|v| records::optional_date("joined_on", Some(v), &mut errors));
     let left_on: Option<Option<NaiveDate>> = p.left_on.as_deref().map(|v| records::optional_date("left_on", Some(v), &mut errors));
     let user_id: Option<Option<String>> =
         p.user_id.as_deref().map(|v| if v.is_empty() { None } else { Some(records::reference("user_id", v, &mut errors)) });
     records::fail_if_any(errors)?;
+    let role = role.map(records::valid).transpose()?;
+    let affiliation = affiliation.map(records::valid).transpose()?;
     let row = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
             let mut w = Write::new(caller, meta);
@@ -305,8 +311,8 @@ pub fn update_member(
             if_match.check(row.version)?;
             let n_name = full_name.clone().unwrap_or(row.full_name.clone());
             let n_phone = phone.clone().unwrap_or(row.phone.clone());
-            let n_role = role.clone().unwrap_or(row.role.clone());
-            let n_aff = affiliation.clone().unwrap_or(row.affiliation.clone());
+            let n_role = role.unwrap_or(row.role);
+            let n_aff = affiliation.unwrap_or(row.affiliation);
             let n_joined = joined_on.unwrap_or(row.joined_on);
             let n_left = left_on.unwrap_or(row.left_on);
             let n_user = user_id.clone().unwrap_or(row.user_id.clone());

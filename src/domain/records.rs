@@ -265,19 +265,6 @@ pub fn validate_form(form: &impl validator::Validate, errors: &mut Vec<FieldErro
     }
 }
 
-/// One of a fixed set of values.
-pub fn choice(field: &str, raw: &str, allowed: &[&str], errors: &mut Vec<FieldError>) -> String {
-    if !allowed.contains(&raw) {
-        let list = allowed.join(", ");
-        errors.push(FieldError::new(
-            field,
-            "invalid_choice",
-            Text::new(format!("Giá trị phải là một trong: {list}."), format!("Must be one of: {list}.")),
-        ));
-    }
-    raw.to_owned()
-}
-
 /// A date in ISO form (YYYY-MM-DD), between 2000-01-01 and 2100-12-31.
 pub fn date(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
     let parsed = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok();
@@ -323,6 +310,12 @@ pub fn unknown_reference(field: &str) -> ApiError {
         "unknown_reference",
         Text::new("Bản ghi được tham chiếu không tồn tại.", "The referenced record does not exist."),
     )])
+}
+
+/// A value that validation has checked: present once [`fail_if_any`] passed (a missing one
+/// is a bug, answered 500).
+pub fn valid<T>(v: Option<T>) -> Result<T, ApiError> {
+    v.ok_or_else(error::internal_invariant)
 }
 
 pub fn fail_if_any(errors: Vec<FieldError>) -> Result<(), ApiError> {

@@ -18,6 +18,7 @@ use crate::domain::trainees::{load_trainee, trainee_erased, trainee_in_scope, Tr
 use crate::store::db::AnyConnection;
 use crate::store::rows::TraineeRow;
 use crate::store::schema::{attendance_marks, enrollments, platform_certificates, trainees};
+use crate::store::values::{Choice, ConsentKind};
 
 /// Which duplicate to merge into which survivor.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -72,8 +73,8 @@ pub fn erase_personal_data(conn: &mut AnyConnection, w: &mut Write<'_>, row: &Tr
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"consent": "ethnicity"}))]
 pub struct WithdrawForm {
-    /// `ethnicity` (removes the ethnicity) or `basic` (removes all personal data, as erase).
-    pub consent: String,
+    #[schema(value_type = ConsentKind)]
+    pub consent: Choice<ConsentKind>,
 }
 
 /// A certificate of the national online platform (binhdanhocvuso.gov.vn).
@@ -311,8 +312,9 @@ pub fn withdraw_consent(
     policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
     let id = parse_uuid(path)?;
     let mut errors = Vec::new();
-    let which = records::choice("consent", &form.consent, &["ethnicity", "basic"], &mut errors);
+    let which = form.consent.check("consent", &mut errors);
     records::fail_if_any(errors)?;
+    let which = records::valid(which)?;
     let row = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
             let row = trainee_in_scope(conn, caller, &id, Capability::RecordPersonData, Access::Write)?;
@@ -320,7 +322,7 @@ pub fn withdraw_consent(
                 return Err(trainee_erased());
             }
             let mut w = Write::new(caller, meta);
-            if which == "basic" {
+            if which == ConsentKind::Basic {
                 erase_personal_data(conn, &mut w, &row, "withdraw_basic_consent")?;
                 let seq = w.seq(conn)?;
                 diesel::update(trainees::table.find(&id))

@@ -17,6 +17,7 @@ use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::{ClassRow, SessionRow};
 use crate::store::schema::class_sessions;
+use crate::store::values::ClassStatus;
 
 /// A session (buổi học) of a class.
 #[derive(Debug, Serialize, ToSchema)]
@@ -82,7 +83,7 @@ pub struct SessionPatch {
 }
 
 fn check_session_fits(conn: &mut AnyConnection, class: &ClassRow, held_on: NaiveDate, topic_ids: &[String]) -> Result<(), ApiError> {
-    if class.status == "cancelled" {
+    if class.status == ClassStatus::Cancelled {
         return Err(class_cancelled());
     }
     let mut errors = Vec::new();

@@ -18,22 +18,7 @@ use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::TeamRow;
 use crate::store::schema::{classes, teams, units};
-
-pub const KINDS: &[&str] = &["community_tech_team", "youth_volunteer_team", "other"];
-pub const LEVELS: &[&str] = &["commune", "hamlet"];
-pub const MEMBER_ROLES: &[&str] = &["leader", "deputy", "member"];
-pub const AFFILIATIONS: &[&str] = &[
-    "hamlet_leader",
-    "youth_union",
-    "women_union",
-    "commune_police",
-    "teacher",
-    "health_worker",
-    "telecom_it",
-    "official",
-    "volunteer",
-    "other",
-];
+use crate::store::values::{Choice, TeamKind, TeamLevel};
 
 /// A community digital technology team.
 #[derive(Debug, Serialize, ToSchema)]
@@ -46,10 +31,8 @@ pub struct Team {
     pub commune_code: String,
     pub hamlet_id: Option<String>,
     pub name: String,
-    /// `community_tech_team`, `youth_volunteer_team` or `other`.
-    pub kind: String,
-    /// `commune` or `hamlet`.
-    pub level: String,
+    pub kind: TeamKind,
+    pub level: TeamLevel,
     /// Number of the commune's establishing decision.
     pub decision_number: Option<String>,
     pub decision_date: Option<NaiveDate>,
@@ -66,8 +49,8 @@ impl From<&TeamRow> for Team {
             commune_code: r.commune_code.clone(),
             hamlet_id: r.hamlet_id.clone(),
             name: r.name.clone(),
-            kind: r.kind.clone(),
-            level: r.level.clone(),
+            kind: r.kind,
+            level: r.level,
             decision_number: r.decision_number.clone(),
             decision_date: r.decision_date,
             active: r.active,
@@ -90,8 +73,10 @@ pub struct NewTeam {
     /// Required when `level` is `hamlet`; must be a hamlet of the same commune.
     pub hamlet_id: Option<String>,
     pub name: String,
-    pub kind: String,
-    pub level: String,
+    #[schema(value_type = TeamKind)]
+    pub kind: Choice<TeamKind>,
+    #[schema(value_type = TeamLevel)]
+    pub level: Choice<TeamLevel>,
     /// Up to 100 characters.
     #[validate(length(max = 100))]
     pub decision_number: Option<String>,
@@ -107,8 +92,10 @@ pub struct NewTeam {
 pub struct TeamPatch {
     pub hamlet_id: Option<String>,
     pub name: Option<String>,
-    pub kind: Option<String>,
-    pub level: Option<String>,
+    #[schema(value_type = Option<TeamKind>)]
+    pub kind: Option<Choice<TeamKind>>,
+    #[schema(value_type = Option<TeamLevel>)]
+    pub level: Option<Choice<TeamLevel>>,
     #[validate(length(max = 100))]
     pub decision_number: Option<String>,
     pub decision_date: Option<String>,
@@ -133,8 +120,8 @@ pub fn load_team(conn: &mut AnyConnection, id: &str) -> Result<TeamRow, ApiError
     Ok(teams::table.find(id).filter(teams::deleted_at.is_null()).first(conn)?)
 }
 
-fn check_level(level: &str, hamlet_id: Option<&str>) -> Result<(), ApiError> {
-    if level == "hamlet" && hamlet_id.is_none() {
+fn check_level(level: TeamLevel, hamlet_id: Option<&str>) -> Result<(), ApiError> {
+    if level == TeamLevel::Hamlet && hamlet_id.is_none() {
         return Err(error::validation(vec![FieldError::new(
             "hamlet_id",
             "required",
@@ -193,14 +180,15 @@ pub fn create_team(
     let mut errors = Vec::new();
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let name = records::required_text("name", &form.name, 200, &mut errors);
-    let kind = records::choice("kind", &form.kind, KINDS, &mut errors);
-    let level = records::choice("level", &form.level, LEVELS, &mut errors);
+    let kind = form.kind.check("kind", &mut errors);
+    let level = form.level.check("level", &mut errors);
     let hamlet_id = form.hamlet_id.as_deref().filter(|h| !h.is_empty()).map(|h| records::reference("hamlet_id", h, &mut errors));
     records::validate_form(&form, &mut errors);
     let decision_number = records::optional_text(form.decision_number.as_deref());
     let decision_date = records::optional_date("decision_date", form.decision_date.as_deref(), &mut errors);
     records::fail_if_any(errors)?;
-    check_level(&level, hamlet_id.as_deref())?;
+    let (kind, level) = (records::valid(kind)?, records::valid(level)?);
+    check_level(level, hamlet_id.as_deref())?;
     let commune = form.commune_code.trim().to_owned();
     let active = form.active.unwrap_or(true);
     let (outcome, row) = {
@@ -235,8 +223,8 @@ pub fn create_team(
                     teams::commune_code.eq(&commune),
                     teams::hamlet_id.eq(&hamlet_id),
                     teams::name.eq(&name),
-                    teams::kind.eq(&kind),
-                    teams::level.eq(&level),
+                    teams::kind.eq(kind),
+                    teams::level.eq(level),
                     teams::decision_number.eq(&decision_number),
                     teams::decision_date.eq(decision_date),
                     teams::active.eq(active),
@@ -285,8 +273,8 @@ pub fn update_team(
     let p = patch;
     let mut errors = Vec::new();
     let name = p.name.as_deref().map(|n| records::required_text("name", n, 200, &mut errors));
-    let kind = p.kind.as_deref().map(|k| records::choice("kind", k, KINDS, &mut errors));
-    let level = p.level.as_deref().map(|k| records::choice("level", k, LEVELS, &mut errors));
+    let kind = p.kind.as_ref().map(|k| k.check("kind", &mut errors));
+    let level = p.level.as_ref().map(|k| k.check("level", &mut errors));
     let hamlet_id: Option<Option<String>> =
         p.hamlet_id.as_deref().map(|h| if h.is_empty() { None } else { Some(records::reference("hamlet_id", h, &mut errors)) });
     let decision_number: Option<Option<String>> = p.decision_number.as_deref().map(|d| records::optional_text(Some(d)));
@@ -294,6 +282,8 @@ pub fn update_team(
     let decision_date: Option<Option<NaiveDate>> =
         p.decision_date.as_deref().map(|d| records::optional_date("decision_date", Some(d), &mut errors));
     records::fail_if_any(errors)?;
+    let kind = kind.map(records::valid).transpose()?;
+    let level = level.map(records::valid).transpose()?;
     let row = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
             let mut w = Write::new(caller, meta);
@@ -303,13 +293,13 @@ pub fn update_team(
             policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
             if_match.check(row.version)?;
             let new_hamlet = hamlet_id.clone().unwrap_or(row.hamlet_id.clone());
-            let new_level = level.clone().unwrap_or(row.level.clone());
-            check_level(&new_level, new_hamlet.as_deref())?;
+            let new_level = level.unwrap_or(row.level);
+            check_level(new_level, new_hamlet.as_deref())?;
             if hamlet_id.is_some() {
                 crate::domain::hamlets::check_hamlet(conn, new_hamlet.as_deref(), &row.commune_code)?;
             }
             let new_name = name.clone().unwrap_or(row.name.clone());
-            let new_kind = kind.clone().unwrap_or(row.kind.clone());
+            let new_kind = kind.unwrap_or(row.kind);
             let new_number = decision_number.clone().unwrap_or(row.decision_number.clone());
             let new_date = decision_date.unwrap_or(row.decision_date);
             let new_active = p.active.unwrap_or(row.active);

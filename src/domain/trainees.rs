@@ -20,22 +20,7 @@ use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::TraineeRow;
 use crate::store::schema::{enrollments, team_members, trainees};
-
-pub const GENDERS: &[&str] = &["female", "male", "other", "unspecified"];
-pub const TARGET_GROUPS: &[&str] = &[
-    "elderly",
-    "disability",
-    "ethnic_minority",
-    "farmer",
-    "worker",
-    "pupil_student",
-    "public_servant",
-    "business_household",
-    "low_income",
-    "remote_area",
-    "other",
-];
-pub const CONSENT_METHODS: &[&str] = &["paper", "app", "witnessed_verbal"];
+use crate::store::values::{Choice, CompletionFilter, ConsentMethod, Gender, TargetGroup, VerificationDecision};
 
 /// The consent a trainee gave.
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,8 +29,7 @@ pub struct Consent {
     pub basic: bool,
     /// Separate consent to record ethnicity (sensitive data).
     pub ethnicity: bool,
-    /// `paper`, `app` or `witnessed_verbal`.
-    pub method: String,
+    pub method: ConsentMethod,
     pub obtained_at: DateTime<Utc>,
     /// The team member who obtained it.
     pub obtained_by: Option<String>,
@@ -64,8 +48,7 @@ pub struct Trainee {
     pub commune_code: String,
     pub hamlet_id: Option<String>,
     pub full_name: String,
-    /// `female`, `male`, `other` or `unspecified`.
-    pub gender: String,
+    pub gender: Gender,
     pub birth_year: i32,
     pub phone: Option<String>,
     /// Last four digits of the personal ID number (the number itself is never stored).
@@ -74,7 +57,7 @@ pub struct Trainee {
     pub ethnicity_code: Option<String>,
     pub ethnicity_name: Option<String>,
     pub is_ethnic_minority: Option<bool>,
-    pub target_groups: Vec<String>,
+    pub target_groups: Vec<TargetGroup>,
     pub occupation: Option<String>,
     pub consent: Consent,
     /// Set when this record was merged into another (the survivor).
@@ -93,7 +76,7 @@ impl From<&TraineeRow> for Trainee {
             commune_code: r.commune_code.clone(),
             hamlet_id: r.hamlet_id.clone(),
             full_name: r.full_name.clone(),
-            gender: r.gender.clone(),
+            gender: r.gender,
             birth_year: r.birth_year,
             phone: r.phone.clone(),
             personal_id_last4: r.id_last4.clone(),
@@ -105,7 +88,7 @@ impl From<&TraineeRow> for Trainee {
             consent: Consent {
                 basic: r.consent_basic,
                 ethnicity: r.consent_ethnicity,
-                method: r.consent_method.clone(),
+                method: r.consent_method,
                 obtained_at: utc(r.consent_at),
                 obtained_by: r.consent_by.clone(),
             },
@@ -146,7 +129,8 @@ pub struct ConsentForm {
     /// Required (true) to record `ethnicity_code`.
     pub ethnicity: Option<bool>,
     /// `paper`, `app` or `witnessed_verbal`.
-    pub method: String,
+    #[schema(value_type = ConsentMethod)]
+    pub method: Choice<ConsentMethod>,
     /// Default: now.
     pub obtained_at: Option<DateTime<Utc>>,
     /// Team member id.
@@ -164,14 +148,16 @@ pub struct NewTrainee {
     pub commune_code: String,
     pub hamlet_id: Option<String>,
     pub full_name: String,
-    pub gender: String,
+    #[schema(value_type = Gender)]
+    pub gender: Choice<Gender>,
     pub birth_year: i32,
     pub phone: Option<String>,
     /// The 12-digit personal ID number (căn cước). Only its keyed hash and last four
     /// digits are kept.
     pub personal_id: Option<String>,
     pub ethnicity_code: Option<String>,
-    pub target_groups: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<TargetGroup>>)]
+    pub target_groups: Option<Vec<Choice<TargetGroup>>>,
     #[validate(length(max = 200))]
     pub occupation: Option<String>,
     pub consent: ConsentForm,
@@ -185,13 +171,15 @@ pub struct TraineePatch {
     pub commune_code: Option<String>,
     pub hamlet_id: Option<String>,
     pub full_name: Option<String>,
-    pub gender: Option<String>,
+    #[schema(value_type = Option<Gender>)]
+    pub gender: Option<Choice<Gender>>,
     pub birth_year: Option<i32>,
     pub phone: Option<String>,
     pub personal_id: Option<String>,
     pub ethnicity_code: Option<String>,
     pub consent_ethnicity: Option<bool>,
-    pub target_groups: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<TargetGroup>>)]
+    pub target_groups: Option<Vec<Choice<TargetGroup>>>,
     #[validate(length(max = 200))]
     pub occupation: Option<String>,
 }
@@ -203,11 +191,13 @@ pub struct TraineeQuery {
     pub q: Option<String>,
     pub commune: Option<String>,
     pub hamlet: Option<String>,
-    pub target_group: Option<String>,
+    #[param(value_type = Option<TargetGroup>)]
+    pub target_group: Option<Choice<TargetGroup>>,
     /// Trainees enrolled in this class.
     pub class: Option<String>,
     /// `none`, `passed`, `failed` or `verified`.
-    pub completion: Option<String>,
+    #[param(value_type = Option<CompletionFilter>)]
+    pub completion: Option<Choice<CompletionFilter>>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -281,9 +271,10 @@ fn ethnicity_needs_consent() -> FieldError {
     )
 }
 
-fn check_target_groups(raw: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
-    let mut v: Vec<String> = raw.iter().map(|s| records::choice("target_groups", s.trim(), TARGET_GROUPS, errors)).collect();
-    v.sort();
+/// The groups as stored: known values only, deduplicated, in the order of their names.
+fn check_target_groups(raw: &[Choice<TargetGroup>], errors: &mut Vec<FieldError>) -> Vec<TargetGroup> {
+    let mut v: Vec<TargetGroup> = raw.iter().filter_map(|g| g.check("target_groups", errors)).collect();
+    v.sort_by_key(|g| g.as_str());
     v.dedup();
     v
 }
@@ -349,7 +340,7 @@ pub(crate) fn create_in(
     records::validate_form(&form, &mut errors);
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let full_name = crate::domain::users::check_name("full_name", &form.full_name, &mut errors);
-    let gender = records::choice("gender", &form.gender, GENDERS, &mut errors);
+    let gender = form.gender.check("gender", &mut errors);
     check_birth_year(form.birth_year, &mut errors);
     let phone = crate::domain::users::check_phone("phone", form.phone.as_deref(), &mut errors);
     let pid = form.personal_id.as_deref().filter(|p| !p.trim().is_empty()).and_then(|p| check_personal_id(p, secret, &mut errors));
@@ -365,13 +356,14 @@ pub(crate) fn create_in(
             Text::new("Cần sự đồng ý của người học để ghi dữ liệu cá nhân.", "The trainee's consent is needed to record personal data."),
         ));
     }
-    let method = records::choice("consent.method", &form.consent.method, CONSENT_METHODS, &mut errors);
+    let method = form.consent.method.check("consent.method", &mut errors);
     let groups = check_target_groups(form.target_groups.as_deref().unwrap_or(&[]), &mut errors);
     let occupation = records::optional_text(form.occupation.as_deref());
     let hamlet_id = form.hamlet_id.as_deref().filter(|h| !h.is_empty()).map(|h| records::reference("hamlet_id", h, &mut errors));
     let obtained_by =
         form.consent.obtained_by.as_deref().filter(|m| !m.is_empty()).map(|m| records::reference("consent.obtained_by", m, &mut errors));
     records::fail_if_any(errors)?;
+    let (gender, method) = (records::valid(gender)?, records::valid(method)?);
     // The replay digest must not become a second, brute-forceable copy of the ID number.
     form.personal_id = pid.as_ref().map(|(h, _)| h.clone());
     let digest = records::digest(&form);
@@ -408,7 +400,7 @@ pub(crate) fn create_in(
                 trainees::hamlet_id.eq(&hamlet_id),
                 trainees::full_name.eq(&full_name),
                 trainees::search_name.eq(&search_name),
-                trainees::gender.eq(&gender),
+                trainees::gender.eq(gender),
                 trainees::birth_year.eq(birth_year),
             ),
             (
@@ -420,7 +412,7 @@ pub(crate) fn create_in(
                 trainees::occupation.eq(&occupation),
                 trainees::consent_basic.eq(true),
                 trainees::consent_ethnicity.eq(consent_ethnicity),
-                trainees::consent_method.eq(&method),
+                trainees::consent_method.eq(method),
                 trainees::consent_at.eq(consent_at.unwrap_or(w.now)),
                 trainees::consent_by.eq(&obtained_by),
                 trainees::merged_into.eq(None::<String>),
@@ -447,7 +439,7 @@ pub(crate) fn update_in(
     let mut errors = Vec::new();
     records::validate_form(&p, &mut errors);
     let full_name = p.full_name.as_deref().map(|n| crate::domain::users::check_name("full_name", n, &mut errors));
-    let gender = p.gender.as_deref().map(|g| records::choice("gender", g, GENDERS, &mut errors));
+    let gender = p.gender.as_ref().map(|g| g.check("gender", &mut errors));
     if let Some(y) = p.birth_year {
         check_birth_year(y, &mut errors);
     }
@@ -461,6 +453,7 @@ pub(crate) fn update_in(
     let hamlet_id: Option<Option<String>> =
         p.hamlet_id.as_deref().map(|h| if h.is_empty() { None } else { Some(records::reference("hamlet_id", h, &mut errors)) });
     records::fail_if_any(errors)?;
+    let gender = gender.map(records::valid).transpose()?;
     let row = trainee_in_scope(conn, caller, id, Capability::RecordPersonData, Access::Write)?;
     if_match.check(row.version)?;
     if row.erased_at.is_some() {
@@ -489,7 +482,7 @@ pub(crate) fn update_in(
         new_eth = None;
     }
     let new_name = full_name.clone().unwrap_or(row.full_name.clone());
-    let new_gender = gender.clone().unwrap_or(row.gender.clone());
+    let new_gender = gender.unwrap_or(row.gender);
     let new_year = p.birth_year.unwrap_or(row.birth_year);
     let new_phone = phone.clone().unwrap_or(row.phone.clone());
     let (new_hash, new_last4) = match &pid {
@@ -620,13 +613,11 @@ pub fn list_trainees(conn: &mut AnyConnection, caller: &Caller, query: TraineeQu
     let limit = page_limit(q.limit)?;
     let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let mut errors = Vec::new();
-    if let Some(g) = &q.target_group {
-        records::choice("target_group", g, TARGET_GROUPS, &mut errors);
-    }
-    if let Some(c) = &q.completion {
-        records::choice("completion", c, &["none", "passed", "failed", "verified"], &mut errors);
-    }
+    let target_group = q.target_group.as_ref().map(|g| g.check("target_group", &mut errors));
+    let completion = q.completion.as_ref().map(|c| c.check("completion", &mut errors));
     records::fail_if_any(errors)?;
+    let target_group = target_group.map(records::valid).transpose()?;
+    let completion = completion.map(records::valid).transpose()?;
     let scope = caller.scope().clone();
     let page = {
         let mut query =
@@ -637,7 +628,7 @@ pub fn list_trainees(conn: &mut AnyConnection, caller: &Caller, query: TraineeQu
         if let Some(h) = q.hamlet {
             query = query.filter(trainees::hamlet_id.eq(h));
         }
-        if let Some(g) = q.target_group {
+        if let Some(g) = target_group {
             query = query.filter(trainees::target_groups.like(format!("%\"{g}\"%")));
         }
         if let Some(text) = q.q.as_deref().map(crate::base::text::fold).filter(|t| !t.is_empty()) {
@@ -653,19 +644,22 @@ pub fn list_trainees(conn: &mut AnyConnection, caller: &Caller, query: TraineeQu
         if let Some(c) = q.class {
             query = query.filter(trainees::id.eq_any(live.filter(enrollments::class_id.eq(c)).select(enrollments::trainee_id)));
         }
-        match q.completion.as_deref() {
-            Some("none") => {
+        match completion {
+            Some(CompletionFilter::None) => {
                 query = query.filter(diesel::dsl::not(
                     trainees::id.eq_any(live.filter(enrollments::completion_result.is_not_null()).select(enrollments::trainee_id)),
                 ))
             }
-            Some("verified") => {
-                query =
-                    query.filter(trainees::id.eq_any(live.filter(enrollments::verification.eq("verified")).select(enrollments::trainee_id)))
-            }
-            Some(result) => {
+            Some(CompletionFilter::Verified) => {
                 query = query.filter(
-                    trainees::id.eq_any(live.filter(enrollments::completion_result.eq(result.to_owned())).select(enrollments::trainee_id)),
+                    trainees::id
+                        .eq_any(live.filter(enrollments::verification.eq(VerificationDecision::Verified)).select(enrollments::trainee_id)),
+                )
+            }
+            Some(result @ (CompletionFilter::Passed | CompletionFilter::Failed)) => {
+                query = query.filter(
+                    trainees::id
+                        .eq_any(live.filter(enrollments::completion_result.eq(result.as_str().to_owned())).select(enrollments::trainee_id)),
                 )
             }
             None => {}

@@ -218,6 +218,7 @@ use crate::access::policy::{Area, Principal};
 use crate::base::error::{self, ApiError};
 use crate::domain::records::{self, decode_cursor, page_limit, Page, Position};
 use crate::store::schema::{classes, hamlets, teams, trainees};
+use crate::store::values::{Choice, UnitKind};
 
 /// A commune-level unit (commune, ward or special zone).
 #[derive(Debug, Serialize, ToSchema)]
@@ -227,8 +228,7 @@ pub struct Unit {
     pub code: String,
     /// Short name without the "Xã"/"Phường"/"Đặc khu" prefix.
     pub name: String,
-    /// `commune`, `ward` or `special_zone`.
-    pub kind: String,
+    pub kind: UnitKind,
     pub province_code: String,
     pub province_name: String,
 }
@@ -257,10 +257,9 @@ pub struct UnitCounts {
 pub struct UnitQuery {
     /// Province code (2 digits).
     pub province: Option<String>,
-    /// `commune`, `ward` or `special_zone`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub kind: Option<String>,
+    #[param(rename = "type", value_type = Option<UnitKind>)]
+    pub kind: Option<Choice<UnitKind>>,
     /// Name search without diacritics and with either tone-mark placement ("son ha" finds
     /// Sơn Hà and Sơn Hạ; "thuy" finds Thủy and Thuỷ).
     pub q: Option<String>,
@@ -268,10 +267,10 @@ pub struct UnitQuery {
     pub cursor: Option<String>,
 }
 
-type UnitTuple = (String, String, String, String, String);
+type UnitTuple = (String, String, UnitKind, String, String);
 
 fn unit_view(t: &UnitTuple) -> Unit {
-    Unit { code: t.0.clone(), name: t.1.clone(), kind: t.2.clone(), province_code: t.3.clone(), province_name: t.4.clone() }
+    Unit { code: t.0.clone(), name: t.1.clone(), kind: t.2, province_code: t.3.clone(), province_name: t.4.clone() }
 }
 
 /// Commune-level units of Vietnam (reference data; every signed-in role).
@@ -279,10 +278,9 @@ pub fn list_units(conn: &mut AnyConnection, q: UnitQuery) -> Result<Page<Unit>, 
     let limit = page_limit(q.limit)?;
     let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let mut errors = Vec::new();
-    if let Some(k) = &q.kind {
-        records::choice("type", k, &["commune", "ward", "special_zone"], &mut errors);
-    }
+    let kind = q.kind.as_ref().map(|k| k.check("type", &mut errors));
     records::fail_if_any(errors)?;
+    let kind = kind.map(records::valid).transpose()?;
     let mut query = units::table
         .inner_join(provinces::table)
         .select((units::code, units::name, units::kind, units::province_code, provinces::name))
@@ -290,7 +288,7 @@ pub fn list_units(conn: &mut AnyConnection, q: UnitQuery) -> Result<Page<Unit>, 
     if let Some(p) = q.province {
         query = query.filter(units::province_code.eq(p));
     }
-    if let Some(k) = q.kind {
+    if let Some(k) = kind {
         query = query.filter(units::kind.eq(k));
     }
     if let Some(text) = q.q.as_deref().map(fold).filter(|t| !t.is_empty()) {

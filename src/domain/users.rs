@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::access::auth;
 use crate::access::caller::{Caller, RequestMeta};
 use crate::access::password;
-use crate::access::policy::{self, Access, Area, Capability, Principal, Role, Scope, ScopeKind};
+use crate::access::policy::{self, Access, Area, Capability, Principal, Scope};
 use crate::access::token::{self, JwtKeys};
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
@@ -19,6 +19,7 @@ use crate::store::audit::{self, AuditEntry};
 use crate::store::db::{self, AnyConnection, ChangeSeq};
 use crate::store::rows::UserRow;
 use crate::store::schema::{reset_codes, users};
+use crate::store::values::{Choice, Role, ScopeKind};
 
 /// An account as the API shows it (never the password hash).
 #[derive(Debug, Serialize, ToSchema)]
@@ -79,10 +80,11 @@ pub struct NewUserForm {
     pub full_name: String,
     /// A Vietnamese phone number; stored as `0XXXXXXXXX`.
     pub phone: Option<String>,
-    /// `admin`, `officer`, `team_member` or `analyst`.
-    pub role: String,
+    #[schema(value_type = Role)]
+    pub role: Choice<Role>,
     /// `country`, `province` or `commune` (a team member needs `commune`).
-    pub scope_kind: String,
+    #[schema(value_type = ScopeKind)]
+    pub scope_kind: Choice<ScopeKind>,
     pub scope_code: Option<String>,
     /// Optional initial password (10–128 characters, not a common one).
     #[schema(format = Password)]
@@ -96,9 +98,11 @@ pub struct NewUserForm {
 pub struct UserPatch {
     pub full_name: Option<String>,
     pub phone: Option<String>,
-    pub role: Option<String>,
+    #[schema(value_type = Option<Role>)]
+    pub role: Option<Choice<Role>>,
     /// Send together with `scope_code` (omit the code for `country`).
-    pub scope_kind: Option<String>,
+    #[schema(value_type = Option<ScopeKind>)]
+    pub scope_kind: Option<Choice<ScopeKind>>,
     pub scope_code: Option<String>,
     /// `false` deactivates the account and ends its sessions at once; `true` reactivates.
     pub active: Option<bool>,
@@ -124,7 +128,8 @@ pub struct ResetCode {
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// Only this role.
-    pub role: Option<String>,
+    #[param(value_type = Option<Role>)]
+    pub role: Option<Choice<Role>>,
     /// Only active (`true`) or deactivated (`false`) accounts.
     pub active: Option<bool>,
     /// Page size, 1–500 (default 50).
@@ -190,8 +195,11 @@ pub fn check_phone(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>)
     }
 }
 
-fn parse_role(raw: &str, errors: &mut Vec<FieldError>) -> Option<Role> {
-    let role = Role::parse(raw);
+fn parse_role(raw: &Choice<Role>, errors: &mut Vec<FieldError>) -> Option<Role> {
+    let role = match raw {
+        Choice::Known(r) => Some(*r),
+        Choice::Unknown(_) => None,
+    };
     if role.is_none() {
         errors.push(FieldError::new(
             "role",
@@ -202,12 +210,10 @@ fn parse_role(raw: &str, errors: &mut Vec<FieldError>) -> Option<Role> {
     role
 }
 
-fn parse_scope_kind(raw: &str, errors: &mut Vec<FieldError>) -> Option<ScopeKind> {
+fn parse_scope_kind(raw: &Choice<ScopeKind>, errors: &mut Vec<FieldError>) -> Option<ScopeKind> {
     let kind = match raw {
-        "country" => Some(ScopeKind::Country),
-        "province" => Some(ScopeKind::Province),
-        "commune" => Some(ScopeKind::Commune),
-        _ => None,
+        Choice::Known(k) => Some(*k),
+        Choice::Unknown(_) => None,
     };
     if kind.is_none() {
         errors.push(FieldError::new(
@@ -291,8 +297,8 @@ pub fn create_user_unchecked(
                 users::username.eq(username),
                 users::full_name.eq(full_name),
                 users::phone.eq(None::<String>),
-                users::role.eq(role.as_str()),
-                users::scope_kind.eq(scope.kind().as_str()),
+                users::role.eq(role),
+                users::scope_kind.eq(scope.kind()),
                 users::scope_code.eq(scope.code()),
                 users::password_hash.eq(password_hash),
                 users::active.eq(true),
@@ -330,7 +336,7 @@ pub fn list_users(conn: &mut AnyConnection, caller: &Caller, q: UserListQuery) -
     policy::authorize(caller, Capability::ReadAccounts, None, Access::Read)?;
     let limit = page_limit(q.limit)?;
     let after: Option<String> = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let role = match q.role.as_deref() {
+    let role = match q.role.as_ref() {
         Some(r) => {
             let mut errors = Vec::new();
             let role = parse_role(r, &mut errors);
@@ -343,7 +349,7 @@ pub fn list_users(conn: &mut AnyConnection, caller: &Caller, q: UserListQuery) -
     };
     let mut query = policy::users_in_scope(users::table.into_boxed(), caller.scope()).filter(users::deleted_at.is_null());
     if let Some(role) = role {
-        query = query.filter(users::role.eq(role.as_str()));
+        query = query.filter(users::role.eq(role));
     }
     if let Some(active) = q.active {
         query = query.filter(users::active.eq(active));
@@ -438,8 +444,8 @@ pub fn create_user(
                 users::username.eq(&username),
                 users::full_name.eq(&full_name),
                 users::phone.eq(&phone),
-                users::role.eq(role.as_str()),
-                users::scope_kind.eq(scope.kind().as_str()),
+                users::role.eq(role),
+                users::scope_kind.eq(scope.kind()),
                 users::scope_code.eq(scope.code()),
                 users::password_hash.eq(password_hash),
                 users::active.eq(true),
@@ -488,8 +494,8 @@ pub fn update_user(
     let mut errors = Vec::new();
     let full_name = patch.full_name.as_deref().map(|n| check_name("full_name", n, &mut errors));
     let phone: Option<Option<String>> = patch.phone.as_deref().map(|p| check_phone("phone", Some(p), &mut errors));
-    let role = patch.role.as_deref().and_then(|r| parse_role(r, &mut errors));
-    let kind = patch.scope_kind.as_deref().and_then(|k| parse_scope_kind(k, &mut errors));
+    let role = patch.role.as_ref().and_then(|r| parse_role(r, &mut errors));
+    let kind = patch.scope_kind.as_ref().and_then(|k| parse_scope_kind(k, &mut errors));
     if patch.scope_code.is_some() && patch.scope_kind.is_none() {
         errors.push(FieldError::new(
             "scope_kind",
@@ -555,8 +561,8 @@ pub fn update_user(
             .set((
                 users::full_name.eq(full_name.clone().unwrap_or(row.full_name.clone())),
                 users::phone.eq(phone.clone().unwrap_or(row.phone.clone())),
-                users::role.eq(new_role.as_str()),
-                users::scope_kind.eq(new_scope.kind().as_str()),
+                users::role.eq(new_role),
+                users::scope_kind.eq(new_scope.kind()),
                 users::scope_code.eq(new_scope.code()),
                 users::active.eq(active.unwrap_or(row.active)),
                 users::version.eq(row.version + 1),

@@ -6,6 +6,7 @@ use crate::access::caller::Caller;
 use crate::base::error::{ApiError, Problem};
 use crate::domain::audit::{self, AuditQuery, AuditRecord};
 use crate::domain::records::Page;
+use crate::http::responses::{BadQuery, Unauthorized};
 use crate::http::state::AppState;
 
 /// The audit log of the caller's scope, newest first (admins and officers). Entries that
@@ -15,8 +16,8 @@ use crate::http::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Entries, newest first", body = Page<AuditRecord>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadQuery),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Only admins and officers read the audit log", body = Problem, content_type = "application/problem+json"),
     )
 )]

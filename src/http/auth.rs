@@ -12,6 +12,7 @@ use crate::access::caller::{Caller, RequestMeta};
 use crate::access::{password, throttle};
 use crate::base::error::{self, ApiError, Problem};
 use crate::domain::users::User;
+use crate::http::responses::{MalformedBody, NotJson, Unauthorized};
 use crate::http::state::AppState;
 use crate::store::db;
 
@@ -28,9 +29,9 @@ pub struct LoginResponse {
     post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginForm,
     responses(
         (status = 200, description = "Signed in", body = LoginResponse),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = MalformedBody),
         (status = 401, description = "Wrong username or password (`invalid_credentials`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 415, response = NotJson),
         (status = 422, description = "Empty or over-long fields", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failures for this username or address; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
@@ -69,7 +70,7 @@ pub async fn login(state: web::Data<AppState>, meta: RequestMeta, form: web::Jso
     post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshForm,
     responses(
         (status = 200, description = "New token pair", body = TokenPair),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = MalformedBody),
         (status = 401, description = "Unknown/expired token (`invalid_refresh_token`), or reuse of a used one (`refresh_token_reused`: the whole session is revoked)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -85,7 +86,7 @@ pub async fn refresh(state: web::Data<AppState>, form: web::Json<RefreshForm>) -
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Signed out"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
     )
 )]
 pub async fn logout(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
@@ -98,7 +99,7 @@ pub async fn logout(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     post, path = "/api/v1/auth/reset", tag = "auth", request_body = ResetForm,
     responses(
         (status = 204, description = "Password set; all earlier sessions ended. Sign in with the new password."),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = MalformedBody),
         (status = 401, description = "Wrong, used or expired code (`invalid_reset_code`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The new password breaks the policy", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong codes; see Retry-After", body = Problem, content_type = "application/problem+json"),
@@ -138,7 +139,7 @@ pub async fn reset_password(state: web::Data<AppState>, meta: RequestMeta, form:
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The signed-in account", body = User),
-        (status = 401, description = "Not signed in, or the token no longer counts", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
     )
 )]
 pub async fn get_me(caller: Caller) -> Result<HttpResponse, ApiError> {
@@ -152,7 +153,7 @@ pub async fn get_me(caller: Caller) -> Result<HttpResponse, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed; a new session", body = TokenPair),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 422, description = "Wrong current password, or the new one breaks the policy", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong current passwords; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )

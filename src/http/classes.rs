@@ -13,6 +13,7 @@ use crate::domain::sessions::{
     self, create_session_in, delete_session_in, update_session_in, NewSession, Session, SessionPatch, SessionQuery,
 };
 use crate::http::respond::{created, ok_with_etag};
+use crate::http::responses::{BadQuery, InvalidFields, MissingIfMatch, StaleVersion, Unauthorized};
 use crate::http::state::AppState;
 
 /// Classes in the caller's scope, by start date.
@@ -21,8 +22,8 @@ use crate::http::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Classes", body = Page<Class>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadQuery),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts do not read records", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad filter values", body = Problem, content_type = "application/problem+json"),
     )
@@ -39,7 +40,7 @@ pub async fn list_classes(state: web::Data<AppState>, caller: Caller, query: web
     responses(
         (status = 201, description = "Created", body = Class),
         (status = 200, description = "Replay of an earlier identical create", body = Class),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts may not record; or the commune is outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id is used by a different record", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields or references", body = Problem, content_type = "application/problem+json"),
@@ -64,7 +65,7 @@ pub async fn create_class(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The class; ETag carries its version", body = Class),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts do not read records", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such class in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
@@ -81,13 +82,13 @@ pub async fn get_class(state: web::Data<AppState>, caller: Caller, path: web::Pa
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = Class),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts may not record; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such class", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Status move not allowed, or the class is cancelled", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFields),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn update_class(
@@ -112,11 +113,11 @@ pub async fn update_class(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Cancelled", body = Class),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts may not record; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such class", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The class is completed or already cancelled", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
         (status = 422, description = "Missing reason", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -143,7 +144,7 @@ pub async fn cancel_class(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Sessions", body = Page<Session>),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts do not read records", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such class in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
@@ -166,7 +167,7 @@ pub async fn list_sessions(
     responses(
         (status = 201, description = "Created", body = Session),
         (status = 200, description = "Replay of an earlier identical create", body = Session),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts may not record; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such class", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The class is cancelled, or the id is used by a different record", body = Problem, content_type = "application/problem+json"),
@@ -195,13 +196,13 @@ pub async fn create_session(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = Session),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts may not record; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session of this class", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The class is cancelled", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFields),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn update_session(
@@ -232,11 +233,11 @@ pub async fn update_session(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts may not record; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session of this class", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn delete_session(

@@ -13,6 +13,7 @@ use crate::domain::enrollments::{
 };
 use crate::domain::records::{self, parse_uuid, IfMatch, Page};
 use crate::http::respond::{created, ok_with_etag, with_etag};
+use crate::http::responses::{MissingIfMatch, StaleVersion, Unauthorized};
 use crate::http::state::AppState;
 
 /// Enroll a trainee in a class. A trainee of another commune may join (people travel); the
@@ -24,7 +25,7 @@ use crate::http::state::AppState;
     responses(
         (status = 201, description = "Enrolled", body = Enrollment),
         (status = 200, description = "Replay of an earlier identical create", body = Enrollment),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never touch person-level data; or the class is outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such class", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already enrolled; class cancelled; trainee erased; id used by another record", body = Problem, content_type = "application/problem+json"),
@@ -54,7 +55,7 @@ pub async fn create_enrollment(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Enrollments", body = Page<Enrollment>),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never read person-level data", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such class in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
@@ -80,13 +81,13 @@ pub async fn list_enrollments(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Dropped", body = Enrollment),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never touch person-level data; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such enrollment in this class", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already dropped, or completed", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
         (status = 422, description = "Missing reason", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn drop_enrollment(
@@ -116,11 +117,11 @@ pub async fn drop_enrollment(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The list as stored", body = Attendance),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never touch person-level data; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session in this class", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The class is cancelled", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
         (status = 422, description = "A listed trainee is not enrolled in the class", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -152,7 +153,7 @@ pub async fn put_attendance(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The list", body = Attendance),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never read person-level data", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session in this class, or outside the scope", body = Problem, content_type = "application/problem+json"),
     )
@@ -181,7 +182,7 @@ pub async fn get_attendance(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Recorded", body = Enrollment),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never touch person-level data; a team member gave an override; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such enrollment", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Completion already recorded; enrollment dropped", body = Problem, content_type = "application/problem+json"),
@@ -209,7 +210,7 @@ pub async fn record_completion(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Decided", body = Enrollment),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Only officers and admins verify; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such enrollment", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No completion to verify", body = Problem, content_type = "application/problem+json"),

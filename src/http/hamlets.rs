@@ -8,6 +8,7 @@ use crate::base::error::{ApiError, Problem};
 use crate::domain::hamlets::{self, Hamlet, HamletPatch, NewHamlet, PageQuery};
 use crate::domain::records::{IfMatch, Page};
 use crate::http::respond::{created, ok_with_etag};
+use crate::http::responses::{InvalidFields, MissingIfMatch, StaleVersion, Unauthorized};
 use crate::http::state::AppState;
 
 /// Hamlets of a commune, by name.
@@ -17,7 +18,7 @@ use crate::http::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Hamlets", body = Page<Hamlet>),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not read field records (analyst)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such unit in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
@@ -40,11 +41,11 @@ pub async fn list_hamlets(
     responses(
         (status = 201, description = "Created", body = Hamlet),
         (status = 200, description = "Replay of an earlier identical create", body = Hamlet),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage hamlets, or the commune is outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such unit", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id is used by a different record", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn create_hamlet(
@@ -65,12 +66,12 @@ pub async fn create_hamlet(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = Hamlet),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage hamlets, or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such hamlet", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFields),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn update_hamlet(
@@ -92,11 +93,11 @@ pub async fn update_hamlet(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage hamlets, or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such hamlet", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn delete_hamlet(

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod problem;
 pub mod reports;
 pub mod respond;
+pub mod responses;
 pub mod routes;
 pub mod state;
 pub mod stats;

@@ -5,7 +5,10 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::base::error;
-use crate::http::{audit, auth, classes, enrollments, hamlets, ops, reports, stats, sync, teams, topics, trainees, units, users};
+use crate::http::{
+    audit, auth, classes, enrollments, hamlets, ops, reports, responses, stats, sync, teams, topics, trainees, units, users,
+};
+use crate::store::values;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,7 +45,19 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         reports::get_report, reports::close_report, reports::reopen_report,
         audit::list_audit,
     ),
-    components(schemas(error::Problem, error::ProblemFieldError)),
+    components(schemas(
+        error::Problem, error::ProblemFieldError,
+        // Every closed value set, also those only query parameters name.
+        values::Role, values::ScopeKind, values::UnitKind, values::HamletKind, values::TeamKind, values::TeamLevel,
+        values::MemberRole, values::Affiliation, values::ClassMode, values::ClassStatus, values::Gender, values::TargetGroup,
+        values::ConsentMethod, values::ConsentKind, values::CompletionFilter, values::CompletionResult, values::Evidence,
+        values::VerificationDecision, values::EnrollmentStatus, values::PushType, values::PushAction, values::OpStatus,
+        values::ChangeType, values::ConflictStatus, values::ConflictDecision, values::UnitLevel, values::AreaKind,
+        values::BreakdownDim, values::AgeBand, values::ReportFormat, values::ReportStatus,
+    ), responses(
+        responses::MalformedBody, responses::BadQuery, responses::Unauthorized, responses::StaleVersion, responses::NotJson,
+        responses::InvalidFields, responses::MissingIfMatch,
+    )),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-in, tokens, one's own account"),

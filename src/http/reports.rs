@@ -7,8 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::access::caller::{Caller, RequestMeta};
 use crate::access::policy::{self, Access, Capability};
 use crate::base::error::{ApiError, Problem};
-use crate::domain::stats::reports::{self, parse_period, CloseQuery, Format, ReopenForm, Report, ReportQuery, ReportState, XLSX};
+use crate::domain::stats::reports::{self, parse_period, CloseQuery, ReopenForm, Report, ReportQuery, ReportState, XLSX};
+use crate::http::responses::Unauthorized;
 use crate::http::state::AppState;
+use crate::store::values::ReportFormat;
 
 /// Runs CPU-bound rendering off the executor.
 async fn render(f: impl FnOnce() -> Result<Vec<u8>, ApiError> + Send + 'static) -> Result<Vec<u8>, ApiError> {
@@ -22,7 +24,7 @@ async fn render(f: impl FnOnce() -> Result<Vec<u8>, ApiError> + Send + 'static) 
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report (JSON, or CSV / XLSX with Vietnamese headers)", body = Report),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad period, format or level", body = Problem, content_type = "application/problem+json"),
     )
@@ -38,19 +40,19 @@ pub async fn get_report(
     let query = query.into_inner();
     let period = parse_period(&path, query.calendar.unwrap_or(false))?;
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let format = reports::format_of(accept, query.format.as_deref())?;
-    let report = state.db.run(move |conn| reports::get_report(conn, &caller, &period, query.level.as_deref())).await?;
+    let format = reports::format_of(accept, query.format.as_ref())?;
+    let report = state.db.run(move |conn| reports::get_report(conn, &caller, &period, query.level.as_ref())).await?;
     let file = format!("bao-cao-bdhvs-{}", report.period);
     Ok(match format {
-        Format::Json => HttpResponse::Ok().json(report),
-        Format::Csv => {
+        ReportFormat::Json => HttpResponse::Ok().json(report),
+        ReportFormat::Csv => {
             let body = render(move || reports::csv_body(&report)).await?;
             HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
                 .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}.csv\"")))
                 .body(body)
         }
-        Format::Xlsx => {
+        ReportFormat::Xlsx => {
             let body = render(move || reports::xlsx_body(&report)).await?;
             HttpResponse::Ok()
                 .content_type(XLSX)
@@ -67,7 +69,7 @@ pub async fn get_report(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Closed", body = ReportState),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Admins only", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already closed (`report_closed`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad period", body = Problem, content_type = "application/problem+json"),
@@ -91,7 +93,7 @@ pub async fn close_report(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Reopened", body = ReportState),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Admins only", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not closed (`report_not_closed`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad period or missing reason", body = Problem, content_type = "application/problem+json"),

@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use crate::access::caller::{Caller, RequestMeta};
 use crate::base::error::{ApiError, Problem};
 use crate::domain::stats::query::{self as stats, Breakdown, BreakdownQuery, Measures, Population, StatsQuery, UnitTable, UnitsQuery};
+use crate::http::responses::Unauthorized;
 use crate::http::state::AppState;
 
 /// Measures of the caller's scope (analysts, officers, admins).
@@ -14,7 +15,7 @@ use crate::http::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The measures; for analysts, counts of 1–4 people are null and named in `suppressed`", body = Measures),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A province or commune outside the scope, or unknown", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad dates; a commune not in the province given", body = Problem, content_type = "application/problem+json"),
@@ -31,7 +32,7 @@ pub async fn get_overview(state: web::Data<AppState>, caller: Caller, query: web
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Rows and the total", body = UnitTable),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A province or commune outside the scope, or unknown", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad dates or level; a commune not in the province given", body = Problem, content_type = "application/problem+json"),
@@ -53,7 +54,7 @@ pub async fn get_units(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Cells and the total", body = Breakdown),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A province or commune outside the scope, or unknown", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad dimensions or dates; a commune not in the province given", body = Problem, content_type = "application/problem+json"),
@@ -76,7 +77,7 @@ pub async fn get_breakdown(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Stored", body = Population),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Admins only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such unit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid figures", body = Problem, content_type = "application/problem+json"),

@@ -15,8 +15,10 @@ use crate::domain::sync::feed::{self, ChangePage, ChangesQuery};
 use crate::domain::sync::push::{self, PushRequest, PushResponse};
 use crate::http::problem::lang_of;
 use crate::http::respond::{created, ok_with_etag};
+use crate::http::responses::{InvalidFields, Unauthorized};
 use crate::http::state::AppState;
 use crate::store::db;
+use crate::store::values::ChangeType;
 
 fn bad_header(name: &str) -> ApiError {
     error::bad_request(
@@ -80,7 +82,7 @@ fn read(headers: &HeaderMap, device_id: Option<String>) -> Result<Option<DeviceR
     responses(
         (status = 200, description = "Changes in change-sequence order", body = ChangePage),
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts do not sync person-level data", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The cursor is older than the sync horizon (`resync_required`): start again without a cursor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
@@ -97,7 +99,7 @@ pub async fn list_changes(
     let horizon = state.config.sync_horizon_days;
     let who = caller.clone();
     let page = state.db.run(move |conn| feed::list_changes(conn, &who, horizon, query.into_inner(), device)).await?;
-    let rows = page.changes.iter().filter(|c| c.kind == "trainee" || c.kind == "enrollment").count();
+    let rows = page.changes.iter().filter(|c| matches!(c.kind, ChangeType::Trainee | ChangeType::Enrollment)).count();
     if rows > 0 {
         state.access_log.record(&caller, &meta.request_id, "sync_pull", "trainee", None, rows);
     }
@@ -116,7 +118,7 @@ pub async fn list_changes(
     responses(
         (status = 200, description = "One result per operation (also when some or all were not applied)", body = PushResponse),
         (status = 400, description = "Malformed JSON or headers", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts do not record", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 8 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad device_id, or more than 1,000 operations", body = Problem, content_type = "application/problem+json"),
@@ -145,7 +147,7 @@ pub async fn push(
     responses(
         (status = 200, description = "Devices, oldest sync first", body = Page<Device>),
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Only officers and admins", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -161,11 +163,11 @@ pub async fn list_devices(state: web::Data<AppState>, caller: Caller, query: web
     responses(
         (status = 201, description = "Reported", body = Conflict),
         (status = 200, description = "Replay of an earlier identical report", body = Conflict),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts do not record", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such record in the caller's scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id is used by a different report", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn report_conflict(
@@ -185,7 +187,7 @@ pub async fn report_conflict(
     responses(
         (status = 200, description = "Conflicts with the record as it is now", body = Page<Conflict>),
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Only officers and admins", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad status or limit", body = Problem, content_type = "application/problem+json"),
     )
@@ -208,7 +210,7 @@ pub async fn list_conflicts(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Resolved", body = Conflict),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Only officers and admins", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conflict in the caller's scope, or the record is gone", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already resolved (`already_resolved`)", body = Problem, content_type = "application/problem+json"),

@@ -9,6 +9,7 @@ use crate::domain::members::{self, Member, MemberPatch, MemberQuery, NewMember};
 use crate::domain::records::{IfMatch, Page};
 use crate::domain::teams::{self, NewTeam, Team, TeamPatch, TeamQuery};
 use crate::http::respond::{created, ok_with_etag};
+use crate::http::responses::{BadQuery, InvalidFields, MissingIfMatch, StaleVersion, Unauthorized};
 use crate::http::state::AppState;
 
 /// Teams in the caller's scope, by name.
@@ -17,8 +18,8 @@ use crate::http::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Teams", body = Page<Team>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadQuery),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts do not read records", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -34,7 +35,7 @@ pub async fn list_teams(state: web::Data<AppState>, caller: Caller, query: web::
     responses(
         (status = 201, description = "Created", body = Team),
         (status = 200, description = "Replay of an earlier identical create", body = Team),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage teams, or the commune is outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id is used by a different record", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields or references", body = Problem, content_type = "application/problem+json"),
@@ -57,7 +58,7 @@ pub async fn create_team(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The team; ETag carries its version", body = Team),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts do not read records", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
@@ -74,12 +75,12 @@ pub async fn get_team(state: web::Data<AppState>, caller: Caller, path: web::Pat
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = Team),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage teams, or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFields),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn update_team(
@@ -102,12 +103,12 @@ pub async fn update_team(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage teams, or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The team has classes (`team_has_classes`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn delete_team(
@@ -128,7 +129,7 @@ pub async fn delete_team(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Members by name", body = Page<Member>),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts do not read records", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
@@ -151,11 +152,11 @@ pub async fn list_members(
     responses(
         (status = 201, description = "Created", body = Member),
         (status = 200, description = "Replay of an earlier identical create", body = Member),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage teams, or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Id used by another record, or the person is in another team of the commune", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn create_member(
@@ -177,13 +178,13 @@ pub async fn create_member(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = Member),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage teams, or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member of this team", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The person is in another team of the commune", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFields),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn update_member(
@@ -212,11 +213,11 @@ pub async fn update_member(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage teams, or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member of this team", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn delete_member(

@@ -8,6 +8,7 @@ use crate::base::error::{ApiError, Problem};
 use crate::domain::records::IfMatch;
 use crate::domain::topics::{self, NewTopic, Topic, TopicPatch, TopicQuery};
 use crate::http::respond::{ok_with_etag, with_etag};
+use crate::http::responses::{InvalidFields, MissingIfMatch, StaleVersion, Unauthorized};
 use crate::http::state::AppState;
 
 /// The topic catalogue (every signed-in role, analysts included: it is reference data).
@@ -16,7 +17,7 @@ use crate::http::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Topics by id", body = [Topic]),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
     )
 )]
 pub async fn list_topics(state: web::Data<AppState>, _caller: Caller, query: web::Query<TopicQuery>) -> Result<HttpResponse, ApiError> {
@@ -30,10 +31,10 @@ pub async fn list_topics(state: web::Data<AppState>, _caller: Caller, query: web
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = Topic),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A topic with this id exists", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn create_topic(
@@ -53,12 +54,12 @@ pub async fn create_topic(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = Topic),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such topic", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFields),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn update_topic(

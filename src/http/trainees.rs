@@ -10,6 +10,7 @@ use crate::domain::records::{IfMatch, Page};
 use crate::domain::rights::{self, Completions, MergeForm, NewCertificate, PlatformCertificate, TraineeExport, WithdrawForm};
 use crate::domain::trainees::{self, NewTrainee, Trainee, TraineePatch, TraineeQuery, TraineeWithWarnings};
 use crate::http::respond::{created, ok_with_etag};
+use crate::http::responses::{BadQuery, InvalidFields, MissingIfMatch, StaleVersion, Unauthorized};
 use crate::http::state::AppState;
 
 /// Record a trainee (team members of the commune, officers, admins).
@@ -19,7 +20,7 @@ use crate::http::state::AppState;
     responses(
         (status = 201, description = "Created; `possible_duplicates` lists look-alikes in scope", body = TraineeWithWarnings),
         (status = 200, description = "Replay of an earlier identical create", body = TraineeWithWarnings),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never touch person-level data; or the commune is outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id is used by a different record", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, missing consent, ethnicity without its consent", body = Problem, content_type = "application/problem+json"),
@@ -44,7 +45,7 @@ pub async fn create_trainee(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The trainee; ETag carries the version", body = Trainee),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never read person-level data", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trainee in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
@@ -67,8 +68,8 @@ pub async fn get_trainee(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Trainees", body = Page<Trainee>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadQuery),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never read person-level data", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
     )
@@ -93,13 +94,13 @@ pub async fn list_trainees(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed; `possible_duplicates` lists look-alikes in scope", body = TraineeWithWarnings),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never touch person-level data; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The person's data was erased", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFields),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn update_trainee(
@@ -126,12 +127,12 @@ pub async fn update_trainee(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never touch person-level data; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The trainee has enrollments (`trainee_has_enrollments`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn delete_trainee(
@@ -155,7 +156,7 @@ pub async fn delete_trainee(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The survivor after the merge", body = Trainee),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Only officers and admins merge; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Merging a record into itself or into an unknown record", body = Problem, content_type = "application/problem+json"),
@@ -179,7 +180,7 @@ pub async fn merge_trainee(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The de-identified record", body = Trainee),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Only officers and admins erase; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already erased", body = Problem, content_type = "application/problem+json"),
@@ -202,7 +203,7 @@ pub async fn erase_trainee(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The record after the withdrawal", body = Trainee),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never touch person-level data; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already erased", body = Problem, content_type = "application/problem+json"),
@@ -229,11 +230,11 @@ pub async fn withdraw_consent(
     responses(
         (status = 201, description = "Created", body = PlatformCertificate),
         (status = 200, description = "Replay of an earlier identical create", body = PlatformCertificate),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never touch person-level data; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id is used by a different record, or this certificate is already recorded", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn create_certificate(
@@ -254,7 +255,7 @@ pub async fn create_certificate(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Class completions and platform certificates", body = Completions),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never read person-level data", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trainee in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
@@ -279,7 +280,7 @@ pub async fn list_completions(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Everything held about the person", body = TraineeExport),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Only officers and admins export", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trainee in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )

@@ -6,6 +6,7 @@ use crate::access::caller::Caller;
 use crate::base::error::{ApiError, Problem};
 use crate::domain::records::Page;
 use crate::domain::units::{self, Unit, UnitDetail, UnitQuery};
+use crate::http::responses::{BadQuery, Unauthorized};
 use crate::http::state::AppState;
 
 /// Commune-level units of Vietnam (reference data; every signed-in role).
@@ -14,8 +15,8 @@ use crate::http::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Units by code", body = Page<Unit>),
-        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadQuery),
+        (status = 401, response = Unauthorized),
         (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -32,7 +33,7 @@ pub async fn list_units(state: web::Data<AppState>, _caller: Caller, query: web:
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The unit and its counts", body = UnitDetail),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "No such unit in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -9,6 +9,7 @@ use crate::base::error::{ApiError, Problem};
 use crate::domain::records::IfMatch;
 use crate::domain::users::{self, CreatedUser, NewUserForm, ResetCode, User, UserListQuery, UserPage, UserPatch};
 use crate::http::respond::{ok_with_etag, with_etag};
+use crate::http::responses::{InvalidFields, MalformedBody, MissingIfMatch, NotJson, StaleVersion, Unauthorized};
 use crate::http::state::AppState;
 
 /// List accounts in the caller's scope.
@@ -18,7 +19,7 @@ use crate::http::state::AppState;
     responses(
         (status = 200, description = "Accounts in scope, by username", body = UserPage),
         (status = 400, description = "Bad query or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not read accounts (team_member, analyst)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad limit or role filter", body = Problem, content_type = "application/problem+json"),
     )
@@ -34,12 +35,12 @@ pub async fn list_users(state: web::Data<AppState>, caller: Caller, query: web::
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = CreatedUser),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = MalformedBody),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Not an admin, or the new account's scope is outside the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Username or id already taken", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 415, response = NotJson),
+        (status = 422, response = InvalidFields),
     )
 )]
 pub async fn create_user(
@@ -70,7 +71,7 @@ pub async fn create_user(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account; ETag carries its version", body = User),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not read accounts", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account in the caller's scope", body = Problem, content_type = "application/problem+json"),
     )
@@ -90,14 +91,14 @@ pub async fn get_user(state: web::Data<AppState>, caller: Caller, path: web::Pat
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed account", body = User),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = MalformedBody),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Not an admin, or the account (or its new scope) is outside the caller's scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An admin cannot deactivate or demote itself", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match; body carries current_version", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = StaleVersion),
+        (status = 422, response = InvalidFields),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn update_user(
@@ -119,7 +120,7 @@ pub async fn update_user(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The code, shown once; earlier unused codes stop working", body = ResetCode),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not reset this account, or it is outside the caller's scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such account", body = Problem, content_type = "application/problem+json"),
     )

@@ -6,3 +6,4 @@ pub mod audit;
 pub mod db;
 pub mod rows;
 pub mod schema;
+pub mod values;

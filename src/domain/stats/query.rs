@@ -10,12 +10,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::access::caller::{Caller, RequestMeta};
-use crate::access::policy::{self, Access, Capability, Principal, Role, Scope};
+use crate::access::policy::{self, Access, Capability, Principal, Scope};
 use crate::base::error::{self, ApiError, FieldError, Text as T};
 use crate::domain::records;
-use crate::domain::stats::read::{grouped, Dim, Filters, Source, ALL, BREAKDOWN_DIMS, CLASS_MEASURES};
+use crate::domain::stats::read::{grouped, Dim, Filters, Source, ALL, CLASS_MEASURES};
 use crate::store::db::AnyConnection;
 use crate::store::schema::{provinces, unit_populations, units};
+use crate::store::values::Role;
+use crate::store::values::{AreaKind, BreakdownDim, Choice, ClosedSet, UnitKind, UnitLevel};
 
 /// Cells describing fewer people than this are suppressed for analysts.
 pub const MIN_CELL: i64 = 5;
@@ -226,8 +228,7 @@ pub fn overview(conn: &mut AnyConnection, source: &Source, caller: &Caller, f: &
 pub struct UnitRow {
     pub code: String,
     pub name: String,
-    /// `commune`, `ward`, `special_zone` or `province`.
-    pub kind: String,
+    pub kind: AreaKind,
     #[serde(flatten)]
     pub measures: Measures,
     /// Adults living in the unit, when known.
@@ -236,8 +237,7 @@ pub struct UnitRow {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UnitTable {
-    /// `commune` or `province`.
-    pub level: String,
+    pub level: UnitLevel,
     pub units: Vec<UnitRow>,
     /// The whole area (as /stats/overview).
     pub total: Measures,
@@ -268,7 +268,7 @@ pub fn unit_table(conn: &mut AnyConnection, source: &Source, caller: &Caller, f:
     if let Some(c) = &f.commune {
         q = q.filter(units::code.eq(c.clone()));
     }
-    let unit_list: Vec<(String, String, String, String)> = q.order(units::code).load(conn)?;
+    let unit_list: Vec<(String, String, UnitKind, String)> = q.order(units::code).load(conn)?;
     let mut rows: Vec<UnitRow> = Vec::new();
     if level == Dim::Province {
         let mut adults: BTreeMap<String, (i64, bool)> = BTreeMap::new();
@@ -284,7 +284,7 @@ pub fn unit_table(conn: &mut AnyConnection, source: &Source, caller: &Caller, f:
         for (code, (sum, complete)) in adults {
             rows.push(UnitRow {
                 name: names_of.get(&code).cloned().unwrap_or_default(),
-                kind: "province".into(),
+                kind: AreaKind::Province,
                 measures: by_unit.remove(&code).unwrap_or_else(|| Measures::zero(&names)),
                 adult_population: complete.then_some(sum),
                 code,
@@ -297,7 +297,7 @@ pub fn unit_table(conn: &mut AnyConnection, source: &Source, caller: &Caller, f:
                 adult_population: populations.get(&code).copied(),
                 code,
                 name,
-                kind,
+                kind: kind.into(),
             });
         }
     }
@@ -322,7 +322,8 @@ pub fn unit_table(conn: &mut AnyConnection, source: &Source, caller: &Caller, f:
         r.measures.finish();
     }
     total.finish();
-    Ok(UnitTable { level: level.name().to_owned(), units: rows, total })
+    let level = if level == Dim::Province { UnitLevel::Province } else { UnitLevel::Commune };
+    Ok(UnitTable { level, units: rows, total })
 }
 
 /// One cell of a breakdown.
@@ -337,7 +338,7 @@ pub struct BreakdownCell {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Breakdown {
-    pub by: Vec<String>,
+    pub by: Vec<BreakdownDim>,
     pub cells: Vec<BreakdownCell>,
     /// The whole area for the same measures.
     pub total: Measures,
@@ -383,50 +384,49 @@ pub fn breakdown(conn: &mut AnyConnection, source: &Source, caller: &Caller, f: 
         c.measures.finish();
     }
     total.finish();
-    Ok(Breakdown { by: dims.iter().map(|d| d.name().to_owned()).collect(), cells, total })
+    Ok(Breakdown { by: dims.iter().filter_map(|d| d.breakdown()).collect(), cells, total })
 }
 
-// ---- HTTP ------------------------------------------------------------------------------------
+// ---- the endpoints' domain ---------------------------------------------------------------
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UnitsQuery {
-    /// `commune` (default within a province or commune) or `province` (default for the country).
-    pub level: Option<String>,
+    /// Default: `commune` within a province or commune, `province` for the country.
+    #[param(value_type = Option<UnitLevel>)]
+    pub level: Option<Choice<UnitLevel>>,
 }
 
-pub fn parse_level(raw: Option<&str>, caller: &Caller) -> Result<Dim, ApiError> {
-    match raw {
-        None if matches!(caller.scope(), Scope::Country) => Ok(Dim::Province),
-        None | Some("commune") => Ok(Dim::Commune),
-        Some("province") => Ok(Dim::Province),
-        Some(_) => Err(error::validation(vec![FieldError::new(
-            "level",
-            "invalid_choice",
-            T::new("Giá trị phải là một trong: commune, province.", "Must be one of: commune, province."),
-        )])),
-    }
+pub fn parse_level(raw: Option<&Choice<UnitLevel>>, caller: &Caller) -> Result<Dim, ApiError> {
+    let mut errors = Vec::new();
+    let level = raw.map(|l| l.check("level", &mut errors));
+    records::fail_if_any(errors)?;
+    Ok(match level.flatten() {
+        None if matches!(caller.scope(), Scope::Country) => Dim::Province,
+        None | Some(UnitLevel::Commune) => Dim::Commune,
+        Some(UnitLevel::Province) => Dim::Province,
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BreakdownQuery {
-    /// One or two of `gender`, `age_band`, `target_group`, `ethnicity`, `topic`, `team`,
-    /// `language`, `month`, comma-separated.
+    /// One or two different dimensions, comma-separated (`by=gender,age_band`).
+    #[param(value_type = Vec<BreakdownDim>, style = Form, explode = false)]
     pub by: String,
 }
 
 pub fn parse_dims(raw: &str) -> Result<Vec<Dim>, ApiError> {
     let parts: Vec<&str> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    let dims: Option<Vec<Dim>> = parts.iter().map(|p| Dim::parse(p)).collect();
+    let dims: Option<Vec<Dim>> = parts.iter().map(|p| BreakdownDim::parse(p).map(Dim::from)).collect();
     match dims {
         Some(d) if (1..=2).contains(&d.len()) && !(d.len() == 2 && d[0] == d[1]) => Ok(d),
         _ => Err(error::validation(vec![FieldError::new(
             "by",
             "invalid_dimensions",
             T::new(
-                format!("Chọn một hoặc hai chiều khác nhau trong: {}.", BREAKDOWN_DIMS.join(", ")),
-                format!("Choose one or two different dimensions of: {}.", BREAKDOWN_DIMS.join(", ")),
+                format!("Chọn một hoặc hai chiều khác nhau trong: {}.", BreakdownDim::listed()),
+                format!("Choose one or two different dimensions of: {}.", BreakdownDim::listed()),
             ),
         )])),
     }
@@ -459,7 +459,7 @@ pub fn get_overview(conn: &mut AnyConnection, caller: &Caller, query: StatsQuery
 pub fn get_units(conn: &mut AnyConnection, caller: &Caller, query: StatsQuery, level: UnitsQuery) -> Result<UnitTable, ApiError> {
     policy::authorize(caller, Capability::ReadStats, None, Access::Read)?;
     let f = query.check(caller)?;
-    let level = parse_level(level.level.as_deref(), caller)?;
+    let level = parse_level(level.level.as_ref(), caller)?;
     {
         f.settle(conn, caller)?;
         unit_table(conn, &Source::Live, caller, &f, level)

@@ -13,6 +13,7 @@ use crate::access::policy::{Principal, Scope};
 use crate::base::error::{self, ApiError, FieldError, Text as T};
 use crate::store::db::AnyConnection;
 use crate::store::schema::provinces;
+use crate::store::values::BreakdownDim;
 
 pub(super) const ALL: &[&str] = &[
     "teams_active",
@@ -125,21 +126,25 @@ pub enum Dim {
     Month,
 }
 
-pub const BREAKDOWN_DIMS: &[&str] = &["gender", "age_band", "target_group", "ethnicity", "topic", "team", "language", "month"];
+impl From<BreakdownDim> for Dim {
+    fn from(d: BreakdownDim) -> Dim {
+        match d {
+            BreakdownDim::Gender => Dim::Gender,
+            BreakdownDim::AgeBand => Dim::AgeBand,
+            BreakdownDim::Ethnicity => Dim::Ethnicity,
+            BreakdownDim::TargetGroup => Dim::TargetGroup,
+            BreakdownDim::Topic => Dim::Topic,
+            BreakdownDim::Team => Dim::Team,
+            BreakdownDim::Language => Dim::Language,
+            BreakdownDim::Month => Dim::Month,
+        }
+    }
+}
 
 impl Dim {
-    pub fn parse(s: &str) -> Option<Dim> {
-        Some(match s {
-            "gender" => Dim::Gender,
-            "age_band" => Dim::AgeBand,
-            "ethnicity" => Dim::Ethnicity,
-            "target_group" => Dim::TargetGroup,
-            "topic" => Dim::Topic,
-            "team" => Dim::Team,
-            "language" => Dim::Language,
-            "month" => Dim::Month,
-            _ => return None,
-        })
+    /// The breakdown dimension this is, if it is one.
+    pub fn breakdown(self) -> Option<BreakdownDim> {
+        BreakdownDim::parse(self.name())
     }
 
     pub fn name(self) -> &'static str {

@@ -23,6 +23,7 @@ use crate::domain::stats::query::{self, Breakdown, Measures, UnitTable};
 use crate::domain::stats::read::{Dim, Filters, Source};
 use crate::store::db::AnyConnection;
 use crate::store::schema::report_snapshots as rs;
+use crate::store::values::{Choice, ReportFormat, ReportStatus, UnitLevel};
 
 /// A reporting period and its window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,8 +84,7 @@ pub struct Report {
     pub calendar: bool,
     pub from: NaiveDate,
     pub to: NaiveDate,
-    /// `open` (follows the live counters) or `closed` (frozen).
-    pub status: String,
+    pub status: ReportStatus,
     pub closed_at: Option<DateTime<Utc>>,
     pub overview: Measures,
     pub units: UnitTable,
@@ -97,10 +97,12 @@ pub struct Report {
 pub struct ReportQuery {
     /// Calendar window instead of the Decree 09/2019 window.
     pub calendar: Option<bool>,
-    /// `json` (default), `csv` or `xlsx`; or send `Accept`.
-    pub format: Option<String>,
-    /// `commune` or `province` rows (default: province for a national scope).
-    pub level: Option<String>,
+    /// Default `json`, or what `Accept` asks for (`text/csv`, the XLSX media type).
+    #[param(value_type = Option<ReportFormat>)]
+    pub format: Option<Choice<ReportFormat>>,
+    /// Rows per commune or per province (default: province for a national scope).
+    #[param(value_type = Option<UnitLevel>)]
+    pub level: Option<Choice<UnitLevel>>,
 }
 
 /// A period named in a path, or 422.
@@ -138,7 +140,7 @@ pub fn build(conn: &mut AnyConnection, caller: &Caller, period: &Period, level: 
         calendar: period.calendar,
         from: period.from,
         to: period.to,
-        status: if closed.is_some() { "closed" } else { "open" }.to_owned(),
+        status: if closed.is_some() { ReportStatus::Closed } else { ReportStatus::Open },
         closed_at: closed.map(utc),
         overview,
         units,
@@ -146,37 +148,23 @@ pub fn build(conn: &mut AnyConnection, caller: &Caller, period: &Period, level: 
     })
 }
 
-/// How a report is sent.
-pub enum Format {
-    Json,
-    Csv,
-    Xlsx,
-}
-
 /// The XLSX media type.
 pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 /// The format a report is asked for: `format=` wins over the `Accept` header.
-pub fn format_of(accept: &str, q: Option<&str>) -> Result<Format, ApiError> {
-    match q {
-        Some("json") => return Ok(Format::Json),
-        Some("csv") => return Ok(Format::Csv),
-        Some("xlsx") => return Ok(Format::Xlsx),
-        Some(_) => {
-            return Err(error::validation(vec![FieldError::new(
-                "format",
-                "invalid_choice",
-                T::new("Giá trị phải là một trong: json, csv, xlsx.", "Must be one of: json, csv, xlsx."),
-            )]))
-        }
-        None => {}
+pub fn format_of(accept: &str, q: Option<&Choice<ReportFormat>>) -> Result<ReportFormat, ApiError> {
+    if let Some(q) = q {
+        let mut errors = Vec::new();
+        let format = q.check("format", &mut errors);
+        records::fail_if_any(errors)?;
+        return records::valid(format);
     }
     Ok(if accept.contains("text/csv") {
-        Format::Csv
+        ReportFormat::Csv
     } else if accept.contains(XLSX) {
-        Format::Xlsx
+        ReportFormat::Xlsx
     } else {
-        Format::Json
+        ReportFormat::Json
     })
 }
 
@@ -219,7 +207,7 @@ pub fn csv_body(r: &Report) -> Result<Vec<u8>, ApiError> {
     w.write_record(&head).map_err(fail)?;
     let num = |v: Option<f64>| v.map(|x| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x}") }).unwrap_or_default();
     for u in &r.units.units {
-        let mut row = vec![u.code.clone(), u.name.clone(), u.kind.clone()];
+        let mut row = vec![u.code.clone(), u.name.clone(), u.kind.to_string()];
         let v = values(&u.measures);
         row.extend(COLUMNS.iter().map(|(_, m)| num(cell(&v, m))));
         row.push(u.adult_population.map(|a| a.to_string()).unwrap_or_default());
@@ -247,7 +235,7 @@ pub fn xlsx_body(r: &Report) -> Result<Vec<u8>, ApiError> {
         r.period,
         r.from.format("%d/%m/%Y"),
         r.to.format("%d/%m/%Y"),
-        if r.status == "closed" { ", đã chốt" } else { "" }
+        if r.status == ReportStatus::Closed { ", đã chốt" } else { "" }
     );
     let note = "Ô để trống: số liệu dưới 5 người không được công bố, hoặc không áp dụng.";
     {
@@ -277,7 +265,7 @@ pub fn xlsx_body(r: &Report) -> Result<Vec<u8>, ApiError> {
         for u in &r.units.units {
             s.write_string(row, 0, &u.code).map_err(fail)?;
             s.write_string(row, 1, &u.name).map_err(fail)?;
-            s.write_string(row, 2, &u.kind).map_err(fail)?;
+            s.write_string(row, 2, u.kind.as_str()).map_err(fail)?;
             let vals = values(&u.measures);
             for (i, (_, m)) in COLUMNS.iter().enumerate() {
                 if let Some(v) = cell(&vals, m) {
@@ -306,7 +294,7 @@ pub fn xlsx_body(r: &Report) -> Result<Vec<u8>, ApiError> {
         let s = book.add_worksheet().set_name(name).map_err(fail)?;
         let mut col = 0u16;
         for d in &b.by {
-            s.write_string_with_format(0, col, d, &bold).map_err(fail)?;
+            s.write_string_with_format(0, col, d.as_str(), &bold).map_err(fail)?;
             col += 1;
         }
         let first = col;
@@ -317,7 +305,7 @@ pub fn xlsx_body(r: &Report) -> Result<Vec<u8>, ApiError> {
         for (i, c) in b.cells.iter().enumerate() {
             let row = 1 + i as u32;
             for (j, d) in b.by.iter().enumerate() {
-                s.write_string(row, j as u16, c.key.get(d).map(String::as_str).unwrap_or("")).map_err(fail)?;
+                s.write_string(row, j as u16, c.key.get(d.as_str()).map(String::as_str).unwrap_or("")).map_err(fail)?;
             }
             let vals = values(&c.measures);
             for (k, (_, m)) in COLUMNS.iter().enumerate() {
@@ -344,12 +332,12 @@ pub struct ReportState {
     pub calendar: bool,
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub status: String,
+    pub status: ReportStatus,
 }
 
 impl Period {
-    fn state(&self, status: &str) -> ReportState {
-        ReportState { period: self.name.clone(), calendar: self.calendar, from: self.from, to: self.to, status: status.to_owned() }
+    fn state(&self, status: ReportStatus) -> ReportState {
+        ReportState { period: self.name.clone(), calendar: self.calendar, from: self.from, to: self.to, status }
     }
 }
 
@@ -378,7 +366,12 @@ pub struct ReopenForm {
 }
 
 /// The report of `period` for the caller's scope, at `level` (analysts, officers, admins).
-pub fn get_report(conn: &mut AnyConnection, caller: &Caller, period: &Period, level: Option<&str>) -> Result<Report, ApiError> {
+pub fn get_report(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    period: &Period,
+    level: Option<&Choice<UnitLevel>>,
+) -> Result<Report, ApiError> {
     policy::authorize(caller, Capability::ReadStats, None, Access::Read)?;
     let level = query::parse_level(level, caller)?;
     build(conn, caller, period, level)
@@ -426,7 +419,7 @@ pub fn close_report(
             }
             copy_window(conn, &key, period.from, period.to)?;
             w.audit(conn, "close_report", "report", &key, None, &["status"])?;
-            Ok(period.state("closed"))
+            Ok(period.state(ReportStatus::Closed))
         })
     }
 }
@@ -465,7 +458,7 @@ pub fn reopen_report(
                 ))
                 .execute(conn)?;
             w.audit(conn, "reopen_report", "report", &key, None, &["status", "reopen_reason"])?;
-            Ok(period.state("open"))
+            Ok(period.state(ReportStatus::Open))
         })
     }
 }

@@ -19,6 +19,7 @@ use crate::base::time::utc;
 use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, Page, Position};
 use crate::store::db::AnyConnection;
 use crate::store::schema::sync_conflicts as sc;
+use crate::store::values::{Choice, ConflictDecision, ConflictStatus, PushType};
 
 /// A conflict the device reports.
 #[derive(Debug, Deserialize, Serialize, ToSchema, Validate)]
@@ -30,9 +31,10 @@ pub struct NewConflict {
     /// The report's UUID (made by the device, so a re-sent report is not doubled).
     pub id: Option<String>,
     pub device_id: String,
-    /// A pushable type: `class`, `class_session`, `trainee`, `enrollment`, `attendance`, `completion`.
+    /// The record's type.
     #[serde(rename = "type")]
-    pub kind: String,
+    #[schema(value_type = PushType)]
+    pub kind: Choice<PushType>,
     pub record_id: String,
     /// The version the device's edit was based on.
     pub base_version: Option<i64>,
@@ -49,9 +51,8 @@ pub struct NewConflict {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"decision": "apply_device", "note": "Đã gọi điện xác nhận với người học"}))]
 pub struct Resolution {
-    /// `keep_server` (nothing changes), `apply_device` (the device's body is applied on top
-    /// of the current record) or `apply` (the officer's `body` is applied instead).
-    pub decision: String,
+    #[schema(value_type = ConflictDecision)]
+    pub decision: Choice<ConflictDecision>,
     /// For `apply`: the fields to write.
     #[schema(value_type = Option<Object>)]
     pub body: Option<Value>,
@@ -63,10 +64,9 @@ pub struct Resolution {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Conflict {
     pub id: String,
-    /// `open` or `resolved`.
-    pub status: String,
+    pub status: ConflictStatus,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: PushType,
     pub record_id: String,
     pub commune_code: String,
     pub reported_by: String,
@@ -81,7 +81,7 @@ pub struct Conflict {
     #[schema(value_type = Option<Object>)]
     pub current: Option<Value>,
     pub current_version: Option<i64>,
-    pub decision: Option<String>,
+    pub decision: Option<ConflictDecision>,
     pub resolution_note: Option<String>,
     pub resolved_by: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
@@ -94,8 +94,9 @@ pub struct Conflict {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConflictQuery {
-    /// `open` (default) or `resolved`.
-    pub status: Option<String>,
+    /// Default `open`.
+    #[param(value_type = Option<ConflictStatus>)]
+    pub status: Option<Choice<ConflictStatus>>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -111,14 +112,14 @@ struct ConflictRow {
     device_id: String,
     commune_code: String,
     _province_code: String,
-    entity: String,
+    entity: PushType,
     entity_id: String,
     base_version: Option<i64>,
     server_version: Option<i64>,
     device_body: String,
     note: Option<String>,
-    status: String,
-    decision: Option<String>,
+    status: ConflictStatus,
+    decision: Option<ConflictDecision>,
     resolution_note: Option<String>,
     resolved_by: Option<String>,
     resolved_at: Option<NaiveDateTime>,
@@ -126,11 +127,11 @@ struct ConflictRow {
 }
 
 fn view(conn: &mut AnyConnection, caller: &Caller, r: &ConflictRow) -> Result<Conflict, ApiError> {
-    let current = crate::domain::sync::push::current(conn, caller, &r.entity, &r.entity_id)?;
+    let current = crate::domain::sync::push::current(conn, caller, r.entity.as_str(), &r.entity_id)?;
     Ok(Conflict {
         id: r.id.clone(),
-        status: r.status.clone(),
-        kind: r.entity.clone(),
+        status: r.status,
+        kind: r.entity,
         record_id: r.entity_id.clone(),
         commune_code: r.commune_code.clone(),
         reported_by: r.account_id.clone(),
@@ -141,7 +142,7 @@ fn view(conn: &mut AnyConnection, caller: &Caller, r: &ConflictRow) -> Result<Co
         note: r.note.clone(),
         current_version: current.as_ref().map(|c| c.version),
         current: current.and_then(|c| c.body),
-        decision: r.decision.clone(),
+        decision: r.decision,
         resolution_note: r.resolution_note.clone(),
         resolved_by: r.resolved_by.clone(),
         resolved_at: r.resolved_at.map(utc),
@@ -172,12 +173,13 @@ pub fn report_conflict(
     records::validate_form(&form, &mut errors);
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let device = crate::domain::sync::devices::check_device_id(&form.device_id, &mut errors);
-    let kind = records::choice("type", &form.kind, crate::domain::sync::push::TYPES, &mut errors);
+    let kind = form.kind.check("type", &mut errors);
     let record_id = records::reference("record_id", &form.record_id, &mut errors);
     if !form.body.is_object() {
         errors.push(FieldError::new("body", "not_an_object", Text::new("body phải là một đối tượng JSON.", "body must be a JSON object.")));
     }
     records::fail_if_any(errors)?;
+    let kind = records::valid(kind)?;
     let note = records::optional_text(form.note.as_deref());
     let body = form.body.to_string();
     let base_version = form.base_version;
@@ -194,7 +196,7 @@ pub fn report_conflict(
                 let row: ConflictRow = sc::table.find(&id).first(conn)?;
                 return Ok((CreateOutcome::Replay, view(conn, caller, &row)?));
             }
-            let Some(current) = crate::domain::sync::push::current(conn, caller, &kind, &record_id)? else {
+            let Some(current) = crate::domain::sync::push::current(conn, caller, kind.as_str(), &record_id)? else {
                 return Err(error::not_found());
             };
             let area = Area::of_commune(conn, &current.commune)?;
@@ -212,7 +214,7 @@ pub fn report_conflict(
                         sc::device_id.eq(&device),
                         sc::commune_code.eq(&current.commune),
                         sc::province_code.eq(&province),
-                        sc::entity.eq(&kind),
+                        sc::entity.eq(kind),
                         sc::entity_id.eq(&record_id),
                     ),
                     (
@@ -220,7 +222,7 @@ pub fn report_conflict(
                         sc::server_version.eq(Some(current.version)),
                         sc::device_body.eq(&body),
                         sc::note.eq(&note),
-                        sc::status.eq("open"),
+                        sc::status.eq(ConflictStatus::Open),
                     ),
                 ))
                 .execute(conn)?;
@@ -237,12 +239,16 @@ pub fn list_conflicts(conn: &mut AnyConnection, caller: &Caller, query: Conflict
     policy::authorize(caller, Capability::VerifyAndManagePersonData, None, Access::Read)?;
     let limit = page_limit(query.limit)?;
     let mut errors = Vec::new();
-    let status = records::choice("status", query.status.as_deref().unwrap_or("open"), &["open", "resolved"], &mut errors);
+    let status = match &query.status {
+        Some(s) => s.check("status", &mut errors),
+        None => Some(ConflictStatus::Open),
+    };
     records::fail_if_any(errors)?;
+    let status = records::valid(status)?;
     let after: Option<Position> = query.cursor.as_deref().map(decode_cursor).transpose()?;
     {
         let scope = caller.scope().clone();
-        let mut q = filter_to_scope!(sc::table.filter(sc::status.eq(&status)).into_boxed(), sc::commune_code, &scope);
+        let mut q = filter_to_scope!(sc::table.filter(sc::status.eq(status)).into_boxed(), sc::commune_code, &scope);
         if let Some(Position(at, id)) = after {
             let at = NaiveDateTime::parse_from_str(&at, "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| records::invalid_cursor())?;
             q = q.filter(sc::created_at.gt(at).or(sc::created_at.eq(at).and(sc::id.gt(id))));
@@ -272,12 +278,13 @@ pub fn resolve_conflict(
     let id = parse_uuid(path)?;
     let mut errors = Vec::new();
     records::validate_form(&form, &mut errors);
-    let decision = records::choice("decision", &form.decision, &["keep_server", "apply_device", "apply"], &mut errors);
+    let decision = form.decision.check("decision", &mut errors);
     if form.body.as_ref().is_some_and(|b| !b.is_object()) {
         errors.push(FieldError::new("body", "not_an_object", Text::new("body phải là một đối tượng JSON.", "body must be a JSON object.")));
     }
     records::fail_if_any(errors)?;
-    if decision == "apply" && form.body.is_none() {
+    let decision = records::valid(decision)?;
+    if decision == ConflictDecision::Apply && form.body.is_none() {
         return Err(decision_needs_body());
     }
     let note = records::optional_text(form.note.as_deref());
@@ -287,16 +294,16 @@ pub fn resolve_conflict(
             let row: ConflictRow = sc::table.find(&id).first(conn)?;
             let area = Area::of_commune(conn, &row.commune_code)?;
             policy::authorize(caller, Capability::VerifyAndManagePersonData, Some(&area), Access::Read)?;
-            if row.status != "open" {
+            if row.status != ConflictStatus::Open {
                 return Err(error::conflict(
                     "already_resolved",
                     Text::new("Xung đột này đã được xử lý.", "This conflict has already been resolved."),
                 ));
             }
-            let result_version = match decision.as_str() {
-                "keep_server" => None,
+            let result_version = match decision {
+                ConflictDecision::KeepServer => None,
                 _ => {
-                    let Some(current) = crate::domain::sync::push::current(conn, caller, &row.entity, &row.entity_id)? else {
+                    let Some(current) = crate::domain::sync::push::current(conn, caller, row.entity.as_str(), &row.entity_id)? else {
                         return Err(error::not_found());
                     };
                     if current.deleted {
@@ -306,14 +313,22 @@ pub fn resolve_conflict(
                         Some(b) => b,
                         None => serde_json::from_str(&row.device_body).map_err(|e| ApiError::internal(format!("stored body: {e}")))?,
                     };
-                    Some(crate::domain::sync::push::apply_edit(conn, w, secret, &row.entity, &row.entity_id, current.version, body)?)
+                    Some(crate::domain::sync::push::apply_edit(
+                        conn,
+                        w,
+                        secret,
+                        row.entity.as_str(),
+                        &row.entity_id,
+                        current.version,
+                        body,
+                    )?)
                 }
             };
             let now = w.now;
             diesel::update(sc::table.find(&id))
                 .set((
-                    sc::status.eq("resolved"),
-                    sc::decision.eq(Some(&decision)),
+                    sc::status.eq(ConflictStatus::Resolved),
+                    sc::decision.eq(Some(decision)),
                     sc::resolution_note.eq(&note),
                     sc::resolved_by.eq(Some(&caller.user.id)),
                     sc::resolved_at.eq(Some(now)),

@@ -23,6 +23,7 @@ use crate::store::schema::{
     class_sessions, classes, enrollments, hamlets, provinces, session_attendance, sync_removals, team_members, teams, topics, trainees,
     units,
 };
+use crate::store::values::ChangeType;
 
 /// One change in the feed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,10 +32,9 @@ use crate::store::schema::{
 pub struct Change {
     /// Change-sequence number (increasing).
     pub seq: i64,
-    /// `hamlet`, `team`, `team_member`, `topic`, `class`, `class_session`, `trainee`,
-    /// `enrollment` or `attendance` (id = session id).
+    /// The record's type (`attendance`: id = session id).
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: ChangeType,
     pub id: String,
     pub version: i64,
     /// A tombstone: the record was deleted; `body` is absent.
@@ -153,7 +153,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         let deleted = r.deleted_at.is_some();
         out.push(Change {
             seq: r.change_seq,
-            kind: "hamlet",
+            kind: ChangeType::Hamlet,
             id: r.id.clone(),
             version: r.version,
             deleted,
@@ -165,7 +165,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         let deleted = r.deleted_at.is_some();
         out.push(Change {
             seq: r.change_seq,
-            kind: "team",
+            kind: ChangeType::Team,
             id: r.id.clone(),
             version: r.version,
             deleted,
@@ -177,7 +177,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         let deleted = r.deleted_at.is_some();
         out.push(Change {
             seq: r.change_seq,
-            kind: "team_member",
+            kind: ChangeType::TeamMember,
             id: r.id.clone(),
             version: r.version,
             deleted,
@@ -193,7 +193,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         let view = crate::domain::classes::view(&r, t.remove(&r.id).unwrap_or_default(), i.remove(&r.id).unwrap_or_default());
         out.push(Change {
             seq: r.change_seq,
-            kind: "class",
+            kind: ChangeType::Class,
             id: r.id.clone(),
             version: r.version,
             deleted,
@@ -205,7 +205,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         let deleted = r.deleted_at.is_some();
         out.push(Change {
             seq: r.change_seq,
-            kind: "class_session",
+            kind: ChangeType::ClassSession,
             id: r.id.clone(),
             version: r.version,
             deleted,
@@ -217,7 +217,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         let deleted = r.deleted_at.is_some();
         out.push(Change {
             seq: r.change_seq,
-            kind: "trainee",
+            kind: ChangeType::Trainee,
             id: r.id.clone(),
             version: r.version,
             deleted,
@@ -238,7 +238,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         let view = crate::domain::enrollments::view(&r, names.get(&r.trainee_id).cloned().unwrap_or_default());
         out.push(Change {
             seq: r.change_seq,
-            kind: "enrollment",
+            kind: ChangeType::Enrollment,
             id: r.id.clone(),
             version: r.version,
             deleted,
@@ -260,7 +260,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
     .load(conn)?;
     for (session_id, version, seq, class_id) in attendance {
         let list = crate::domain::enrollments::load_attendance(conn, &class_id, &session_id)?;
-        out.push(Change { seq, kind: "attendance", id: session_id, version, deleted: false, removed: false, body: json(&list) });
+        out.push(Change { seq, kind: ChangeType::Attendance, id: session_id, version, deleted: false, removed: false, body: json(&list) });
     }
     let topic_rows: Vec<crate::store::rows::TopicRow> = topics::table
         .filter(topics::change_seq.gt(after))
@@ -271,7 +271,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
     for r in topic_rows {
         out.push(Change {
             seq: r.change_seq,
-            kind: "topic",
+            kind: ChangeType::Topic,
             id: r.id.clone(),
             version: r.version,
             deleted: false,
@@ -290,7 +290,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         .select((sync_removals::change_seq, sync_removals::entity, sync_removals::entity_id))
         .load(conn)?;
         for (seq, entity, id) in removals {
-            let kind = if entity == "trainee" { "trainee" } else { "record" };
+            let kind = if entity == "trainee" { ChangeType::Trainee } else { ChangeType::Record };
             out.push(Change { seq, kind, id, version: 0, deleted: false, removed: true, body: None });
         }
     }
@@ -308,7 +308,7 @@ fn scope_units(conn: &mut AnyConnection, scope: &Scope) -> Result<Vec<crate::dom
         Scope::Province(p) => q.filter(units::province_code.eq(p.clone())),
         Scope::Commune(c) => q.filter(units::code.eq(c.clone())),
     };
-    let rows: Vec<(String, String, String, String, String)> = q.order(units::code).load(conn)?;
+    let rows: Vec<(String, String, crate::store::values::UnitKind, String, String)> = q.order(units::code).load(conn)?;
     Ok(rows
         .into_iter()
         .map(|(code, name, kind, province_code, province_name)| crate::domain::units::Unit {

@@ -33,12 +33,10 @@ use crate::domain::records::{self, CreateOutcome, IfMatch, Write};
 use crate::domain::sync::devices::{self, DeviceReport};
 use crate::store::db::{self, AnyConnection};
 use crate::store::schema::{class_sessions, classes, enrollments, session_attendance, sync_ops, trainees};
+use crate::store::values::{Choice, OpStatus, PushAction, PushType};
 
 /// Most operations in one push.
 pub const MAX_OPERATIONS: usize = 1000;
-
-/// Record types a device may push.
-pub const TYPES: &[&str] = &["class", "class_session", "trainee", "enrollment", "attendance", "completion"];
 
 /// A push.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -60,12 +58,12 @@ pub struct PushRequest {
 pub struct Operation {
     /// A UUID the device gives the operation once, and keeps when it sends it again.
     pub op_id: String,
-    /// `class`, `class_session`, `trainee`, `enrollment`, `attendance` (id = session id) or
-    /// `completion` (id = enrollment id).
+    /// The record type (`attendance`: id = session id; `completion`: id = enrollment id).
     #[serde(rename = "type")]
-    pub kind: String,
-    /// `upsert` or `delete`.
-    pub action: String,
+    #[schema(value_type = PushType)]
+    pub kind: Choice<PushType>,
+    #[schema(value_type = PushAction)]
+    pub action: Choice<PushAction>,
     /// The record's UUID (made by the device for a new record).
     pub id: String,
     /// The version the device's edit is based on; absent for a new record.
@@ -83,10 +81,10 @@ pub struct OpResult {
     pub index: usize,
     /// The operation's `op_id` (absent when the item had none).
     pub op_id: Option<String>,
-    /// `applied`, `duplicate`, `conflict`, `rejected` or `dependency_failed`.
-    pub status: &'static str,
+    pub status: OpStatus,
+    /// The operation's type (absent when the item named none that the server knows).
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<PushType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `applied` / `duplicate`: the record's version after the operation; `conflict`:
@@ -112,7 +110,7 @@ pub struct OpResult {
 }
 
 impl OpResult {
-    fn new(index: usize, op_id: Option<String>, status: &'static str) -> Self {
+    fn new(index: usize, op_id: Option<String>, status: OpStatus) -> Self {
         OpResult {
             index,
             op_id,
@@ -128,9 +126,12 @@ impl OpResult {
         }
     }
 
-    fn of(index: usize, op: &Operation, status: &'static str) -> Self {
+    fn of(index: usize, op: &Operation, status: OpStatus) -> Self {
         let mut r = Self::new(index, Some(op.op_id.clone()), status);
-        r.kind = Some(op.kind.clone());
+        r.kind = match op.kind {
+            Choice::Known(k) => Some(k),
+            Choice::Unknown(_) => None,
+        };
         r.id = Some(op.id.clone());
         r
     }
@@ -220,13 +221,13 @@ pub fn push(
 }
 
 fn summarise(results: Vec<OpResult>) -> PushResponse {
-    let count = |s: &str| results.iter().filter(|r| r.status == s).count();
+    let count = |s: OpStatus| results.iter().filter(|r| r.status == s).count();
     PushResponse {
-        applied: count("applied"),
-        duplicates: count("duplicate"),
-        conflicts: count("conflict"),
-        rejected: count("rejected"),
-        dependency_failed: count("dependency_failed"),
+        applied: count(OpStatus::Applied),
+        duplicates: count(OpStatus::Duplicate),
+        conflicts: count(OpStatus::Conflict),
+        rejected: count(OpStatus::Rejected),
+        dependency_failed: count(OpStatus::DependencyFailed),
         results,
     }
 }
@@ -277,7 +278,7 @@ fn apply_batch(
         let op = match parse_operation(raw) {
             Ok(op) => op,
             Err(e) => {
-                let mut r = OpResult::new(index, raw_op_id, "rejected");
+                let mut r = OpResult::new(index, raw_op_id, OpStatus::Rejected);
                 r.problem = Some(e.problem(lang, None));
                 results.push(r);
                 continue;
@@ -285,11 +286,11 @@ fn apply_batch(
         };
         let digest = records::digest(&op);
         if let Some(k) = known.get(&op.op_id) {
-            let mut r = OpResult::new(index, Some(op.op_id.clone()), "duplicate");
+            let mut r = OpResult::new(index, Some(op.op_id.clone()), OpStatus::Duplicate);
             if k.account_id == w.caller.user.id && k.digest == digest {
-                (r.kind, r.id, r.version) = (Some(k.entity.clone()), Some(k.entity_id.clone()), Some(k.version));
+                (r.kind, r.id, r.version) = (PushType::parse(&k.entity), Some(k.entity_id.clone()), Some(k.version));
             } else {
-                r.status = "rejected";
+                r.status = OpStatus::Rejected;
                 r.problem = Some(op_id_reused().problem(lang, None));
                 failed.insert(op.id.clone());
             }
@@ -297,7 +298,7 @@ fn apply_batch(
             continue;
         }
         if let Some(dep) = depends_on_failed(&op, &failed) {
-            let mut r = OpResult::of(index, &op, "dependency_failed");
+            let mut r = OpResult::of(index, &op, OpStatus::DependencyFailed);
             r.depends_on = Some(dep);
             failed.insert(op.id.clone());
             results.push(r);
@@ -312,7 +313,7 @@ fn apply_batch(
                     account_id: w.caller.user.id.clone(),
                     device_id: device_id.to_owned(),
                     digest,
-                    entity: op.kind.clone(),
+                    entity: op.kind.as_str().to_owned(),
                     entity_id: op.id.clone(),
                     version,
                     applied_at: w.now,
@@ -328,7 +329,7 @@ fn apply_batch(
             Err(_) if !savepoints => return Err(Attempt::NeedsSavepoints),
             // A stale version noticed by the endpoint itself (a concurrent writer got in
             // between): the same answer as the check before it.
-            Err(e) if e.code == "precondition_failed" => match current(conn, w.caller, &op.kind, &op.id)? {
+            Err(e) if e.code == "precondition_failed" => match current(conn, w.caller, op.kind.as_str(), &op.id)? {
                 Some(c) => Outcome::Conflict(c),
                 None => Outcome::Rejected(e),
             },
@@ -341,25 +342,25 @@ fn apply_batch(
         }
         let r = match outcome {
             Outcome::Applied(version) => {
-                let mut r = OpResult::of(index, &op, "applied");
+                let mut r = OpResult::of(index, &op, OpStatus::Applied);
                 r.version = Some(version);
                 r
             }
             Outcome::Duplicate(version) => {
-                let mut r = OpResult::of(index, &op, "duplicate");
+                let mut r = OpResult::of(index, &op, OpStatus::Duplicate);
                 r.version = Some(version);
                 r
             }
             Outcome::Conflict(c) => {
                 failed.insert(op.id.clone());
-                let mut r = OpResult::of(index, &op, "conflict");
+                let mut r = OpResult::of(index, &op, OpStatus::Conflict);
                 r.differing_fields = Some(differing_fields(op.body.as_ref(), c.body.as_ref()));
                 (r.version, r.deleted, r.current) = (Some(c.version), Some(c.deleted), Some(c.body.unwrap_or(Value::Null)));
                 r
             }
             Outcome::Rejected(e) => {
                 failed.insert(op.id.clone());
-                let mut r = OpResult::of(index, &op, "rejected");
+                let mut r = OpResult::of(index, &op, OpStatus::Rejected);
                 r.problem = Some(e.problem(lang, None));
                 r
             }
@@ -430,8 +431,8 @@ fn parse_operation(raw: Value) -> Result<Operation, ApiError> {
     let mut errors = Vec::new();
     op.op_id = records::reference("op_id", &op.op_id, &mut errors);
     op.id = records::reference("id", &op.id, &mut errors);
-    records::choice("type", &op.kind, TYPES, &mut errors);
-    records::choice("action", &op.action, &["upsert", "delete"], &mut errors);
+    op.kind.check("type", &mut errors);
+    op.action.check("action", &mut errors);
     if op.base_version.is_some_and(|v| v < 0) {
         errors.push(FieldError::new("base_version", "range", Text::new("Phiên bản không thể âm.", "A version cannot be negative.")));
     }
@@ -519,10 +520,12 @@ fn class_of_session(conn: &mut AnyConnection, session_id: &str) -> Result<String
 
 /// Runs one operation (inside its savepoint).
 fn apply_one(conn: &mut AnyConnection, w: &mut Write<'_>, secret: &Secret, op: &Operation) -> Result<Outcome, ApiError> {
-    let creating = op.action == "upsert" && op.base_version.is_none() && !matches!(op.kind.as_str(), "attendance" | "completion");
+    let creating = op.action == Choice::Known(PushAction::Upsert)
+        && op.base_version.is_none()
+        && !matches!(op.kind.as_str(), "attendance" | "completion");
     if !creating {
         // Edits and deletes of a record in scope: compare versions before anything runs.
-        if let Some(c) = current(conn, w.caller, &op.kind, &op.id)? {
+        if let Some(c) = current(conn, w.caller, op.kind.as_str(), &op.id)? {
             if c.deleted || op.base_version.is_some_and(|b| b != c.version) {
                 return Ok(Outcome::Conflict(c));
             }
@@ -610,8 +613,8 @@ pub(crate) fn apply_edit(
 ) -> Result<i64, ApiError> {
     let op = Operation {
         op_id: String::new(),
-        kind: kind.to_owned(),
-        action: "upsert".to_owned(),
+        kind: PushType::parse(kind).map(Choice::Known).unwrap_or_else(|| Choice::Unknown(kind.to_owned())),
+        action: Choice::Known(PushAction::Upsert),
         id: id.to_owned(),
         base_version: Some(base_version),
         body: Some(body),
