@@ -231,3 +231,91 @@ async fn the_offline_day_of_the_sync_guide() {
     assert_eq!((d["last_operations"].as_i64(), d["last_rejects"].as_i64()), (Some(14), Some(1)));
     assert_eq!(d["outbox_depth"], Value::Null, "the last pull reported no outbox");
 }
+
+/// Everything the phone holds, as text (to look for a value anywhere in it).
+fn everything(phone: &Phone) -> String {
+    phone.store.values().map(|(_, b)| b.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+#[actix_web::test]
+async fn the_phone_follows_moves_deleted_sessions_and_erasure() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, officer) = app.user_with_token(&admin, "ct.officer", "officer", "commune", Some(QN_CAM_THANH)).await;
+    let (_, member) = app.user_with_token(&admin, "ct.lan", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let team = app
+        .post("/api/v1/teams", Some(&officer), json!({"commune_code": QN_CAM_THANH, "name": "Tổ A", "kind": "other", "level": "commune"}))
+        .await;
+    let team = team.body["id"].as_str().unwrap().to_owned();
+    let class = app
+        .post(
+            "/api/v1/classes",
+            Some(&member),
+            json!({"commune_code": QN_CAM_THANH, "team_id": team, "title": "VNeID", "topic_ids": ["vneid_e_identity"], "mode": "in_person",
+                   "language": "vi", "start_date": "2026-11-02", "end_date": "2026-11-30", "planned_sessions": 2}),
+        )
+        .await;
+    let class = class.body["id"].as_str().unwrap().to_owned();
+    let trainee = |name: &str, phone_no: &str| {
+        json!({"commune_code": QN_CAM_THANH, "full_name": name, "gender": "female", "birth_year": 1957, "phone": phone_no,
+               "consent": {"basic": true, "method": "paper"}})
+    };
+    let x =
+        app.post("/api/v1/trainees", Some(&member), trainee("Đinh Thị Xuân", "0905 777 888")).await.body["id"].as_str().unwrap().to_owned();
+    let y =
+        app.post("/api/v1/trainees", Some(&member), trainee("Hồ Văn Yên", "0905 999 000")).await.body["id"].as_str().unwrap().to_owned();
+    app.post(&format!("/api/v1/classes/{class}/enrollments"), Some(&member), json!({"trainee_id": x})).await;
+    let session = app
+        .post(&format!("/api/v1/classes/{class}/sessions"), Some(&member), json!({"held_on": "2026-11-03", "duration_minutes": 90}))
+        .await;
+    let session = session.body["id"].as_str().unwrap().to_owned();
+    let put = app
+        .call(
+            auth(TestRequest::put().uri(&format!("/api/v1/classes/{class}/sessions/{session}/attendance")), Some(&member))
+                .set_json(json!({"present": [x]})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+
+    let mut phone = Phone::new(member.clone(), "android-1");
+    pull(&app, &mut phone).await;
+    assert_eq!(phone.version("attendance", &session), Some(1));
+    assert!(everything(&phone).contains("Đinh Thị Xuân"));
+
+    // The session is deleted: its attendance list goes with it.
+    let del = app.req("DELETE", &format!("/api/v1/classes/{class}/sessions/{session}"), &officer, Some("\"v1\""), None).await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT, "{}", del.body);
+    // Y moves to Nghĩa Lộ: the phone is told to drop Y (the real type, the version after the move).
+    let moved =
+        app.req("PATCH", &format!("/api/v1/trainees/{y}"), &admin, Some("\"v1\""), Some(json!({"commune_code": QN_NGHIA_LO}))).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let before = phone.cursor.clone().unwrap();
+    let delta = app.get(&format!("/api/v1/sync/changes?cursor={before}"), Some(&member)).await;
+    let removal = delta.body["changes"].as_array().unwrap().iter().find(|c| c["removed"] == true).unwrap().clone();
+    assert_eq!((removal["type"].clone(), removal["id"].clone(), removal["version"].clone()), (json!("trainee"), json!(y), json!(2)));
+    pull(&app, &mut phone).await;
+    assert_eq!(phone.version("attendance", &session), None, "the deleted session's attendance list is gone");
+    assert_eq!(phone.version("class_session", &session), None);
+    assert_eq!(phone.version("trainee", &y), None, "the trainee who moved away is gone");
+
+    // X is erased: no copy of the name or the phone number stays on the phone (the
+    // enrollment that showed the name is sent again), nor in any page from any cursor.
+    let erased = app.post(&format!("/api/v1/trainees/{x}/erase"), Some(&officer), json!({})).await;
+    assert_eq!(erased.status, StatusCode::OK, "{}", erased.body);
+    pull(&app, &mut phone).await;
+    let held = everything(&phone);
+    assert!(!held.contains("Xuân") && !held.contains("0905777888"), "erased data left on the phone: {held}");
+    for cursor in [None, Some(before)] {
+        let uri = match cursor {
+            Some(c) => format!("/api/v1/sync/changes?cursor={c}"),
+            None => "/api/v1/sync/changes".to_owned(),
+        };
+        let page = app.get(&uri, Some(&member)).await;
+        assert!(!page.raw.windows("Xuân".len()).any(|w| w == "Xuân".as_bytes()), "{}", page.body);
+    }
+
+    // The phone holds exactly what a fresh snapshot holds.
+    let mut fresh = Phone::new(member, "android-2");
+    pull(&app, &mut fresh).await;
+    assert_eq!(phone.store, fresh.store);
+}

@@ -230,3 +230,205 @@ async fn pulls_record_devices_per_account_and_officers_see_who_has_not_synced() 
     let r = app.call(pull(&lan, "phone-1", &[("X-Oldest-Unsynced", "yesterday")])).await;
     assert_eq!(r.code(), "invalid_header");
 }
+
+/// A signed cursor as the server makes one (`2.<payload>.<mac>`), for forging tests.
+fn signed_cursor(payload: &Value, secret: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let p = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).unwrap());
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).unwrap();
+    mac.update(format!("hocvuso sync cursor 2:{p}").as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("2.{p}.{}", &hex[..32])
+}
+
+#[actix_web::test]
+async fn cursors_are_signed_and_bound_to_the_scope() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, a) = app.user_with_token(&admin, "ct.member", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let (_, b) = app.user_with_token(&admin, "nl.member", "team_member", "commune", Some(QN_NGHIA_LO)).await;
+    let first = app.get("/api/v1/sync/changes", Some(&a)).await;
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    assert!(cursor.starts_with("2."), "{cursor}");
+    // The same cursor works; an empty one is the first page.
+    assert_eq!(app.get(&format!("/api/v1/sync/changes?cursor={cursor}"), Some(&a)).await.status, StatusCode::OK);
+    let empty = app.get("/api/v1/sync/changes?cursor=", Some(&a)).await;
+    assert_eq!((empty.status, empty.body["units"].is_array()), (StatusCode::OK, true));
+
+    // Altered: one character of the payload changed (or a MAC made up).
+    let (head, mac) = cursor.rsplit_once('.').unwrap();
+    let mut altered = head.to_owned().into_bytes();
+    let i = altered.len() - 3;
+    altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+    let altered = format!("{}.{mac}", String::from_utf8(altered).unwrap());
+    let r = app.get(&format!("/api/v1/sync/changes?cursor={altered}"), Some(&a)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "cursor_tampered"));
+    let forged = signed_cursor(&json!({"s": 0, "t": chrono::Utc::now().timestamp(), "k": format!("c:{QN_CAM_THANH}")}), b"not the secret");
+    let r = app.get(&format!("/api/v1/sync/changes?cursor={forged}"), Some(&a)).await;
+    assert_eq!(
+        r.problem(),
+        json!({"type": "urn:hocvuso:problem:cursor_tampered", "title": "Yêu cầu không hợp lệ", "status": 400,
+               "detail": "Con trỏ đồng bộ đã bị sửa hoặc không do máy chủ cấp; hãy đồng bộ lại toàn bộ (gọi không kèm cursor).",
+               "code": "cursor_tampered"})
+    );
+
+    // Future-dated (signed with the real key, as a leaked key or a broken clock would).
+    let future = signed_cursor(&json!({"s": 0, "t": chrono::Utc::now().timestamp() + 3600, "k": format!("c:{QN_CAM_THANH}")}), JWT_SECRET);
+    let r = app.get(&format!("/api/v1/sync/changes?cursor={future}"), Some(&a)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "cursor_from_future"));
+
+    // Another scope's cursor: the phone must sync its own scope again.
+    let r = app.get(&format!("/api/v1/sync/changes?cursor={cursor}"), Some(&b)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::GONE, "resync_required"));
+    assert!(r.body["detail"].as_str().unwrap().contains("địa bàn khác"), "{}", r.body);
+
+    // Beyond the horizon, signed or from before cursors were signed.
+    let old =
+        signed_cursor(&json!({"s": 1, "t": chrono::Utc::now().timestamp() - 91 * 86_400, "k": format!("c:{QN_CAM_THANH}")}), JWT_SECRET);
+    let r = app.get(&format!("/api/v1/sync/changes?cursor={old}"), Some(&a)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::GONE, "resync_required"));
+    let unsigned = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&json!({"s": 1, "t": chrono::Utc::now().timestamp()})).unwrap());
+    let r = app.get(&format!("/api/v1/sync/changes?cursor={unsigned}"), Some(&a)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::GONE, "resync_required"));
+    assert!(r.body["detail"].as_str().unwrap().contains("kiểu cũ"), "{}", r.body);
+}
+
+#[actix_web::test]
+async fn a_move_inside_a_scope_is_an_update_and_a_removal_only_outside_it() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, province) = app.user_with_token(&admin, "qn.officer", "officer", "province", Some(QN)).await;
+    let (_, a) = app.user_with_token(&admin, "ct.member", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let t = id_of(
+        &app.req("POST", "/api/v1/trainees", &a, None,
+                 Some(json!({"commune_code": QN_CAM_THANH, "full_name": "Lê Văn Tư", "gender": "male", "birth_year": 1961, "consent": {"basic": true, "method": "paper"}})))
+            .await,
+    );
+    let cursor_of = |r: &Resp| r.body["next_cursor"].as_str().unwrap().to_owned();
+    let p0 = cursor_of(&app.get("/api/v1/sync/changes", Some(&province)).await);
+    let n0 = cursor_of(&app.get("/api/v1/sync/changes", Some(&admin)).await);
+    let a0 = cursor_of(&app.get("/api/v1/sync/changes", Some(&a)).await);
+    let moved =
+        app.req("PATCH", &format!("/api/v1/trainees/{t}"), &province, Some("\"v1\""), Some(json!({"commune_code": QN_NGHIA_LO}))).await;
+    assert_eq!(moved.status, StatusCode::OK);
+    for (who, token, cursor) in [("province", &province, &p0), ("country", &admin, &n0)] {
+        let d = app.get(&format!("/api/v1/sync/changes?cursor={cursor}"), Some(token)).await;
+        let changes = d.body["changes"].as_array().unwrap();
+        assert_eq!(changes.len(), 1, "{who}: {}", d.body);
+        assert_eq!(
+            (
+                changes[0]["type"].clone(),
+                changes[0]["removed"].clone(),
+                changes[0]["version"].clone(),
+                changes[0]["body"]["commune_code"].clone()
+            ),
+            (json!("trainee"), json!(false), json!(2), json!(QN_NGHIA_LO)),
+            "{who}"
+        );
+    }
+    let d = app.get(&format!("/api/v1/sync/changes?cursor={a0}"), Some(&a)).await;
+    assert_eq!(
+        d.body["changes"],
+        json!([{"seq": d.body["changes"][0]["seq"], "type": "trainee", "id": t, "version": 2, "deleted": false, "removed": true, "body": null}])
+    );
+}
+
+#[actix_web::test]
+async fn nothing_is_deleted_while_a_live_record_refers_to_it() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, officer) = app.user_with_token(&admin, "ct.officer", "officer", "commune", Some(QN_CAM_THANH)).await;
+    let hamlet = app
+        .req("POST", &format!("/api/v1/units/{QN_CAM_THANH}/hamlets"), &officer, None, Some(json!({"name": "Thôn 1", "kind": "village"})))
+        .await;
+    let hamlet = id_of(&hamlet);
+    let team = id_of(
+        &app.req(
+            "POST",
+            "/api/v1/teams",
+            &officer,
+            None,
+            Some(json!({"commune_code": QN_CAM_THANH, "hamlet_id": hamlet, "name": "Tổ thôn 1", "kind": "other", "level": "hamlet"})),
+        )
+        .await,
+    );
+    let member = id_of(
+        &app.req(
+            "POST",
+            &format!("/api/v1/teams/{team}/members"),
+            &officer,
+            None,
+            Some(json!({"full_name": "Trần Văn Bình", "role": "leader", "affiliation": "youth_union"})),
+        )
+        .await,
+    );
+    let class = id_of(
+        &app.req("POST", "/api/v1/classes", &officer, None,
+                 Some(json!({"commune_code": QN_CAM_THANH, "team_id": team, "title": "VNeID", "topic_ids": ["vneid_e_identity"], "mode": "in_person",
+                             "language": "vi", "start_date": "2026-01-05", "end_date": "2026-02-05", "planned_sessions": 2, "instructor_ids": [member]})))
+            .await,
+    );
+    let trainee = id_of(
+        &app.req("POST", "/api/v1/trainees", &officer, None,
+                 Some(json!({"commune_code": QN_CAM_THANH, "full_name": "Lê Thị Hoa", "gender": "female", "birth_year": 1960, "consent": {"basic": true, "method": "paper"}})))
+            .await,
+    );
+    let enrollment = id_of(
+        &app.req("POST", &format!("/api/v1/classes/{class}/enrollments"), &officer, None, Some(json!({"trainee_id": trainee}))).await,
+    );
+    let drop = app
+        .req(
+            "DELETE",
+            &format!("/api/v1/classes/{class}/enrollments/{enrollment}"),
+            &officer,
+            Some("\"v1\""),
+            Some(json!({"reason": "Chuyển đi"})),
+        )
+        .await;
+    assert_eq!(drop.status, StatusCode::OK, "{}", drop.body);
+
+    let r = app.req("DELETE", &format!("/api/v1/hamlets/{hamlet}"), &officer, Some("\"v1\""), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "hamlet_in_use"));
+    assert_eq!(
+        r.problem()["detail"],
+        "Thôn/tổ dân phố đang được dùng (1 tổ, 0 lớp, 0 người học); hãy chuyển các bản ghi đó trước khi xóa."
+    );
+    let r = app.req("DELETE", &format!("/api/v1/teams/{team}/members/{member}"), &officer, Some("\"v1\""), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "member_teaches_classes"));
+    // A dropped enrollment still names the trainee.
+    let r = app.req("DELETE", &format!("/api/v1/trainees/{trainee}"), &officer, Some("\"v1\""), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "trainee_has_enrollments"));
+
+    // Once nothing refers to them, they go. (A team with classes stays: team_has_classes.)
+    let unlink = app.req("PATCH", &format!("/api/v1/classes/{class}"), &officer, Some("\"v1\""), Some(json!({"instructor_ids": []}))).await;
+    assert_eq!(unlink.status, StatusCode::OK, "{}", unlink.body);
+    let r = app.req("DELETE", &format!("/api/v1/teams/{team}"), &officer, Some("\"v1\""), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "team_has_classes"));
+    let r = app.req("DELETE", &format!("/api/v1/teams/{team}/members/{member}"), &officer, Some("\"v1\""), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let other = id_of(
+        &app.req(
+            "POST",
+            "/api/v1/teams",
+            &officer,
+            None,
+            Some(json!({"commune_code": QN_CAM_THANH, "name": "Tổ 2", "kind": "other", "level": "commune"})),
+        )
+        .await,
+    );
+    let m2 = id_of(
+        &app.req(
+            "POST",
+            &format!("/api/v1/teams/{other}/members"),
+            &officer,
+            None,
+            Some(json!({"full_name": "Lò Văn Ba", "role": "member", "affiliation": "volunteer"})),
+        )
+        .await,
+    );
+    let r = app.req("DELETE", &format!("/api/v1/teams/{other}"), &officer, Some("\"v1\""), None).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "team_has_members"));
+    app.req("DELETE", &format!("/api/v1/teams/{other}/members/{m2}"), &officer, Some("\"v1\""), None).await;
+    assert_eq!(app.req("DELETE", &format!("/api/v1/teams/{other}"), &officer, Some("\"v1\""), None).await.status, StatusCode::NO_CONTENT);
+}

@@ -13,7 +13,7 @@ use crate::base::time::utc;
 use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::store::db::AnyConnection;
 use crate::store::rows::HamletRow;
-use crate::store::schema::{hamlets, units};
+use crate::store::schema::{classes, hamlets, teams, trainees, units};
 use crate::store::values::{Choice, HamletKind};
 
 /// A hamlet or residential group.
@@ -236,7 +236,7 @@ pub fn update_hamlet(
     Ok(Hamlet::from(&row))
 }
 
-/// Delete a hamlet (a tombstone: teams and classes that name it keep the reference).
+/// Delete a hamlet that no live team, class or trainee names (a tombstone).
 pub fn delete_hamlet(
     conn: &mut AnyConnection,
     caller: &Caller,
@@ -255,6 +255,24 @@ pub fn delete_hamlet(
             let area = Area::of_commune(conn, &row.commune_code)?;
             policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
             if_match.check(row.version)?;
+            let used = |n: i64| n > 0;
+            let teams_n: i64 =
+                teams::table.filter(teams::hamlet_id.eq(&id)).filter(teams::deleted_at.is_null()).count().get_result(conn)?;
+            let classes_n: i64 =
+                classes::table.filter(classes::hamlet_id.eq(&id)).filter(classes::deleted_at.is_null()).count().get_result(conn)?;
+            let trainees_n: i64 =
+                trainees::table.filter(trainees::hamlet_id.eq(&id)).filter(trainees::deleted_at.is_null()).count().get_result(conn)?;
+            if used(teams_n) || used(classes_n) || used(trainees_n) {
+                return Err(records::in_use(
+                    "hamlet_in_use",
+                    format!(
+                        "Thôn/tổ dân phố đang được dùng ({teams_n} tổ, {classes_n} lớp, {trainees_n} người học); hãy chuyển các bản ghi đó trước khi xóa."
+                    ),
+                    format!(
+                        "The hamlet is in use ({teams_n} teams, {classes_n} classes, {trainees_n} trainees); move those records before deleting it."
+                    ),
+                ));
+            }
             let seq = w.seq(conn)?;
             records::tombstone!(conn, hamlets, &id, row.version, w.now, seq);
             w.audit(conn, "delete", "hamlet", &id, Some(&row.commune_code), &[])?;

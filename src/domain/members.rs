@@ -15,7 +15,7 @@ use crate::domain::stats::Rec;
 use crate::domain::teams::load_team;
 use crate::store::db::AnyConnection;
 use crate::store::rows::MemberRow;
-use crate::store::schema::{team_members, users};
+use crate::store::schema::{class_instructors, classes, team_members, users};
 use crate::store::values::{Affiliation, Choice, MemberRole};
 
 /// A member of a team.
@@ -377,6 +377,19 @@ pub fn delete_member(
             let area = Area::of_commune(conn, &row.commune_code)?;
             policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
             if_match.check(row.version)?;
+            let teaches: i64 = class_instructors::table
+                .inner_join(classes::table)
+                .filter(class_instructors::member_id.eq(&row.id))
+                .filter(classes::deleted_at.is_null())
+                .count()
+                .get_result(conn)?;
+            if teaches > 0 {
+                return Err(records::in_use(
+                    "member_teaches_classes",
+                    format!("Thành viên đang dạy {teaches} lớp; hãy đổi người dạy của các lớp đó trước khi xóa."),
+                    format!("The member teaches {teaches} classes; change their instructors before deleting the member."),
+                ));
+            }
             w.touch(conn, Rec::Member(row.id.clone()))?;
             let seq = w.seq(conn)?;
             records::tombstone!(conn, team_members, &row.id, row.version, w.now, seq);

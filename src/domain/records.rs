@@ -303,6 +303,12 @@ pub fn unknown_unit(field: &str) -> ApiError {
     )])
 }
 
+/// 409: a live record refers to this one, so it cannot be deleted (`code` says what
+/// refers to it). The one rule for every reference: see docs/SYNC.md, "Deletes".
+pub fn in_use(code: &'static str, vi: String, en: String) -> ApiError {
+    error::conflict(code, Text::new(vi, en))
+}
+
 /// 422 for a reference to a record that does not exist (or is not visible).
 pub fn unknown_reference(field: &str) -> ApiError {
     error::validation(vec![FieldError::new(
@@ -347,16 +353,29 @@ macro_rules! tombstone {
 }
 pub(crate) use tombstone;
 
-/// Notes that a record left a commune, so that commune's devices drop it.
-pub fn record_removal(conn: &mut AnyConnection, w: &mut Write<'_>, entity: &str, id: &str, commune: &str) -> Result<(), ApiError> {
+/// Notes that a record left commune `from` (for `to`, or for nowhere), so that devices
+/// whose scope held it and no longer does drop it. `version` is the record's version after
+/// the change. A scope that holds both communes gets the record's update instead.
+pub fn record_removal(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    entity: &str,
+    id: &str,
+    from: &str,
+    to: Option<&str>,
+    version: i64,
+) -> Result<(), ApiError> {
+    use crate::store::schema::sync_removals as r;
     let seq = w.seq(conn)?;
-    diesel::insert_into(crate::store::schema::sync_removals::table)
+    diesel::insert_into(r::table)
         .values((
-            crate::store::schema::sync_removals::change_seq.eq(seq),
-            crate::store::schema::sync_removals::entity.eq(entity),
-            crate::store::schema::sync_removals::entity_id.eq(id),
-            crate::store::schema::sync_removals::commune_code.eq(commune),
-            crate::store::schema::sync_removals::at.eq(w.now),
+            r::change_seq.eq(seq),
+            r::entity.eq(entity),
+            r::entity_id.eq(id),
+            r::commune_code.eq(from),
+            r::to_commune_code.eq(to),
+            r::version.eq(version),
+            r::at.eq(w.now),
         ))
         .execute(conn)?;
     Ok(())

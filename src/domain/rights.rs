@@ -50,7 +50,8 @@ pub fn erase_personal_data(conn: &mut AnyConnection, w: &mut Write<'_>, row: &Tr
             trainees::change_seq.eq(seq),
         ))
         .execute(conn)?;
-    // Free text that may name the person.
+    // Free text that may name the person; phones get the enrollments again (without the
+    // name, which went with the trainee).
     diesel::update(enrollments::table.filter(enrollments::trainee_id.eq(&row.id)))
         .set((
             enrollments::drop_reason.eq(None::<String>),
@@ -58,6 +59,7 @@ pub fn erase_personal_data(conn: &mut AnyConnection, w: &mut Write<'_>, row: &Tr
             enrollments::verification_reason.eq(None::<String>),
         ))
         .execute(conn)?;
+    crate::domain::trainees::resend_enrollments(conn, w, &row.id, true)?;
     w.audit(
         conn,
         reason,

@@ -16,7 +16,7 @@ use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, Create
 use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::{ClassRow, SessionRow};
-use crate::store::schema::class_sessions;
+use crate::store::schema::{class_sessions, session_attendance};
 use crate::store::values::ClassStatus;
 
 /// A session (buổi học) of a class.
@@ -254,6 +254,24 @@ pub(crate) fn delete_session_in(
     w.touch(conn, Rec::Session(row.id.clone()))?;
     let seq = w.seq(conn)?;
     records::tombstone!(conn, class_sessions, &row.id, row.version, w.now, seq);
+    // The attendance list is part of the session: it goes too (a tombstone in the feed).
+    let list: Option<i64> = session_attendance::table
+        .find(&row.id)
+        .filter(session_attendance::deleted_at.is_null())
+        .select(session_attendance::version)
+        .first(conn)
+        .optional()?;
+    if let Some(version) = list {
+        let seq = w.seq(conn)?;
+        diesel::update(session_attendance::table.find(&row.id))
+            .set((
+                session_attendance::deleted_at.eq(Some(w.now)),
+                session_attendance::version.eq(version + 1),
+                session_attendance::updated_at.eq(w.now),
+                session_attendance::change_seq.eq(seq),
+            ))
+            .execute(conn)?;
+    }
     w.audit(conn, "delete", "class_session", &row.id, Some(&row.commune_code), &[])?;
     Ok(row.version + 1)
 }

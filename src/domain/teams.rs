@@ -17,7 +17,7 @@ use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, Create
 use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::TeamRow;
-use crate::store::schema::{classes, teams, units};
+use crate::store::schema::{classes, team_members, teams, units};
 use crate::store::values::{Choice, TeamKind, TeamLevel};
 
 /// A community digital technology team.
@@ -361,6 +361,18 @@ pub fn delete_team(conn: &mut AnyConnection, caller: &Caller, meta: &RequestMeta
                         format!("Tổ có {n} lớp học; hãy đánh dấu tổ ngừng hoạt động thay vì xóa."),
                         format!("The team has {n} classes; mark it inactive instead of deleting it."),
                     ),
+                ));
+            }
+            let members_n: i64 = team_members::table
+                .filter(team_members::team_id.eq(&id))
+                .filter(team_members::deleted_at.is_null())
+                .count()
+                .get_result(conn)?;
+            if members_n > 0 {
+                return Err(records::in_use(
+                    "team_has_members",
+                    format!("Tổ có {members_n} thành viên; hãy xóa hoặc chuyển họ trước, hoặc đánh dấu tổ ngừng hoạt động."),
+                    format!("The team has {members_n} members; remove them first, or mark the team inactive."),
                 ));
             }
             w.touch(conn, Rec::Team(id.clone()))?;

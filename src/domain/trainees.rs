@@ -535,11 +535,15 @@ pub(crate) fn update_in(
             ))
             .execute(conn)?;
         w.audit(conn, "update", "trainee", id, Some(&new_commune), &changed)?;
+        if changed.contains(&"full_name") {
+            // Enrollments show the trainee's name: phones get them again.
+            resend_enrollments(conn, w, id, false)?;
+        }
         if new_commune != row.commune_code {
             // The old commune's officers must see the move in their log too, and
             // its devices must be told to drop the record.
             w.audit(conn, "move_out", "trainee", id, Some(&row.commune_code), &["commune_code"])?;
-            records::record_removal(conn, w, "trainee", id, &row.commune_code)?;
+            records::record_removal(conn, w, "trainee", id, &row.commune_code, Some(&new_commune), row.version + 1)?;
         }
         load_trainee(conn, id)?
     };
@@ -557,18 +561,15 @@ pub(crate) fn delete_in(conn: &mut AnyConnection, w: &mut Write<'_>, id: &str, i
     if_match.require()?;
     let row = trainee_in_scope(conn, caller, id, Capability::RecordPersonData, Access::Write)?;
     if_match.check(row.version)?;
-    let n: i64 = enrollments::table
-        .filter(enrollments::trainee_id.eq(id))
-        .filter(enrollments::deleted_at.is_null())
-        .filter(enrollments::status.eq("enrolled"))
-        .count()
-        .get_result(conn)?;
+    let n: i64 =
+        enrollments::table.filter(enrollments::trainee_id.eq(id)).filter(enrollments::deleted_at.is_null()).count().get_result(conn)?;
     if n > 0 {
+        // Dropped enrollments refer to the trainee too: they would point at a deleted record.
         return Err(error::conflict(
             "trainee_has_enrollments",
             Text::new(
-                "Người học đang ghi danh lớp học; hãy rút tên hoặc gộp bản ghi.",
-                "The trainee is enrolled in classes; drop the enrollments or merge the record.",
+                "Người học có lượt ghi danh lớp học (kể cả đã rút tên); hãy gộp bản ghi hoặc xóa dữ liệu cá nhân (erase).",
+                "The trainee has enrollments (dropped ones too); merge the record, or erase the personal data instead.",
             ),
         ));
     }
@@ -577,6 +578,35 @@ pub(crate) fn delete_in(conn: &mut AnyConnection, w: &mut Write<'_>, id: &str, i
     records::tombstone!(conn, trainees, id, row.version, w.now, seq);
     w.audit(conn, "delete", "trainee", id, Some(&row.commune_code), &[])?;
     Ok(row.version + 1)
+}
+
+/// Gives each live enrollment of a trainee a new change number, so that the sync feed sends
+/// it again: enrollments show the trainee's name, and a phone's copy must follow a rename
+/// or an erasure. `changed` also moves their version on (their stored fields changed).
+pub fn resend_enrollments(conn: &mut AnyConnection, w: &mut Write<'_>, trainee_id: &str, changed: bool) -> Result<(), ApiError> {
+    let ids: Vec<String> = enrollments::table
+        .filter(enrollments::trainee_id.eq(trainee_id))
+        .filter(enrollments::deleted_at.is_null())
+        .order(enrollments::id)
+        .select(enrollments::id)
+        .load(conn)?;
+    for eid in ids {
+        // One number each: the feed pages by change number, and a page must never end
+        // inside a group of records that share one.
+        let seq = w.seq(conn)?;
+        let row = diesel::update(enrollments::table.find(&eid));
+        if changed {
+            row.set((
+                enrollments::change_seq.eq(seq),
+                enrollments::version.eq(enrollments::version + 1),
+                enrollments::updated_at.eq(w.now),
+            ))
+            .execute(conn)?;
+        } else {
+            row.set(enrollments::change_seq.eq(seq)).execute(conn)?;
+        }
+    }
+    Ok(())
 }
 
 /// Record a trainee (team members of the commune, officers, admins).

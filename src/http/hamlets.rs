@@ -86,12 +86,13 @@ pub async fn update_hamlet(
     Ok(ok_with_etag(hamlet.version, &hamlet))
 }
 
-/// Delete a hamlet (a tombstone: teams and classes that name it keep the reference).
+/// Delete a hamlet that no live team, class or trainee names (a tombstone).
 #[utoipa::path(
     delete, path = "/api/v1/hamlets/{id}", tag = "hamlets",
     params(("id" = String, Path, description = "Hamlet id"), ("If-Match" = String, Header, description = "ETag you read")),
     security(("bearer" = [])),
     responses(
+        (status = 409, description = "Teams, classes or trainees name the hamlet (`hamlet_in_use`)", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Deleted"),
         (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage hamlets, or outside the scope", body = Problem, content_type = "application/problem+json"),

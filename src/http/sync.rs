@@ -81,10 +81,10 @@ fn read(headers: &HeaderMap, device_id: Option<String>) -> Result<Option<DeviceR
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changes in change-sequence order", body = ChangePage),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A cursor that is not one (`invalid_cursor`), altered or not signed by the server (`cursor_tampered`), or dated in the future (`cursor_from_future`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts do not sync person-level data", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The cursor is older than the sync horizon (`resync_required`): start again without a cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`resync_required`: the cursor is older than the sync horizon, of the old unsigned kind, or of another scope than the account's: start again without a cursor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -98,7 +98,8 @@ pub async fn list_changes(
     let device = report_from(req.headers())?;
     let horizon = state.config.sync_horizon_days;
     let who = caller.clone();
-    let page = state.db.run(move |conn| feed::list_changes(conn, &who, horizon, query.into_inner(), device)).await?;
+    let st = state.clone();
+    let page = state.db.run(move |conn| feed::list_changes(conn, &who, &st.jwt, horizon, query.into_inner(), device)).await?;
     let rows = page.changes.iter().filter(|c| matches!(c.kind, ChangeType::Trainee | ChangeType::Enrollment)).count();
     if rows > 0 {
         state.access_log.record(&caller, &meta.request_id, "sync_pull", "trainee", None, rows);

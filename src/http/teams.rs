@@ -106,7 +106,7 @@ pub async fn update_team(
         (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage teams, or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such team", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The team has classes (`team_has_classes`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The team has classes (`team_has_classes`) or members (`team_has_members`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, response = StaleVersion),
         (status = 428, response = MissingIfMatch),
     )
@@ -212,6 +212,7 @@ pub async fn update_member(
            ("If-Match" = String, Header, description = "ETag you read")),
     security(("bearer" = [])),
     responses(
+        (status = 409, description = "The member teaches classes (`member_teaches_classes`)", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Deleted"),
         (status = 401, response = Unauthorized),
         (status = 403, description = "Role may not manage teams, or outside the scope", body = Problem, content_type = "application/problem+json"),

@@ -130,7 +130,7 @@ pub async fn update_trainee(
         (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never touch person-level data; or outside the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trainee", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The trainee has enrollments (`trainee_has_enrollments`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The trainee has enrollments, dropped ones too (`trainee_has_enrollments`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, response = StaleVersion),
         (status = 428, response = MissingIfMatch),
     )

@@ -190,6 +190,22 @@ where
     }
 }
 
+/// Runs `f` in a read-only transaction whose statements all read one snapshot of the
+/// database: on PostgreSQL `REPEATABLE READ` (by default each statement would see the
+/// commits made since the previous one); on SQLite a deferred transaction, whose first
+/// read fixes the snapshot for the rest of it (WAL mode).
+pub fn snapshot_tx<T, F>(conn: &mut AnyConnection, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, ApiError>,
+{
+    conn.transaction(|conn| {
+        if matches!(conn, AnyConnection::Postgresql(_)) {
+            conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        f(conn)
+    })
+}
+
 /// Current UTC time truncated to microseconds: PostgreSQL keeps microseconds and SQLite
 /// keeps whatever it is given, so without this the two backends return different JSON.
 pub fn now() -> NaiveDateTime {

@@ -303,6 +303,7 @@ diesel::table! {
         change_seq -> BigInt,
         class_id -> Text,
         commune_code -> Text,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 
@@ -368,6 +369,8 @@ diesel::table! {
         entity_id -> Text,
         commune_code -> Text,
         at -> Timestamp,
+        to_commune_code -> Nullable<Text>,
+        version -> BigInt,
     }
 }
 

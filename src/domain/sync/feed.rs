@@ -15,10 +15,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::access::caller::Caller;
 use crate::access::policy::{self, filter_to_scope, Access, Capability, Principal, Scope};
+use crate::access::token::JwtKeys;
 use crate::base::error::{self, ApiError, Text};
-use crate::domain::records::{decode_cursor, encode_cursor};
+use crate::domain::records::{self, decode_cursor, encode_cursor};
 use crate::domain::sync::devices::{self, DeviceReport};
-use crate::store::db::AnyConnection;
+use crate::store::db::{self, AnyConnection};
 use crate::store::schema::{
     class_sessions, classes, enrollments, hamlets, provinces, session_attendance, sync_removals, team_members, teams, topics, trainees,
     units,
@@ -67,16 +68,135 @@ pub struct ChangesQuery {
     pub limit: Option<i64>,
 }
 
+/// A feed position. Sent as `2.<payload>.<mac>`: base64url JSON and a keyed MAC (HMAC-SHA256
+/// with the server's token secret, which every instance shares), so a phone can neither
+/// forge nor alter one, and bound to the scope it was issued for.
 #[derive(Debug, Serialize, Deserialize)]
 struct Cursor {
     /// Last change number delivered.
     s: i64,
     /// When the feed position was first taken (unix seconds); kept across pages.
     t: i64,
+    /// The scope the cursor was issued for (`n`, `p:51`, `c:21025`).
+    k: String,
+}
+
+/// The cursors before they were signed: `{s, t}` without a MAC.
+#[derive(Debug, Deserialize)]
+struct UnsignedCursor {
+    #[allow(dead_code)]
+    s: i64,
+    t: i64,
+}
+
+const CURSOR_VERSION: &str = "2";
+/// How far ahead of this server's clock a cursor's time may be (another instance's clock).
+const CLOCK_SKEW_SECS: i64 = 300;
+
+fn scope_key(scope: &Scope) -> String {
+    match scope {
+        Scope::Country => "n".to_owned(),
+        Scope::Province(p) => format!("p:{p}"),
+        Scope::Commune(c) => format!("c:{c}"),
+    }
+}
+
+fn cursor_mac(keys: &JwtKeys, payload: &str) -> String {
+    // Domain-separated from the token secret's other uses; 128 bits are plenty for a MAC.
+    keys.keyed_hash(&format!("hocvuso sync cursor {CURSOR_VERSION}:{payload}"))[..32].to_owned()
+}
+
+fn sign(keys: &JwtKeys, c: &Cursor) -> String {
+    let payload = encode_cursor(c);
+    let mac = cursor_mac(keys, &payload);
+    format!("{CURSOR_VERSION}.{payload}.{mac}")
+}
+
+fn resync(en: &str, vi: &str) -> ApiError {
+    ApiError::gone("resync_required", Text::new(vi, en))
+}
+
+fn tampered() -> ApiError {
+    error::bad_request(
+        "cursor_tampered",
+        Text::new(
+            "Con trỏ đồng bộ đã bị sửa hoặc không do máy chủ cấp; hãy đồng bộ lại toàn bộ (gọi không kèm cursor).",
+            "The sync cursor was altered or not issued by the server; sync the whole scope again (call without a cursor).",
+        ),
+    )
+}
+
+/// Reads a cursor sent by `scope`'s caller at `now` (unix seconds).
+fn open_cursor(keys: &JwtKeys, raw: &str, scope: &Scope, now: i64, horizon_days: i64) -> Result<Cursor, ApiError> {
+    let Some(rest) = raw.strip_prefix(&format!("{CURSOR_VERSION}.")) else {
+        // A cursor of the unsigned kind that phones held before cursors were signed: it
+        // cannot be trusted, and the phone only needs to start again.
+        if let Ok(old) = decode_cursor::<UnsignedCursor>(raw) {
+            if now - old.t > horizon_days * 86_400 {
+                return Err(resync(
+                    "The sync cursor is too old; sync the whole scope again (call without a cursor).",
+                    "Con trỏ đồng bộ đã quá hạn; hãy đồng bộ lại toàn bộ (gọi không kèm cursor).",
+                ));
+            }
+            return Err(resync(
+                "This sync cursor is of an old kind; sync the whole scope again (call without a cursor).",
+                "Con trỏ đồng bộ thuộc kiểu cũ; hãy đồng bộ lại toàn bộ (gọi không kèm cursor).",
+            ));
+        }
+        return Err(records::invalid_cursor());
+    };
+    let (payload, mac) = rest.rsplit_once('.').ok_or_else(records::invalid_cursor)?;
+    // Compared in constant time: the MAC must not be guessable byte by byte.
+    let expected = cursor_mac(keys, payload);
+    if expected.len() != mac.len() || expected.bytes().zip(mac.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0 {
+        return Err(tampered());
+    }
+    let c: Cursor = decode_cursor(payload).map_err(|_| tampered())?;
+    if c.t > now + CLOCK_SKEW_SECS || c.s < 0 {
+        return Err(error::bad_request(
+            "cursor_from_future",
+            Text::new(
+                "Con trỏ đồng bộ mang thời điểm trong tương lai; hãy đồng bộ lại toàn bộ (gọi không kèm cursor).",
+                "The sync cursor is dated in the future; sync the whole scope again (call without a cursor).",
+            ),
+        ));
+    }
+    if c.k != scope_key(scope) {
+        return Err(resync(
+            "This sync cursor belongs to another area than your account's; sync your area again (call without a cursor).",
+            "Con trỏ đồng bộ thuộc địa bàn khác với tài khoản của bạn; hãy đồng bộ lại địa bàn của bạn (gọi không kèm cursor).",
+        ));
+    }
+    if now - c.t > horizon_days * 86_400 {
+        return Err(resync(
+            "The sync cursor is too old; sync the whole scope again (call without a cursor).",
+            "Con trỏ đồng bộ đã quá hạn; hãy đồng bộ lại toàn bộ (gọi không kèm cursor).",
+        ));
+    }
+    Ok(c)
 }
 
 fn json<T: Serialize>(v: &T) -> Option<serde_json::Value> {
     serde_json::to_value(v).ok()
+}
+
+/// Removals that concern `scope`: the record left one of its communes for a place outside
+/// it. A scope that holds both communes of a move gets the record's update, never a
+/// removal.
+fn removals_in<'a>(
+    q: sync_removals::BoxedQuery<'a, crate::store::db::MultiBackend>,
+    scope: &Scope,
+) -> sync_removals::BoxedQuery<'a, crate::store::db::MultiBackend> {
+    use sync_removals::{commune_code as from, to_commune_code as to};
+    match scope {
+        // Everything is in a country scope: only removals that went nowhere (none today).
+        Scope::Country => q.filter(to.is_null()),
+        Scope::Province(p) => {
+            let communes = || units::table.filter(units::province_code.eq(p.clone())).select(units::code);
+            q.filter(from.eq_any(communes())).filter(to.is_null().or(to.ne_all(communes().select(units::code.nullable()))))
+        }
+        Scope::Commune(c) => q.filter(from.eq(c.clone())).filter(to.is_null().or(to.ne(c.clone()))),
+    }
 }
 
 /// Changes above `after` in `scope`, at most `limit + 1` per kind (so "more" is known).
@@ -102,17 +222,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
     numbers!(class_sessions);
     numbers!(trainees);
     numbers!(enrollments);
-    numbers.extend(
-        filter_to_scope!(
-            session_attendance::table.filter(session_attendance::change_seq.gt(after)).into_boxed(),
-            session_attendance::commune_code,
-            scope
-        )
-        .order(session_attendance::change_seq)
-        .limit(n)
-        .select(session_attendance::change_seq)
-        .load::<i64>(conn)?,
-    );
+    numbers!(session_attendance);
     numbers.extend(
         topics::table
             .filter(topics::change_seq.gt(after))
@@ -123,15 +233,11 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
     );
     if !snapshot {
         numbers.extend(
-            filter_to_scope!(
-                sync_removals::table.filter(sync_removals::change_seq.gt(after)).into_boxed(),
-                sync_removals::commune_code,
-                scope
-            )
-            .order(sync_removals::change_seq)
-            .limit(n)
-            .select(sync_removals::change_seq)
-            .load::<i64>(conn)?,
+            removals_in(sync_removals::table.filter(sync_removals::change_seq.gt(after)).into_boxed(), scope)
+                .order(sync_removals::change_seq)
+                .limit(n)
+                .select(sync_removals::change_seq)
+                .load::<i64>(conn)?,
         );
     }
     numbers.sort_unstable();
@@ -246,21 +352,32 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
             body: (!deleted).then(|| json(&view)).flatten(),
         });
     }
-    let attendance: Vec<(String, i64, i64, String)> = filter_to_scope!(
+    let mut attendance = filter_to_scope!(
         session_attendance::table
             .filter(session_attendance::change_seq.gt(after))
             .filter(session_attendance::change_seq.le(upto))
             .into_boxed(),
         session_attendance::commune_code,
         scope
-    )
-    .order(session_attendance::change_seq)
-    .limit(n)
-    .select((session_attendance::session_id, session_attendance::version, session_attendance::change_seq, session_attendance::class_id))
-    .load(conn)?;
-    for (session_id, version, seq, class_id) in attendance {
-        let list = crate::domain::enrollments::load_attendance(conn, &class_id, &session_id)?;
-        out.push(Change { seq, kind: ChangeType::Attendance, id: session_id, version, deleted: false, removed: false, body: json(&list) });
+    );
+    if snapshot {
+        attendance = attendance.filter(session_attendance::deleted_at.is_null());
+    }
+    let attendance: Vec<(String, i64, i64, String, bool)> = attendance
+        .order(session_attendance::change_seq)
+        .limit(n)
+        .select((
+            session_attendance::session_id,
+            session_attendance::version,
+            session_attendance::change_seq,
+            session_attendance::class_id,
+            session_attendance::deleted_at.is_not_null(),
+        ))
+        .load(conn)?;
+    for (session_id, version, seq, class_id, deleted) in attendance {
+        // The list of a deleted session is a tombstone (it went with the session).
+        let body = if deleted { None } else { json(&crate::domain::enrollments::load_attendance(conn, &class_id, &session_id)?) };
+        out.push(Change { seq, kind: ChangeType::Attendance, id: session_id, version, deleted, removed: false, body });
     }
     let topic_rows: Vec<crate::store::rows::TopicRow> = topics::table
         .filter(topics::change_seq.gt(after))
@@ -280,18 +397,17 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         });
     }
     if !snapshot {
-        let removals: Vec<(i64, String, String)> = filter_to_scope!(
+        let removals: Vec<(i64, String, String, i64)> = removals_in(
             sync_removals::table.filter(sync_removals::change_seq.gt(after)).filter(sync_removals::change_seq.le(upto)).into_boxed(),
-            sync_removals::commune_code,
-            scope
+            scope,
         )
         .order(sync_removals::change_seq)
         .limit(n)
-        .select((sync_removals::change_seq, sync_removals::entity, sync_removals::entity_id))
+        .select((sync_removals::change_seq, sync_removals::entity, sync_removals::entity_id, sync_removals::version))
         .load(conn)?;
-        for (seq, entity, id) in removals {
-            let kind = if entity == "trainee" { ChangeType::Trainee } else { ChangeType::Record };
-            out.push(Change { seq, kind, id, version: 0, deleted: false, removed: true, body: None });
+        for (seq, entity, id, version) in removals {
+            let kind = ChangeType::parse(&entity).unwrap_or(ChangeType::Record);
+            out.push(Change { seq, kind, id, version, deleted: false, removed: true, body: None });
         }
     }
     out.sort_by_key(|c| c.seq);
@@ -326,6 +442,7 @@ fn scope_units(conn: &mut AnyConnection, scope: &Scope) -> Result<Vec<crate::dom
 pub fn list_changes(
     conn: &mut AnyConnection,
     caller: &Caller,
+    keys: &JwtKeys,
     horizon_days: i64,
     query: ChangesQuery,
     device: Option<DeviceReport>,
@@ -343,30 +460,27 @@ pub fn list_changes(
         }
     };
     let now = Utc::now().timestamp();
-    let cursor: Option<Cursor> = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    if let Some(c) = &cursor {
-        if now - c.t > horizon_days * 86_400 {
-            return Err(ApiError::gone(
-                "resync_required",
-                Text::new(
-                    "Con trỏ đồng bộ đã quá hạn; hãy đồng bộ lại toàn bộ (gọi không kèm cursor).",
-                    "The sync cursor is too old; sync the whole scope again (call without a cursor).",
-                ),
-            ));
-        }
-    }
+    let scope = caller.scope();
+    // An empty `cursor=` is the first page, like no cursor.
+    let cursor = match query.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(raw) => Some(open_cursor(keys, raw, scope, now, horizon_days)?),
+        None => None,
+    };
     let snapshot = cursor.is_none();
     let after = cursor.as_ref().map(|c| c.s).unwrap_or(0);
     let taken = cursor.as_ref().map(|c| c.t).unwrap_or(now);
-    let scope = caller.scope();
-    let mut changes = collect(conn, scope, after, snapshot, limit)?;
-    let units = if snapshot { Some(scope_units(conn, scope)?) } else { None };
+    // Every statement of a page reads one snapshot of the database (see docs/SYNC.md).
+    let (mut changes, units) = db::snapshot_tx(conn, |conn| {
+        let changes = collect(conn, scope, after, snapshot, limit)?;
+        let units = if snapshot { Some(scope_units(conn, scope)?) } else { None };
+        Ok((changes, units))
+    })?;
     if let Some(report) = &device {
         devices::record(conn, caller, report, false, 0, 0)?;
     }
     let has_more = changes.len() as i64 > limit;
     changes.truncate(limit as usize);
     let last = changes.last().map(|c| c.seq).unwrap_or(after);
-    let next_cursor = encode_cursor(&Cursor { s: last, t: if has_more { taken } else { now } });
+    let next_cursor = sign(keys, &Cursor { s: last, t: if has_more { taken } else { now }, k: scope_key(scope) });
     Ok(ChangePage { changes, next_cursor, has_more, units })
 }
