@@ -101,3 +101,70 @@ pub fn id_hash(secret: &crate::base::config::Secret, personal_id: &str) -> Strin
         Err(_) => String::new(),
     }
 }
+
+/// How a personal ID number is held anywhere after it arrives (a stored body, a digest, a
+/// form passed on inside the server): `hmac-sha256:<keyed hash>:<last four digits>`. The
+/// number itself is never stored, not even inside a JSON body or under a plain hash.
+pub const REDUCED_ID_PREFIX: &str = "hmac-sha256:";
+
+/// A personal ID number reduced to its keyed hash and last four digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReducedId {
+    pub hash: String,
+    pub last4: String,
+}
+
+impl ReducedId {
+    /// From a 12-digit number (spaces allowed) or an already reduced token; `None` for
+    /// anything else.
+    pub fn from_input(secret: &crate::base::config::Secret, raw: &str) -> Option<ReducedId> {
+        if let Some(rest) = raw.strip_prefix(REDUCED_ID_PREFIX) {
+            let (hash, last4) = rest.split_once(':')?;
+            let ok = hash.len() == 64
+                && hash.bytes().all(|b| b.is_ascii_hexdigit())
+                && last4.len() == 4
+                && last4.bytes().all(|b| b.is_ascii_digit());
+            return ok.then(|| ReducedId { hash: hash.to_owned(), last4: last4.to_owned() });
+        }
+        let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+        if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(ReducedId { hash: id_hash(secret, &digits), last4: digits[8..].to_owned() })
+    }
+
+    pub fn token(&self) -> String {
+        format!("{REDUCED_ID_PREFIX}{}:{}", self.hash, self.last4)
+    }
+
+    /// What a reader may see: the last four digits.
+    pub fn masked(&self) -> String {
+        format!("********{}", self.last4)
+    }
+}
+
+/// Reduces the `personal_id` of a JSON body (a pushed operation, a conflict report) before
+/// anything stores or digests it. A valid number becomes its token; anything else that
+/// is not already a token is replaced by `"invalid"` when `drop_invalid` (a body that is
+/// stored as sent), or left for validation to refuse (an operation that is about to run:
+/// a refused operation is not stored).
+pub fn reduce_id_in_body(secret: &crate::base::config::Secret, body: &mut serde_json::Value, drop_invalid: bool) {
+    let Some(obj) = body.as_object_mut() else { return };
+    let Some(v) = obj.get_mut("personal_id") else { return };
+    let reduced = v.as_str().and_then(|s| ReducedId::from_input(secret, s));
+    match reduced {
+        Some(r) => *v = serde_json::Value::String(r.token()),
+        None if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) => {}
+        None if drop_invalid => *v = serde_json::Value::String("invalid".to_owned()),
+        None => {}
+    }
+}
+
+/// A body as shown to readers: a reduced ID as its last four digits.
+pub fn mask_id_in_body(body: &mut serde_json::Value) {
+    let Some(v) = body.as_object_mut().and_then(|o| o.get_mut("personal_id")) else { return };
+    if let Some(token) = v.as_str().and_then(|s| s.strip_prefix(REDUCED_ID_PREFIX)) {
+        let last4 = token.rsplit(':').next().unwrap_or("");
+        *v = serde_json::Value::String(format!("********{last4}"));
+    }
+}

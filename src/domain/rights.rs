@@ -45,6 +45,8 @@ pub fn erase_personal_data(conn: &mut AnyConnection, w: &mut Write<'_>, row: &Tr
             trainees::occupation.eq(None::<String>),
             trainees::hamlet_id.eq(None::<String>),
             trainees::erased_at.eq(Some(w.now)),
+            // The replay digest was computed from the person's data.
+            trainees::create_digest.eq(""),
             trainees::version.eq(row.version + 1),
             trainees::updated_at.eq(w.now),
             trainees::change_seq.eq(seq),
@@ -60,6 +62,7 @@ pub fn erase_personal_data(conn: &mut AnyConnection, w: &mut Write<'_>, row: &Tr
         ))
         .execute(conn)?;
     crate::domain::trainees::resend_enrollments(conn, w, &row.id, true)?;
+    forget_copies(conn, &row.id)?;
     w.audit(
         conn,
         reason,
@@ -68,6 +71,28 @@ pub fn erase_personal_data(conn: &mut AnyConnection, w: &mut Write<'_>, row: &Tr
         Some(&row.commune_code),
         &["full_name", "phone", "personal_id", "ethnicity_code", "occupation", "hamlet_id", "free text"],
     )
+}
+
+/// Removes the person's data from every other place the server kept it (docs/PRIVACY.md
+/// lists them): platform certificate numbers, pushed operations remembered for replays,
+/// bodies of conflict reports, stored idempotent responses.
+fn forget_copies(conn: &mut AnyConnection, trainee_id: &str) -> Result<(), ApiError> {
+    use crate::store::schema::{idempotency_keys, sync_conflicts, sync_ops};
+    diesel::update(platform_certificates::table.filter(platform_certificates::trainee_id.eq(trainee_id)))
+        .set((platform_certificates::certificate_ref.eq(""), platform_certificates::create_digest.eq("")))
+        .execute(conn)?;
+    diesel::delete(sync_ops::table.filter(sync_ops::entity.eq("trainee")).filter(sync_ops::entity_id.eq(trainee_id))).execute(conn)?;
+    diesel::update(sync_conflicts::table.filter(sync_conflicts::entity.eq("trainee")).filter(sync_conflicts::entity_id.eq(trainee_id)))
+        .set((
+            sync_conflicts::device_body.eq("{}"),
+            sync_conflicts::note.eq(None::<String>),
+            sync_conflicts::resolution_note.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    // A stored response names the trainee by id (a create's 201, a push's results): a
+    // replay of it must not bring the data back.
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::response_body.like(format!("%{trainee_id}%")))).execute(conn)?;
+    Ok(())
 }
 
 /// Which consent is withdrawn.

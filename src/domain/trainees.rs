@@ -232,17 +232,20 @@ fn check_birth_year(v: i32, errors: &mut Vec<FieldError>) {
 }
 
 /// A 12-digit personal ID number → (keyed hash, last four digits).
+/// A personal ID number (12 digits, or a token the server reduced it to earlier) as its
+/// keyed hash and last four digits; the number itself goes no further.
 fn check_personal_id(raw: &str, secret: &crate::base::config::Secret, errors: &mut Vec<FieldError>) -> Option<(String, String)> {
-    let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        errors.push(FieldError::new(
-            "personal_id",
-            "invalid_personal_id",
-            Text::new("Số định danh cá nhân gồm đúng 12 chữ số.", "A personal ID number has exactly 12 digits."),
-        ));
-        return None;
+    match crate::domain::privacy::ReducedId::from_input(secret, raw) {
+        Some(r) => Some((r.hash, r.last4)),
+        None => {
+            errors.push(FieldError::new(
+                "personal_id",
+                "invalid_personal_id",
+                Text::new("Số định danh cá nhân gồm đúng 12 chữ số.", "A personal ID number has exactly 12 digits."),
+            ));
+            None
+        }
     }
-    Some((crate::domain::privacy::id_hash(secret, &digits), digits[8..].to_owned()))
 }
 
 fn check_ethnicity(raw: &str, errors: &mut Vec<FieldError>) -> String {

@@ -82,15 +82,34 @@ fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
     }
 }
 
-/// serde's message without the line/column noise, kept short; it names the field and type
-/// and never echoes secrets (serde does not quote string values of unknown content).
+/// serde's message without the line/column noise and without the value it quotes, kept
+/// short: it names the field and the expected type, never what was sent (which could be a
+/// person's ID number sent as a JSON number).
 fn describe_serde(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     let msg = match msg.find(" at line ") {
         Some(i) => msg[..i].to_owned(),
         None => msg,
     };
-    msg.chars().take(200).collect()
+    without_values(&msg).chars().take(200).collect()
+}
+
+/// Drops the value serde quotes after "invalid type: <kind>" / "invalid value: <kind>"
+/// (`integer `123``, `string "…"`); field and variant names elsewhere stay.
+fn without_values(msg: &str) -> String {
+    let mut out = msg.to_owned();
+    for marker in ["invalid type: ", "invalid value: ", "invalid length "] {
+        let Some(at) = out.find(marker) else { continue };
+        let start = at + marker.len();
+        let rest = &out[start..];
+        // The kind is the words up to the quoted value; the value ends where ", expected" starts.
+        let (Some(q), Some(end)) = (rest.find(['`', '"']), rest.find(", expected")) else { continue };
+        if q < end {
+            let kind = rest[..q].trim_end().to_owned();
+            out = format!("{}{}{}", &out[..start], kind, &rest[end..]);
+        }
+    }
+    out
 }
 
 pub fn query_config() -> web::QueryConfig {
@@ -99,7 +118,7 @@ pub fn query_config() -> web::QueryConfig {
 
 fn query_error(err: QueryPayloadError) -> ApiError {
     let why = match &err {
-        QueryPayloadError::Deserialize(e) => e.to_string(),
+        QueryPayloadError::Deserialize(e) => without_values(&e.to_string()),
         _ => String::from("unreadable query string"),
     };
     let why: String = why.chars().take(200).collect();
@@ -149,5 +168,20 @@ impl FromRequest for Caller {
             let claims = state.jwt.verify(&token)?;
             state.db.run(move |conn| caller::load_caller(conn, &claims.sub, &claims.sid)).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn serde_messages_lose_the_values_they_quote() {
+        assert_eq!(without_values("invalid type: integer `51116100482`, expected a string"), "invalid type: integer, expected a string");
+        assert_eq!(without_values("invalid value: string \"0905 111\", expected a date"), "invalid value: string, expected a date");
+        assert_eq!(
+            without_values("unknown field `comune`, expected one of `commune`"),
+            "unknown field `comune`, expected one of `commune`"
+        );
     }
 }

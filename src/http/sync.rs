@@ -177,7 +177,9 @@ pub async fn report_conflict(
     meta: RequestMeta,
     form: web::Json<NewConflict>,
 ) -> Result<HttpResponse, ApiError> {
-    let (outcome, view) = state.db.run(move |conn| conflicts::report_conflict(conn, &caller, &meta, form.into_inner())).await?;
+    let st = state.clone();
+    let (outcome, view) =
+        state.db.run(move |conn| conflicts::report_conflict(conn, &caller, &meta, &st.config.id_hash_secret, form.into_inner())).await?;
     Ok(created(outcome, view.version, &view))
 }
 

@@ -301,3 +301,37 @@ pub fn sql_count(conn: &mut hocvuso::store::db::AnyConnection, sql: &str) -> i64
     }
     diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
 }
+
+/// Every `table.column` whose text holds `needle` anywhere in the database: a privacy
+/// check that does not trust any list of where personal data is kept.
+pub fn columns_containing(conn: &mut hocvuso::store::db::AnyConnection, needle: &str) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Col {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        t: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        c: String,
+    }
+    let cols: Vec<Col> = match conn {
+        hocvuso::store::db::AnyConnection::Sqlite(_) => diesel::sql_query(
+            "SELECT m.name AS t, p.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '__diesel_schema_migrations'",
+        )
+        .load(conn)
+        .unwrap(),
+        hocvuso::store::db::AnyConnection::Postgresql(_) => diesel::sql_query(
+            "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
+        )
+        .load(conn)
+        .unwrap(),
+    };
+    let pattern = needle.replace('\'', "''");
+    cols.into_iter()
+        .filter(|col| {
+            let sql = format!("SELECT COUNT(*) AS n FROM \"{}\" WHERE CAST(\"{}\" AS TEXT) LIKE '%{pattern}%'", col.t, col.c);
+            sql_count(conn, &sql) > 0
+        })
+        .map(|col| format!("{}.{}", col.t, col.c))
+        .collect()
+}

@@ -138,7 +138,11 @@ fn view(conn: &mut AnyConnection, caller: &Caller, r: &ConflictRow) -> Result<Co
         device_id: r.device_id.clone(),
         base_version: r.base_version,
         server_version: r.server_version,
-        device_body: serde_json::from_str(&r.device_body).unwrap_or(Value::Null),
+        device_body: {
+            let mut body = serde_json::from_str(&r.device_body).unwrap_or(Value::Null);
+            crate::domain::privacy::mask_id_in_body(&mut body);
+            body
+        },
         note: r.note.clone(),
         current_version: current.as_ref().map(|c| c.version),
         current: current.and_then(|c| c.body),
@@ -165,9 +169,12 @@ pub fn report_conflict(
     conn: &mut AnyConnection,
     caller: &Caller,
     meta: &RequestMeta,
-    form: NewConflict,
+    secret: &Secret,
+    mut form: NewConflict,
 ) -> Result<(CreateOutcome, Conflict), ApiError> {
     policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
+    // The body is stored as sent, but never with an ID number in it.
+    crate::domain::privacy::reduce_id_in_body(secret, &mut form.body, true);
     let digest = records::digest(&form);
     let mut errors = Vec::new();
     records::validate_form(&form, &mut errors);

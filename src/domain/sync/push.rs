@@ -276,7 +276,14 @@ fn apply_batch(
     for (index, raw) in operations.into_iter().enumerate() {
         let raw_op_id = raw.get("op_id").and_then(Value::as_str).map(str::to_owned);
         let op = match parse_operation(raw) {
-            Ok(op) => op,
+            Ok(mut op) => {
+                // The digest kept for duplicates, and everything after, see the ID number
+                // only as its keyed hash.
+                if let Some(body) = op.body.as_mut() {
+                    crate::domain::privacy::reduce_id_in_body(secret, body, false);
+                }
+                op
+            }
             Err(e) => {
                 let mut r = OpResult::new(index, raw_op_id, OpStatus::Rejected);
                 r.problem = Some(e.problem(lang, None));

@@ -1,0 +1,2 @@
+-- Nothing to undo: removed data cannot come back.
+SELECT 1;
