@@ -179,3 +179,109 @@ async fn erasure_reaches_every_copy() {
     let queue = app.get("/api/v1/sync/conflicts", Some(&officer)).await;
     assert!(!queue.body.to_string().contains("Mười Hai") && !queue.body.to_string().contains(PHONE), "{}", queue.body);
 }
+
+#[actix_web::test]
+async fn replays_and_references_never_cross_communes() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, officer_a) = app.user_with_token(&admin, "ct.officer", "officer", "commune", Some(QN_CAM_THANH)).await;
+    let (_, officer_b) = app.user_with_token(&admin, "nl.officer", "officer", "commune", Some(QN_NGHIA_LO)).await;
+    let (_, member_a) = app.user_with_token(&admin, "ct.member", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let (_, member_b) = app.user_with_token(&admin, "nl.member", "team_member", "commune", Some(QN_NGHIA_LO)).await;
+    let (_, province) = app.user_with_token(&admin, "qn.officer", "officer", "province", Some(QN)).await;
+
+    // A hamlet create re-sent to another commune's URL with a known id.
+    let h = uuid();
+    let made = app
+        .post(
+            &format!("/api/v1/units/{QN_CAM_THANH}/hamlets"),
+            Some(&officer_a),
+            json!({"id": h, "name": "Thôn Phú Thọ", "kind": "village"}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let r = app
+        .post(
+            &format!("/api/v1/units/{QN_NGHIA_LO}/hamlets"),
+            Some(&officer_b),
+            json!({"id": h, "name": "Thôn Phú Thọ", "kind": "village"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "id_conflict"), "{}", r.body);
+
+    // Classes and trainees in each commune.
+    let class_in = |commune: &'static str, token: String| {
+        let app = &app;
+        async move {
+            let team = app
+                .post("/api/v1/teams", Some(&token), json!({"commune_code": commune, "name": "Tổ", "kind": "other", "level": "commune"}))
+                .await;
+            app.post(
+                "/api/v1/classes",
+                Some(&token),
+                json!({"commune_code": commune, "team_id": team.body["id"], "title": "VNeID", "topic_ids": ["vneid_e_identity"], "mode": "in_person",
+                       "language": "vi", "start_date": "2026-11-02", "end_date": "2026-11-30", "planned_sessions": 2}),
+            )
+            .await
+            .body["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let class_a = class_in(QN_CAM_THANH, officer_a.clone()).await;
+    let class_b = class_in(QN_NGHIA_LO, officer_b.clone()).await;
+    let trainee_in = |commune: &str, name: &str| json!({"commune_code": commune, "full_name": name, "gender": "male", "birth_year": 1970, "consent": {"basic": true, "method": "paper"}});
+    let tb =
+        app.post("/api/v1/trainees", Some(&member_b), trainee_in(QN_NGHIA_LO, "Bùi Văn Bê")).await.body["id"].as_str().unwrap().to_owned();
+    let ta =
+        app.post("/api/v1/trainees", Some(&member_a), trainee_in(QN_CAM_THANH, "Lê Văn A")).await.body["id"].as_str().unwrap().to_owned();
+
+    // A team member of A enrolls B's trainee by its id: refused as if there were none, no name.
+    let r = app.post(&format!("/api/v1/classes/{class_a}/enrollments"), Some(&member_a), json!({"trainee_id": tb})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(!r.body.to_string().contains("Bê"), "{}", r.body);
+    assert_eq!(r.body["errors"][0]["code"], "unknown_reference");
+
+    // An enrollment of B re-sent into A's class under its id: the conflict a used id gets.
+    let eb = uuid();
+    assert_eq!(
+        app.post(&format!("/api/v1/classes/{class_b}/enrollments"), Some(&member_b), json!({"id": eb, "trainee_id": tb})).await.status,
+        StatusCode::CREATED
+    );
+    let r = app.post(&format!("/api/v1/classes/{class_a}/enrollments"), Some(&member_a), json!({"id": eb, "trainee_id": tb})).await;
+    assert_ne!(r.status, StatusCode::OK);
+    assert!(!r.body.to_string().contains("Bê"), "a replay must not show another commune's enrollment: {}", r.body);
+    let r = app.post(&format!("/api/v1/classes/{class_a}/enrollments"), Some(&member_a), json!({"id": eb, "trainee_id": ta})).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "id_conflict"), "{}", r.body);
+
+    // Someone whose scope holds both communes enrolls B's trainee in A's class; A's team
+    // then sees the name on the class list (it takes attendance), not the trainee record.
+    let r = app.post(&format!("/api/v1/classes/{class_a}/enrollments"), Some(&province), json!({"trainee_id": tb})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let list = app.get(&format!("/api/v1/classes/{class_a}/enrollments"), Some(&member_a)).await;
+    assert_eq!(list.body["items"][0]["trainee_name"], "Bùi Văn Bê");
+    assert_eq!(app.get(&format!("/api/v1/trainees/{tb}"), Some(&member_a)).await.status, StatusCode::NOT_FOUND);
+
+    // A merged duplicate points to its survivor, in GET and in the feed's tombstone.
+    let dup =
+        app.post("/api/v1/trainees", Some(&member_a), trainee_in(QN_CAM_THANH, "Le Van A")).await.body["id"].as_str().unwrap().to_owned();
+    let before = app.get("/api/v1/sync/changes", Some(&member_a)).await.body["next_cursor"].as_str().unwrap().to_owned();
+    let merged = app.post(&format!("/api/v1/trainees/{dup}/merge"), Some(&officer_a), json!({"into": ta})).await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.body);
+    let r = app.get(&format!("/api/v1/trainees/{dup}"), Some(&member_a)).await;
+    assert_eq!(
+        r.problem(),
+        json!({"type": "urn:hocvuso:problem:record_merged", "title": "Không còn tồn tại", "status": 410,
+               "detail": "Bản ghi này đã được gộp vào một bản ghi khác (merged_into); hãy dùng bản ghi đó.", "code": "record_merged",
+               "merged_into": ta})
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/trainees/{dup}"), Some(&member_b)).await.status,
+        StatusCode::NOT_FOUND,
+        "other communes learn nothing"
+    );
+    let feed = app.get(&format!("/api/v1/sync/changes?cursor={before}"), Some(&member_a)).await;
+    let tomb = feed.body["changes"].as_array().unwrap().iter().find(|c| c["id"] == dup.as_str()).unwrap().clone();
+    assert_eq!((tomb["deleted"].clone(), tomb["merged_into"].clone()), (json!(true), json!(ta)));
+}

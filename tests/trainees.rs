@@ -334,15 +334,22 @@ async fn analysts_never_see_people_and_other_communes_are_out_of_scope() {
 async fn enrollment_rules() {
     let app = app().await;
     let w = world(&app).await;
-    // A trainee of another commune may join a class here (people travel).
+    // A trainee of another commune may join a class here (people travel): enrolled by
+    // someone whose scope holds both communes (issue #13: never by a bare id).
     let hn_trainee = app
         .req("POST", "/api/v1/trainees", &w.hn_officer, None,
              Some(json!({"commune_code": HN_BA_DINH, "full_name": "Người Hà Nội", "gender": "male", "birth_year": 1970, "consent": {"basic": true, "method": "app"}})))
         .await;
     let hn_id = id_of(&hn_trainee);
-    let e = enroll(&app, &w.member, &w.class, &hn_id).await;
+    let r = app.req("POST", &format!("/api/v1/classes/{}/enrollments", w.class), &w.member, None, Some(json!({"trainee_id": hn_id}))).await;
+    assert_eq!(
+        codes(&r),
+        vec![("trainee_id".into(), "unknown_reference".into())],
+        "a commune's member cannot reach another commune's trainee"
+    );
+    let e = enroll(&app, &w.admin, &w.class, &hn_id).await;
     let again =
-        app.req("POST", &format!("/api/v1/classes/{}/enrollments", w.class), &w.member, None, Some(json!({"trainee_id": hn_id}))).await;
+        app.req("POST", &format!("/api/v1/classes/{}/enrollments", w.class), &w.admin, None, Some(json!({"trainee_id": hn_id}))).await;
     assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "already_enrolled"));
     let list = app.get(&format!("/api/v1/classes/{}/enrollments", w.class), Some(&w.officer)).await;
     assert_eq!(list.body["items"][0]["trainee_name"], "Người Hà Nội");
@@ -367,7 +374,7 @@ async fn enrollment_rules() {
     );
     assert_eq!(app.req("DELETE", &path, &w.member, Some("\"v2\""), Some(json!({"reason": "x"}))).await.code(), "already_dropped");
     // Re-enrolling after a drop is a new enrollment.
-    enroll(&app, &w.member, &w.class, &hn_id).await;
+    enroll(&app, &w.admin, &w.class, &hn_id).await;
     // A cancelled class takes nobody.
     let t = trainee(&app, &w.member, "Võ Thị Mai").await;
     app.req("POST", &format!("/api/v1/classes/{}/cancel", w.class), &w.member, None, Some(json!({"reason": "Lũ"}))).await;
@@ -654,7 +661,9 @@ async fn merge_moves_enrollments_and_leaves_a_pointer() {
     let r = app.req("POST", &format!("/api/v1/trainees/{dup}/merge"), &w.officer, None, Some(json!({"into": survivor}))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["id"], survivor.as_str());
-    assert_eq!(app.get(&format!("/api/v1/trainees/{dup}"), Some(&w.officer)).await.status, StatusCode::NOT_FOUND);
+    // The duplicate answers with a pointer to the survivor (issue #13).
+    let gone = app.get(&format!("/api/v1/trainees/{dup}"), Some(&w.officer)).await;
+    assert_eq!((gone.status, gone.code(), gone.body["merged_into"].clone()), (StatusCode::GONE, "record_merged", json!(survivor)));
     let pointer: (Option<String>, bool) =
         trainees::table.find(&dup).select((trainees::merged_into, trainees::deleted_at.is_not_null())).first(&mut app.conn()).unwrap();
     assert_eq!(pointer, (Some(survivor.clone()), true));

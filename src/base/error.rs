@@ -119,6 +119,9 @@ pub struct Problem {
     /// For `too_many_attempts`: seconds to wait (also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// For `record_merged`: the id of the record this one was merged into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -158,13 +161,23 @@ pub struct ApiErrorData {
     pub errors: Vec<FieldError>,
     pub current_version: Option<i64>,
     pub retry_after: Option<u64>,
+    pub merged_into: Option<String>,
     /// Logged, never sent.
     pub cause: Option<String>,
 }
 
 impl ApiError {
     fn new(status: u16, code: &'static str, detail: Text) -> Self {
-        Self(Box::new(ApiErrorData { status, code, detail, errors: Vec::new(), current_version: None, retry_after: None, cause: None }))
+        Self(Box::new(ApiErrorData {
+            status,
+            code,
+            detail,
+            errors: Vec::new(),
+            current_version: None,
+            retry_after: None,
+            merged_into: None,
+            cause: None,
+        }))
     }
 
     pub fn internal(cause: impl Into<String>) -> Self {
@@ -225,6 +238,7 @@ impl ApiError {
             errors,
             current_version: self.current_version,
             retry_after: self.retry_after,
+            merged_into: self.merged_into.clone(),
         }
     }
 
@@ -394,6 +408,20 @@ pub fn conflict(code: &'static str, detail: Text) -> ApiError {
 /// 410: the record was deleted (a replayed create of a record deleted since).
 pub fn gone_record() -> ApiError {
     ApiError::new(410, "record_deleted", Text::new("Bản ghi này đã bị xóa.", "This record has been deleted."))
+}
+
+/// 410: the record was merged into another one (`merged_into`): re-point local links to it.
+pub fn merged(into: &str) -> ApiError {
+    let mut e = ApiError::new(
+        410,
+        "record_merged",
+        Text::new(
+            "Bản ghi này đã được gộp vào một bản ghi khác (merged_into); hãy dùng bản ghi đó.",
+            "This record was merged into another one (merged_into); use that record.",
+        ),
+    );
+    e.merged_into = Some(into.to_owned());
+    e
 }
 
 /// A value validation already guaranteed is missing: a bug, reported as a 500.

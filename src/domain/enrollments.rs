@@ -138,23 +138,30 @@ pub(crate) fn create_enrollment_in(
     let class = crate::domain::classes::class_for_write(conn, w, &class_id, Capability::RecordPersonData)?;
     let existing = enrollments::table
         .find(&id)
-        .select((enrollments::create_digest, enrollments::deleted_at.is_not_null()))
-        .first::<(String, bool)>(conn)
+        .select((enrollments::create_digest, enrollments::deleted_at.is_not_null(), enrollments::class_id))
+        .first::<(String, bool, String)>(conn)
         .optional()?;
-    if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+    if records::check_replay_in(existing, &class_id, &digest)? == CreateOutcome::Replay {
         let row = load_enrollment(conn, &id)?;
         return Ok((CreateOutcome::Replay, with_name(conn, &row)?, row.version));
     }
     if class.status == ClassStatus::Cancelled {
         return Err(class_cancelled());
     }
-    let trainee: Option<(Option<NaiveDateTime>, String)> = trainees::table
+    let trainee: Option<(Option<NaiveDateTime>, String, String)> = trainees::table
         .find(&trainee_id)
         .filter(trainees::deleted_at.is_null())
-        .select((trainees::erased_at, trainees::full_name))
+        .select((trainees::erased_at, trainees::full_name, trainees::commune_code))
         .first(conn)
         .optional()?;
-    let name = match trainee {
+    // The caller must be able to read the trainee: a trainee of another commune is enrolled
+    // by someone whose scope holds both (docs/DECISIONS.md), never by a bare id, which
+    // would hand the name to anyone who learned the id. Out of scope looks like no trainee.
+    let in_scope = match &trainee {
+        Some((_, _, commune)) => caller.scope().covers(&Area::of_commune(conn, commune)?),
+        None => false,
+    };
+    let name = match trainee.filter(|_| in_scope).map(|(erased, name, _)| (erased, name)) {
         None => return Err(records::unknown_reference("trainee_id")),
         Some((Some(_), _)) => {
             return Err(error::conflict(

@@ -151,10 +151,10 @@ pub fn create_hamlet(
             commune_area(conn, caller, &code, Capability::ManageTeams, Access::Write)?;
             let existing = hamlets::table
                 .find(&id)
-                .select((hamlets::create_digest, hamlets::deleted_at.is_not_null()))
-                .first::<(String, bool)>(conn)
+                .select((hamlets::create_digest, hamlets::deleted_at.is_not_null(), hamlets::commune_code))
+                .first::<(String, bool, String)>(conn)
                 .optional()?;
-            if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+            if records::check_replay_in(existing, &code, &digest)? == CreateOutcome::Replay {
                 return Ok((CreateOutcome::Replay, load(conn, &id)?));
             }
             let seq = w.seq(conn)?;

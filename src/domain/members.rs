@@ -230,10 +230,10 @@ pub fn create_member(
             policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
             let existing = team_members::table
                 .find(&id)
-                .select((team_members::create_digest, team_members::deleted_at.is_not_null()))
-                .first::<(String, bool)>(conn)
+                .select((team_members::create_digest, team_members::deleted_at.is_not_null(), team_members::team_id))
+                .first::<(String, bool, String)>(conn)
                 .optional()?;
-            if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+            if records::check_replay_in(existing, &team_id, &digest)? == CreateOutcome::Replay {
                 return Ok((CreateOutcome::Replay, load_member(conn, &team_id, &id)?));
             }
             check_account(conn, user_id.as_deref(), &team.commune_code)?;

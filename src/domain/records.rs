@@ -48,6 +48,18 @@ pub enum CreateOutcome {
     Replay,
 }
 
+/// [`check_replay`] for a record created under a parent named by the URL (a commune's
+/// hamlet, a class's session or enrollment, a team's member, a trainee's certificate):
+/// `existing` also carries the stored record's parent. A record of another parent under
+/// the same id is never a replay — answering it would show a record the URL does not
+/// lead to — but the conflict a new create with a used id gets.
+pub fn check_replay_in(existing: Option<(String, bool, String)>, parent: &str, digest: &str) -> Result<CreateOutcome, ApiError> {
+    match existing {
+        Some((_, _, p)) if p != parent => check_replay(Some((String::new(), false)), digest),
+        other => check_replay(other.map(|(d, deleted, _)| (d, deleted)), digest),
+    }
+}
+
 /// `existing`: (digest, deleted?) of a stored record with the requested id.
 pub fn check_replay(existing: Option<(String, bool)>, digest: &str) -> Result<CreateOutcome, ApiError> {
     match existing {

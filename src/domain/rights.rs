@@ -407,10 +407,14 @@ pub fn create_certificate(
             let t = trainee_in_scope(conn, caller, &trainee_id, Capability::RecordPersonData, Access::Write)?;
             let existing = platform_certificates::table
                 .find(&id)
-                .select((platform_certificates::create_digest, platform_certificates::deleted_at.is_not_null()))
-                .first::<(String, bool)>(conn)
+                .select((
+                    platform_certificates::create_digest,
+                    platform_certificates::deleted_at.is_not_null(),
+                    platform_certificates::trainee_id,
+                ))
+                .first::<(String, bool, String)>(conn)
                 .optional()?;
-            let outcome = records::check_replay(existing, &digest)?;
+            let outcome = records::check_replay_in(existing, &trainee_id, &digest)?;
             if outcome == CreateOutcome::New {
                 let same: i64 = platform_certificates::table
                     .filter(platform_certificates::trainee_id.eq(&trainee_id))

@@ -149,10 +149,10 @@ pub(crate) fn create_session_in(
     let class = class_for_write(conn, w, &class_id, Capability::RecordClasses)?;
     let existing = class_sessions::table
         .find(&id)
-        .select((class_sessions::create_digest, class_sessions::deleted_at.is_not_null()))
-        .first::<(String, bool)>(conn)
+        .select((class_sessions::create_digest, class_sessions::deleted_at.is_not_null(), class_sessions::class_id))
+        .first::<(String, bool, String)>(conn)
         .optional()?;
-    if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+    if records::check_replay_in(existing, &class_id, &digest)? == CreateOutcome::Replay {
         return Ok((CreateOutcome::Replay, load_session(conn, &class_id, &id)?));
     }
     check_session_fits(conn, &class, held_on, &topic_ids)?;

@@ -634,9 +634,23 @@ pub fn create_trainee(
 pub fn get_trainee(conn: &mut AnyConnection, caller: &Caller, path: &str) -> Result<Trainee, ApiError> {
     policy::authorize(caller, Capability::ReadPersonData, None, Access::Read)?;
     let id = parse_uuid(path)?;
-    let c = caller.clone();
-    let row = trainee_in_scope(conn, &c, &id, Capability::ReadPersonData, Access::Read)?;
-    Ok(Trainee::from(&row))
+    match trainee_in_scope(conn, caller, &id, Capability::ReadPersonData, Access::Read) {
+        Ok(row) => Ok(Trainee::from(&row)),
+        // A duplicate merged away points to its survivor (for a caller who could read it).
+        Err(e) if e.status == 404 => {
+            let merged: Option<(String, Option<String>)> = trainees::table
+                .find(&id)
+                .filter(trainees::deleted_at.is_not_null())
+                .select((trainees::commune_code, trainees::merged_into))
+                .first(conn)
+                .optional()?;
+            match merged {
+                Some((commune, Some(into))) if caller.scope().covers(&Area::of_commune(conn, &commune)?) => Err(error::merged(&into)),
+                _ => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Trainees in the caller's scope, by name (access-logged with the number of rows).

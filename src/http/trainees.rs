@@ -44,6 +44,7 @@ pub async fn create_trainee(
     params(("id" = String, Path, description = "Trainee id")),
     security(("bearer" = [])),
     responses(
+        (status = 410, description = "The trainee was merged into another (`record_merged`): `merged_into` names the survivor", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The trainee; ETag carries the version", body = Trainee),
         (status = 401, response = Unauthorized),
         (status = 403, description = "Analysts never read person-level data", body = Problem, content_type = "application/problem+json"),

@@ -45,6 +45,10 @@ pub struct Change {
     /// The record as the API's GET returns it.
     #[schema(value_type = Object)]
     pub body: Option<serde_json::Value>,
+    /// On the tombstone of a trainee merged into another: the survivor's id (re-point
+    /// local links to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }
 
 /// A page of the feed.
@@ -265,6 +269,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
             deleted,
             removed: false,
             body: (!deleted).then(|| json(&crate::domain::hamlets::Hamlet::from(&r))).flatten(),
+            merged_into: None,
         });
     }
     for r in load!(teams, crate::store::rows::TeamRow) {
@@ -277,6 +282,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
             deleted,
             removed: false,
             body: (!deleted).then(|| json(&crate::domain::teams::Team::from(&r))).flatten(),
+            merged_into: None,
         });
     }
     for r in load!(team_members, crate::store::rows::MemberRow) {
@@ -289,6 +295,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
             deleted,
             removed: false,
             body: (!deleted).then(|| json(&crate::domain::members::Member::from(&r))).flatten(),
+            merged_into: None,
         });
     }
     let class_rows = load!(classes, crate::store::rows::ClassRow);
@@ -305,6 +312,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
             deleted,
             removed: false,
             body: (!deleted).then(|| json(&view)).flatten(),
+            merged_into: None,
         });
     }
     for r in load!(class_sessions, crate::store::rows::SessionRow) {
@@ -317,6 +325,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
             deleted,
             removed: false,
             body: (!deleted).then(|| json(&crate::domain::sessions::Session::from(&r))).flatten(),
+            merged_into: None,
         });
     }
     for r in load!(trainees, crate::store::rows::TraineeRow) {
@@ -329,6 +338,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
             deleted,
             removed: false,
             body: (!deleted).then(|| json(&crate::domain::trainees::Trainee::from(&r))).flatten(),
+            merged_into: if deleted { r.merged_into.clone() } else { None },
         });
     }
     let enrollment_rows = load!(enrollments, crate::store::rows::EnrollmentRow);
@@ -350,6 +360,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
             deleted,
             removed: false,
             body: (!deleted).then(|| json(&view)).flatten(),
+            merged_into: None,
         });
     }
     let mut attendance = filter_to_scope!(
@@ -377,7 +388,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
     for (session_id, version, seq, class_id, deleted) in attendance {
         // The list of a deleted session is a tombstone (it went with the session).
         let body = if deleted { None } else { json(&crate::domain::enrollments::load_attendance(conn, &class_id, &session_id)?) };
-        out.push(Change { seq, kind: ChangeType::Attendance, id: session_id, version, deleted, removed: false, body });
+        out.push(Change { seq, kind: ChangeType::Attendance, id: session_id, version, deleted, removed: false, body, merged_into: None });
     }
     let topic_rows: Vec<crate::store::rows::TopicRow> = topics::table
         .filter(topics::change_seq.gt(after))
@@ -394,6 +405,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
             deleted: false,
             removed: false,
             body: json(&crate::domain::topics::Topic::from(&r)),
+            merged_into: None,
         });
     }
     if !snapshot {
@@ -407,7 +419,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
         .load(conn)?;
         for (seq, entity, id, version) in removals {
             let kind = ChangeType::parse(&entity).unwrap_or(ChangeType::Record);
-            out.push(Change { seq, kind, id, version, deleted: false, removed: true, body: None });
+            out.push(Change { seq, kind, id, version, deleted: false, removed: true, body: None, merged_into: None });
         }
     }
     out.sort_by_key(|c| c.seq);
