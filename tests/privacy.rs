@@ -285,3 +285,61 @@ async fn replays_and_references_never_cross_communes() {
     let tomb = feed.body["changes"].as_array().unwrap().iter().find(|c| c["id"] == dup.as_str()).unwrap().clone();
     assert_eq!((tomb["deleted"].clone(), tomb["merged_into"].clone()), (json!(true), json!(ta)));
 }
+
+#[actix_web::test]
+async fn a_persons_export_shows_every_read_of_their_data() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let (_, member) = app.user_with_token(&admin, "ct.member", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let (officer_id, officer) = app.user_with_token(&admin, "ct.officer", "officer", "commune", Some(QN_CAM_THANH)).await;
+    let team = app
+        .post("/api/v1/teams", Some(&officer), json!({"commune_code": QN_CAM_THANH, "name": "Tổ A", "kind": "other", "level": "commune"}))
+        .await;
+    let class = app
+        .post(
+            "/api/v1/classes",
+            Some(&member),
+            json!({"commune_code": QN_CAM_THANH, "team_id": team.body["id"], "title": "VNeID", "topic_ids": ["vneid_e_identity"],
+                   "mode": "in_person", "language": "vi", "start_date": "2026-11-02", "end_date": "2026-11-30", "planned_sessions": 2}),
+        )
+        .await;
+    let class = class.body["id"].as_str().unwrap().to_owned();
+    let x = uuid();
+    let mut body = new_trainee(&x);
+    body.as_object_mut().unwrap().remove("personal_id");
+    assert_eq!(app.post("/api/v1/trainees", Some(&member), body).await.status, StatusCode::CREATED);
+    app.post(&format!("/api/v1/classes/{class}/enrollments"), Some(&member), json!({"trainee_id": x})).await;
+
+    // Reads that return the person among others.
+    assert_eq!(app.get("/api/v1/trainees?q=muoi", Some(&officer)).await.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get("/api/v1/sync/changes", Some(&member)).await.status, StatusCode::OK);
+    assert_eq!(app.get(&format!("/api/v1/classes/{class}/enrollments"), Some(&officer)).await.status, StatusCode::OK);
+    let report = app
+        .post(
+            "/api/v1/sync/conflicts",
+            Some(&member),
+            json!({"device_id": "p1", "type": "trainee", "record_id": x, "base_version": 1, "body": {"phone": "0905 000 111"}}),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::CREATED, "{}", report.body);
+    assert_eq!(app.get("/api/v1/sync/conflicts", Some(&officer)).await.status, StatusCode::OK);
+
+    let export = app.get(&format!("/api/v1/trainees/{x}/export"), Some(&officer)).await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.body);
+    let log: Vec<(String, String)> = export.body["access_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor_role"].as_str().unwrap().to_owned(), e["action"].as_str().unwrap().to_owned()))
+        .collect();
+    for expected in [("officer", "list"), ("team_member", "sync"), ("officer", "conflicts")] {
+        assert!(log.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} missing from {log:?}");
+    }
+    let lists = log.iter().filter(|(r, a)| r == "officer" && a == "list").count();
+    assert_eq!(lists, 2, "the search and the enrollment list: {log:?}");
+    assert!(export.body["access_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["actor_id"] == officer_id.as_str() || e["actor_role"] == "team_member"));
+}

@@ -21,7 +21,10 @@ pub struct AccessEntry {
     pub at: NaiveDateTime,
     pub actor_id: String,
     pub actor_role: String,
-    /// `read`, `list`, `export`.
+    /// What was read: `read` (a person's record), `list` (a list or search; one entry for
+    /// the list and one per person), `export`, `sync` (a page of the delta feed),
+    /// `conflicts` (the conflict queue or a push's conflict results), `duplicates`
+    /// (duplicate hints shown while recording someone).
     pub action: String,
     pub entity: String,
     pub entity_id: Option<String>,
@@ -49,6 +52,31 @@ impl AccessLog {
         };
         if let Ok(mut b) = self.buffer.lock() {
             b.push(entry);
+        }
+    }
+
+    /// Queues one entry per person whose data a response returned (`action` says how:
+    /// `list`, `sync`, `conflicts`, …), so that each person's export lists every read of
+    /// their data, not only reads of their own record.
+    pub fn record_people<'a>(&self, caller: &Caller, request_id: &str, action: &str, people: impl IntoIterator<Item = &'a str>) {
+        let mut seen = std::collections::BTreeSet::new();
+        let at = db::now();
+        let entries: Vec<AccessEntry> = people
+            .into_iter()
+            .filter(|id| seen.insert(*id))
+            .map(|id| AccessEntry {
+                at,
+                actor_id: caller.user.id.clone(),
+                actor_role: caller.role().as_str().to_owned(),
+                action: action.to_owned(),
+                entity: "trainee".to_owned(),
+                entity_id: Some(id.to_owned()),
+                row_count: 1,
+                request_id: Some(request_id.to_owned()),
+            })
+            .collect();
+        if let Ok(mut b) = self.buffer.lock() {
+            b.extend(entries);
         }
     }
 

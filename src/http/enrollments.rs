@@ -70,6 +70,7 @@ pub async fn list_enrollments(
     let who = caller.clone();
     let page = state.db.run(move |conn| enrollments::list_enrollments(conn, &who, &path, query.into_inner())).await?;
     state.access_log.record(&caller, &meta.request_id, "list", "enrollment", None, page.items.len());
+    state.access_log.record_people(&caller, &meta.request_id, "list", page.items.iter().map(|e| e.trainee_id.as_str()));
     Ok(HttpResponse::Ok().json(page))
 }
 

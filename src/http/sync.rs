@@ -100,10 +100,13 @@ pub async fn list_changes(
     let who = caller.clone();
     let st = state.clone();
     let page = state.db.run(move |conn| feed::list_changes(conn, &who, &st.jwt, horizon, query.into_inner(), device)).await?;
-    let rows = page.changes.iter().filter(|c| matches!(c.kind, ChangeType::Trainee | ChangeType::Enrollment)).count();
-    if rows > 0 {
-        state.access_log.record(&caller, &meta.request_id, "sync_pull", "trainee", None, rows);
-    }
+    // Every person whose data the page holds: trainees, and the trainees of enrollments.
+    let people = page.changes.iter().filter(|c| c.body.is_some()).filter_map(|c| match c.kind {
+        ChangeType::Trainee => Some(c.id.as_str()),
+        ChangeType::Enrollment => c.body.as_ref().and_then(|b| b["trainee_id"].as_str()),
+        _ => None,
+    });
+    state.access_log.record_people(&caller, &meta.request_id, "sync", people);
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -137,7 +140,11 @@ pub async fn push(
     let device = push::check_push(&caller, &device_id, &operations)?;
     let report = report_for(req.headers(), &device)?;
     let st = state.clone();
+    let (who, request_id) = (caller.clone(), meta.request_id.clone());
     let response = state.db.run(move |conn| push::push(conn, &caller, &meta, &st.config.id_hash_secret, &report, operations, lang)).await?;
+    // Conflict results carry the server's record: the people in them were read.
+    let people = response.results.iter().filter_map(|r| person_in(r.kind.map(|k| k.as_str()), r.id.as_deref(), r.current.as_ref()));
+    state.access_log.record_people(&who, &request_id, "conflicts", people);
     Ok(HttpResponse::Ok().json(response))
 }
 
@@ -198,10 +205,24 @@ pub async fn report_conflict(
 pub async fn list_conflicts(
     state: web::Data<AppState>,
     caller: Caller,
+    meta: RequestMeta,
     query: web::Query<ConflictQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let who = caller.clone();
     let page = state.db.run(move |conn| conflicts::list_conflicts(conn, &caller, query.into_inner())).await?;
+    let people = page.items.iter().filter_map(|c| person_in(Some(c.kind.as_str()), Some(&c.record_id), c.current.as_ref()));
+    state.access_log.record_people(&who, &meta.request_id, "conflicts", people);
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// The person a record of `kind` is about, if it is about one: a trainee itself, or the
+/// trainee of an enrollment (from the record's body).
+fn person_in<'a>(kind: Option<&str>, id: Option<&'a str>, body: Option<&'a serde_json::Value>) -> Option<&'a str> {
+    match kind? {
+        "trainee" => id,
+        "enrollment" | "completion" => body.and_then(|b| b["trainee_id"].as_str()),
+        _ => None,
+    }
 }
 
 /// Resolve a reported conflict (officers, admins of the record's commune). An applied

@@ -33,8 +33,10 @@ pub async fn create_trainee(
     form: web::Json<NewTrainee>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
+    let (who, request_id) = (caller.clone(), meta.request_id.clone());
     let (outcome, body) =
         state.db.run(move |conn| trainees::create_trainee(conn, &caller, &meta, &st.config.id_hash_secret, form.into_inner())).await?;
+    state.access_log.record_people(&who, &request_id, "duplicates", body.possible_duplicates.iter().map(|d| d.id.as_str()));
     Ok(created(outcome, body.trainee.version, &body))
 }
 
@@ -84,6 +86,7 @@ pub async fn list_trainees(
     let who = caller.clone();
     let page = state.db.run(move |conn| trainees::list_trainees(conn, &who, query.into_inner())).await?;
     state.access_log.record(&caller, &meta.request_id, "list", "trainee", None, page.items.len());
+    state.access_log.record_people(&caller, &meta.request_id, "list", page.items.iter().map(|t| t.id.as_str()));
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -113,10 +116,12 @@ pub async fn update_trainee(
     patch: web::Json<TraineePatch>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
+    let (who, request_id) = (caller.clone(), meta.request_id.clone());
     let body = state
         .db
         .run(move |conn| trainees::update_trainee(conn, &caller, &meta, &if_match, &path, &st.config.id_hash_secret, patch.into_inner()))
         .await?;
+    state.access_log.record_people(&who, &request_id, "duplicates", body.possible_duplicates.iter().map(|d| d.id.as_str()));
     Ok(ok_with_etag(body.trainee.version, &body))
 }
 
