@@ -40,12 +40,43 @@ pub fn bootstrap(config: Config) -> Result<web::Data<AppState>, String> {
         );
     }
     crate::domain::topics::seed_if_empty(&mut conn)?;
+    crate::base::time::set_zone(config.time_zone);
+    count_in_local_days(&mut conn, &config)?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let passwords = Passwords::new((cores / 2).max(1))?;
     ensure_initial_admin(&mut conn, &config)?;
     drop(conn);
     let jwt = JwtKeys::new(&config.jwt_secret);
     Ok(web::Data::new(AppState { db, config: Arc::new(config), jwt, passwords, access_log: Default::default() }))
+}
+
+/// The statistics counters count in the days of the configured zone. When the zone they
+/// were counted in (kept in `server_settings`) is not the configured one — an upgrade from
+/// counting in UTC days, or a changed `HOCVUSO_TIME_ZONE` — they are counted again from the
+/// records, once, before the server serves.
+fn count_in_local_days(conn: &mut crate::store::db::AnyConnection, config: &Config) -> Result<(), String> {
+    use crate::store::schema::{classes, teams, trainees};
+    use crate::store::settings;
+    const NAME: &str = "stats_time_zone";
+    let wanted = config.time_zone.to_string();
+    let stored = settings::get(conn, NAME).map_err(|e| format!("reading settings: {e}"))?;
+    if stored.as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    let records: i64 = trainees::table.count().get_result::<i64>(conn).map_err(|e| e.to_string())?
+        + classes::table.count().get_result::<i64>(conn).map_err(|e| e.to_string())?
+        + teams::table.count().get_result::<i64>(conn).map_err(|e| e.to_string())?;
+    if records > 0 {
+        tracing::warn!(
+            from = stored.as_deref().unwrap_or("UTC days"),
+            to = %wanted,
+            zone = %config.time_zone_name,
+            "statistics were counted in another calendar: counting them again from the records (once)"
+        );
+        crate::domain::stats::rebuild::rebuild(conn, true)
+            .map_err(|e| format!("recounting statistics: {}", e.cause.as_deref().unwrap_or(e.code)))?;
+    }
+    settings::set(conn, NAME, &wanted).map_err(|e| format!("writing settings: {e}"))
 }
 
 /// On an empty database, creates `admin` (whole country). Its password comes from

@@ -290,20 +290,16 @@ async fn run(seed: u64) {
         sum(&mut conn, "trainees"),
         sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM trainees WHERE {live} AND merged_into IS NULL"))
     );
-    assert_eq!(
-        sum(&mut conn, "enrollments"),
-        sql_count(&mut conn, "SELECT COUNT(*) AS n FROM enrollments WHERE deleted_at IS NULL AND status = 'enrolled'")
-    );
+    // Enrollments of a cancelled class count nowhere (issue #13; docs/STATS.md).
+    let counted = "FROM enrollments e JOIN classes c ON c.id = e.class_id WHERE e.deleted_at IS NULL AND c.deleted_at IS NULL AND c.status <> 'cancelled'";
+    assert_eq!(sum(&mut conn, "enrollments"), sql_count(&mut conn, &format!("SELECT COUNT(*) AS n {counted} AND e.status = 'enrolled'")));
     assert_eq!(
         sum(&mut conn, "completions_passed"),
-        sql_count(&mut conn, "SELECT COUNT(*) AS n FROM enrollments WHERE deleted_at IS NULL AND completion_result = 'passed'")
+        sql_count(&mut conn, &format!("SELECT COUNT(*) AS n {counted} AND e.completion_result = 'passed'"))
     );
     assert_eq!(
         sum(&mut conn, "completions_verified"),
-        sql_count(
-            &mut conn,
-            "SELECT COUNT(*) AS n FROM enrollments WHERE deleted_at IS NULL AND completion_result = 'passed' AND verification = 'verified'"
-        )
+        sql_count(&mut conn, &format!("SELECT COUNT(*) AS n {counted} AND e.completion_result = 'passed' AND e.verification = 'verified'"))
     );
     assert_eq!(sum(&mut conn, "sessions_held"), sql_count(&mut conn, "SELECT COUNT(*) AS n FROM class_sessions WHERE deleted_at IS NULL"));
     assert_eq!(
@@ -311,7 +307,8 @@ async fn run(seed: u64) {
         sql_count(
             &mut conn,
             "SELECT COUNT(*) AS n FROM trainees t WHERE t.deleted_at IS NULL AND t.merged_into IS NULL AND (
-               EXISTS (SELECT 1 FROM enrollments e WHERE e.trainee_id = t.id AND e.deleted_at IS NULL AND e.completion_result = 'passed')
+               EXISTS (SELECT 1 FROM enrollments e JOIN classes c ON c.id = e.class_id WHERE e.trainee_id = t.id AND e.deleted_at IS NULL
+                       AND c.deleted_at IS NULL AND c.status <> 'cancelled' AND e.completion_result = 'passed')
                OR EXISTS (SELECT 1 FROM platform_certificates p WHERE p.trainee_id = t.id AND p.deleted_at IS NULL))"
         )
     );

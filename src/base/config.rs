@@ -37,6 +37,11 @@ pub struct ConfigArgs {
     #[arg(long, env = "HOCVUSO_ID_HASH_SECRET", hide_env_values = true, global = true)]
     pub id_hash_secret: Option<String>,
 
+    /// The zone whose calendar days statistics, reports and date checks count in:
+    /// `Asia/Ho_Chi_Minh` (UTC+07:00), `UTC`, or a fixed offset such as `+07:00`.
+    #[arg(long, env = "HOCVUSO_TIME_ZONE", default_value = "Asia/Ho_Chi_Minh", global = true)]
+    pub time_zone: String,
+
     /// How long a delta-sync cursor stays valid, in days (older ones get 410 resync_required).
     #[arg(long, env = "HOCVUSO_SYNC_HORIZON_DAYS", default_value_t = 90, global = true)]
     pub sync_horizon_days: i64,
@@ -120,6 +125,10 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: DatabaseUrl,
+    /// The local calendar's zone (`HOCVUSO_TIME_ZONE`) …
+    pub time_zone: chrono::FixedOffset,
+    /// … and the name it was given as (kept with the counters, see `server::bootstrap`).
+    pub time_zone_name: String,
     pub bind: String,
     pub data_dir: PathBuf,
     pub jwt_secret: Secret,
@@ -177,7 +186,14 @@ impl ConfigArgs {
             None => load_or_create_secret(&self.data_dir, "id-hash-secret")?,
         };
         positive("HOCVUSO_SYNC_HORIZON_DAYS", self.sync_horizon_days)?;
+        let zone = crate::base::time::parse_zone(&self.time_zone).ok_or_else(|| {
+            format!("HOCVUSO_TIME_ZONE must be Asia/Ho_Chi_Minh, UTC or an offset such as +07:00; got `{}`", self.time_zone)
+        })?;
+        // Every command of this process counts days in this zone.
+        crate::base::time::set_zone(zone);
         Ok(Config {
+            time_zone: zone,
+            time_zone_name: self.time_zone.trim().to_owned(),
             sync_horizon_days: self.sync_horizon_days,
             id_hash_secret,
             database_url,

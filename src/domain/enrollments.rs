@@ -444,7 +444,7 @@ pub(crate) fn record_completion_in(
     let result = form.result.check("result", &mut errors);
     let evidence = form.evidence.check("evidence", &mut errors);
     let completed_on = records::date("completed_on", &form.completed_on, &mut errors);
-    if completed_on.is_some_and(|d| d > Utc::now().date_naive()) {
+    if completed_on.is_some_and(|d| d > crate::base::time::local_today()) {
         errors.push(FieldError::new(
             "completed_on",
             "in_future",

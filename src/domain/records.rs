@@ -150,6 +150,30 @@ impl<'a> Write<'a> {
         Ok(())
     }
 
+    /// An audit entry about an area rather than a commune's record (a province's report):
+    /// shown to readers of that province's audit log, or to country-wide readers only.
+    pub fn audit_in_province(
+        &mut self,
+        action: &str,
+        entity: &str,
+        id: &str,
+        province: Option<&str>,
+        fields: &[&str],
+    ) -> Result<(), ApiError> {
+        self.audit.push(audit::PendingEntry::new(&AuditEntry {
+            actor_id: Some(&self.caller.user.id),
+            actor_role: Some(self.caller.role().as_str()),
+            action,
+            entity,
+            entity_id: id,
+            commune_code: None,
+            province_code: province,
+            request_id: Some(&self.meta.request_id),
+            changed_fields: fields,
+        })?);
+        Ok(())
+    }
+
     /// The province of a commune-level unit (`None` for an unknown code), looked up once
     /// per write.
     pub fn province(&mut self, conn: &mut AnyConnection, commune: &str) -> Result<Option<String>, ApiError> {

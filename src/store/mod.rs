@@ -6,4 +6,5 @@ pub mod audit;
 pub mod db;
 pub mod rows;
 pub mod schema;
+pub mod settings;
 pub mod values;

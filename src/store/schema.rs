@@ -505,6 +505,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    server_settings (name) {
+        name -> Text,
+        value -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     report_snapshots (report_key) {
         report_key -> Text,
         period -> Text,
@@ -592,4 +600,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     unit_populations,
     report_snapshots,
     report_facts,
+    server_settings,
 );

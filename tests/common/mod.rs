@@ -82,6 +82,8 @@ impl Drop for TestDb {
 pub fn test_config(db: &TestDb) -> Config {
     Config {
         database_url: db.url.clone(),
+        time_zone: chrono::FixedOffset::east_opt(7 * 3600).unwrap(),
+        time_zone_name: "Asia/Ho_Chi_Minh".into(),
         bind: "127.0.0.1:0".into(),
         data_dir: db.dir.path().join("data"),
         jwt_secret: Secret::new(JWT_SECRET.to_vec()),

@@ -41,6 +41,7 @@ use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 
 use crate::base::error::ApiError;
+use crate::base::time::local_day;
 use crate::store::db::AnyConnection;
 use crate::store::schema::{
     class_sessions, class_topics, classes, enrollments, platform_certificates, stat_commune_buckets, stat_facts, stat_province_buckets,
@@ -249,7 +250,9 @@ pub struct EnrollmentInfo {
 }
 
 pub fn enrollment_facts(e: &EnrollmentInfo, p: &Person, class: &ClassInfo, out: &mut Vec<Fact>) {
-    if !class.live {
+    // A cancelled class did not happen: it counts in `classes_cancelled` only, none of its
+    // enrollments or completions (docs/STATS.md).
+    if !class.live || class.status == "cancelled" {
         return;
     }
     if e.status == "enrolled" {
@@ -321,7 +324,7 @@ fn load_person(conn: &mut AnyConnection, id: &str) -> Result<Option<(Person, Nai
         .optional()?;
     Ok(row.map(|r| {
         let live = r.6.is_none() && r.7.is_none();
-        (person_of(&r), r.5.date(), live)
+        (person_of(&r), local_day(r.5), live)
     }))
 }
 
@@ -367,6 +370,7 @@ fn first_qualified(conn: &mut AnyConnection, trainee_id: &str) -> Result<Option<
         .filter(enrollments::deleted_at.is_null())
         .filter(enrollments::completion_result.eq("passed"))
         .filter(classes::deleted_at.is_null())
+        .filter(classes::status.ne("cancelled"))
         .select(diesel::dsl::min(enrollments::completed_on));
     let by_certificate = platform_certificates::table
         .filter(platform_certificates::trainee_id.eq(trainee_id))
@@ -457,11 +461,11 @@ fn facts_of(conn: &mut AnyConnection, rec: &Rec, loaded: &mut Loaded, out: &mut 
             let e = EnrollmentInfo {
                 commune: r.2,
                 status: r.3,
-                created: r.4.date(),
+                created: local_day(r.4),
                 completion_result: r.6,
                 completed_on: r.7,
                 verification: r.8,
-                verified_on: r.9.map(|t| t.date()),
+                verified_on: r.9.map(local_day),
             };
             enrollment_facts(&e, &p, &class, out);
         }
@@ -489,7 +493,7 @@ fn facts_of(conn: &mut AnyConnection, rec: &Rec, loaded: &mut Loaded, out: &mut 
                 .first(conn)
                 .optional()?;
             if let Some((commune, created, None, true)) = row {
-                out.push(plain_fact("teams_active", &commune, created.date(), id));
+                out.push(plain_fact("teams_active", &commune, local_day(created), id));
             }
         }
         Rec::Member(id) => {
@@ -510,7 +514,7 @@ fn facts_of(conn: &mut AnyConnection, rec: &Rec, loaded: &mut Loaded, out: &mut 
                 let team_live: Option<Option<chrono::NaiveDateTime>> =
                     teams::table.find(&team).select(teams::deleted_at).first(conn).optional()?;
                 if team_live == Some(None) {
-                    out.push(plain_fact("team_members", &commune, joined.unwrap_or(created.date()), &team));
+                    out.push(plain_fact("team_members", &commune, joined.unwrap_or(local_day(created)), &team));
                 }
             }
         }
@@ -519,8 +523,9 @@ fn facts_of(conn: &mut AnyConnection, rec: &Rec, loaded: &mut Loaded, out: &mut 
 }
 
 /// The records a change to `rec` can move facts of: a trainee's enrollments carry the
-/// trainee's dimensions; a class's sessions and enrollments carry the class's; a team's
-/// members count only while the team does.
+/// trainee's dimensions; a class's sessions and enrollments carry the class's, and its
+/// status decides whether its completions confirm its trainees; a team's members count
+/// only while the team does.
 fn expand(conn: &mut AnyConnection, rec: &Rec) -> Result<Vec<Rec>, ApiError> {
     let mut out = vec![rec.clone()];
     match rec {
@@ -531,8 +536,14 @@ fn expand(conn: &mut AnyConnection, rec: &Rec) -> Result<Vec<Rec>, ApiError> {
         Rec::Class(id) => {
             let s: Vec<String> = class_sessions::table.filter(class_sessions::class_id.eq(id)).select(class_sessions::id).load(conn)?;
             out.extend(s.into_iter().map(Rec::Session));
-            let e: Vec<String> = enrollments::table.filter(enrollments::class_id.eq(id)).select(enrollments::id).load(conn)?;
-            out.extend(e.into_iter().map(Rec::Enrollment));
+            let e: Vec<(String, String)> =
+                enrollments::table.filter(enrollments::class_id.eq(id)).select((enrollments::id, enrollments::trainee_id)).load(conn)?;
+            // A class's status decides whether its completions confirm a person.
+            let mut people: Vec<String> = e.iter().map(|(_, t)| t.clone()).collect();
+            people.sort();
+            people.dedup();
+            out.extend(e.into_iter().map(|(id, _)| Rec::Enrollment(id)));
+            out.extend(people.into_iter().map(Rec::Trainee));
         }
         Rec::Team(id) => {
             let m: Vec<String> = team_members::table.filter(team_members::team_id.eq(id)).select(team_members::id).load(conn)?;

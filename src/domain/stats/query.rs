@@ -26,27 +26,45 @@ pub const MIN_CELL: i64 = 5;
 pub const PERSON_MEASURES: &[&str] =
     &["trainees", "people_confirmed", "enrollments", "completions_passed", "completions_verified", "team_members"];
 
-/// Every measure a row carries.
+/// Every measure a row carries. A measure the row's filter or dimension cannot split
+/// (classes by gender, people by topic) is **absent**; a withheld one is absent too and
+/// named in `suppressed` (docs/STATS.md).
 #[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq)]
 pub struct Measures {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub teams_active: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub team_members: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub classes_planned: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub classes_ongoing: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub classes_completed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub classes_cancelled: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub classes_total: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions_held: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trainees: Option<i64>,
+    /// Live, not dropped enrollments of classes that were not cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enrollments: Option<i64>,
     /// Passed completions.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub completions_passed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub completions_verified: Option<i64>,
     /// People with a passed class completion or a platform certificate, each once.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub people_confirmed: Option<i64>,
     /// completions_passed / enrollments.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub completion_rate: Option<f64>,
     /// completions_verified / completions_passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub verification_rate: Option<f64>,
     /// trainees / adult population, when the population is known.
     #[serde(skip_serializing_if = "Option::is_none")]

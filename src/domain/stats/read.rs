@@ -42,6 +42,20 @@ pub(super) const CLASS_MEASURES: &[&str] = &[
     "completions_verified",
 ];
 
+/// What a breakdown by team counts: the class measures, and the teams and members themselves.
+pub(super) const TEAM_MEASURES: &[&str] = &[
+    "teams_active",
+    "team_members",
+    "classes_planned",
+    "classes_ongoing",
+    "classes_completed",
+    "classes_cancelled",
+    "sessions_held",
+    "enrollments",
+    "completions_passed",
+    "completions_verified",
+];
+
 /// Measures that belong to a person (so to a gender, age band, ethnicity, target group).
 pub(super) const PERSON_DIM_MEASURES: &[&str] =
     &["trainees", "people_confirmed", "enrollments", "completions_passed", "completions_verified"];
@@ -185,7 +199,9 @@ impl Dim {
     pub fn measures(self) -> &'static [&'static str] {
         match self {
             Dim::Gender | Dim::AgeBand | Dim::Ethnicity | Dim::TargetGroup => PERSON_DIM_MEASURES,
-            Dim::Topic | Dim::Team | Dim::Language => CLASS_MEASURES,
+            Dim::Topic | Dim::Language => CLASS_MEASURES,
+            // Teams and their members split by team too.
+            Dim::Team => TEAM_MEASURES,
             _ => ALL,
         }
     }

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use crate::base::error::ApiError;
+use crate::base::time::local_day;
 use crate::domain::stats::{
     apply, bucket_key, class_facts, dims_key, enrollment_facts, person_of, plain_fact, session_facts, trainee_facts, ClassInfo, Deltas,
     EnrollmentInfo, Fact, Person, TraineeCols,
@@ -82,7 +83,7 @@ pub fn compute_province(conn: &mut AnyConnection, province: &str) -> Result<BTre
         }
     }
     // First qualification of the province's people: passed completions (of live
-    // enrollments in live classes, anywhere) and platform certificates.
+    // enrollments in live, not cancelled classes, anywhere) and platform certificates.
     let mut qualified: HashMap<String, NaiveDate> = HashMap::new();
     for (t, d) in enrollments::table
         .inner_join(classes::table)
@@ -91,6 +92,7 @@ pub fn compute_province(conn: &mut AnyConnection, province: &str) -> Result<BTre
         .filter(enrollments::deleted_at.is_null())
         .filter(enrollments::completion_result.eq("passed"))
         .filter(classes::deleted_at.is_null())
+        .filter(classes::status.ne("cancelled"))
         .select((enrollments::trainee_id, enrollments::completed_on))
         .load::<(String, Option<NaiveDate>)>(conn)?
     {
@@ -128,7 +130,7 @@ pub fn compute_province(conn: &mut AnyConnection, province: &str) -> Result<BTre
     {
         let p = person_of(&r);
         if r.6.is_none() && r.7.is_none() {
-            trainee_facts(&p, r.5.date(), qualified.get(&id).copied(), &mut out);
+            trainee_facts(&p, local_day(r.5), qualified.get(&id).copied(), &mut out);
             fold(&mut out);
         }
         people.insert(id, p);
@@ -172,11 +174,11 @@ pub fn compute_province(conn: &mut AnyConnection, province: &str) -> Result<BTre
         let info = EnrollmentInfo {
             commune: e.2,
             status: e.3,
-            created: e.4.date(),
+            created: local_day(e.4),
             completion_result: e.5,
             completed_on: e.6,
             verification: e.7,
-            verified_on: e.8.map(|t| t.date()),
+            verified_on: e.8.map(local_day),
         };
         enrollment_facts(&info, p, c, &mut out);
         fold(&mut out);
@@ -190,7 +192,7 @@ pub fn compute_province(conn: &mut AnyConnection, province: &str) -> Result<BTre
         .load::<(String, String, chrono::NaiveDateTime, bool)>(conn)?
     {
         if active {
-            out.push(plain_fact("teams_active", &commune, created.date(), &id));
+            out.push(plain_fact("teams_active", &commune, local_day(created), &id));
         }
         live_teams.insert(id);
     }
@@ -202,7 +204,7 @@ pub fn compute_province(conn: &mut AnyConnection, province: &str) -> Result<BTre
         .load::<(String, String, chrono::NaiveDateTime, Option<NaiveDate>)>(conn)?
     {
         if live_teams.contains(&team) {
-            out.push(plain_fact("team_members", &commune, joined.unwrap_or(created.date()), &team));
+            out.push(plain_fact("team_members", &commune, joined.unwrap_or(local_day(created)), &team));
         }
     }
     fold(&mut out);

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::access::caller::{Caller, RequestMeta};
-use crate::access::policy::{self, Access, Capability};
+use crate::access::policy::{self, Access, Capability, Principal, Scope};
 use crate::base::error::{self, ApiError, FieldError, Text as T};
 use crate::base::time::utc;
 use crate::domain::records;
@@ -67,11 +67,17 @@ impl Period {
         Some(Period { name: raw.to_owned(), calendar, from, to })
     }
 
-    pub fn key(&self) -> String {
+    /// The key of this period's report of an area: the country's (`n:2026-H1`) or a
+    /// province's (`p:51:2026-H1`); `:calendar` for the calendar window.
+    pub fn key(&self, province: Option<&str>) -> String {
+        let area = match province {
+            Some(p) => format!("p:{p}"),
+            None => "n".to_owned(),
+        };
         if self.calendar {
-            format!("{}:calendar", self.name)
+            format!("{area}:{}:calendar", self.name)
         } else {
-            self.name.clone()
+            format!("{area}:{}", self.name)
         }
     }
 }
@@ -124,7 +130,22 @@ fn snapshot(conn: &mut AnyConnection, key: &str) -> Result<Option<SnapshotRow>, 
 
 /// Builds the report for the caller's scope.
 pub fn build(conn: &mut AnyConnection, caller: &Caller, period: &Period, level: Dim) -> Result<Report, ApiError> {
-    let key = period.key();
+    // Which report a reader reads: a province's (for a reader of the province or of one
+    // of its communes) once its admins have closed it — and, after they reopened it, the
+    // live counters again; until then the country's, which country-wide readers always
+    // read. Each area's report is closed and reopened by that area's admins.
+    let province = match caller.scope() {
+        Scope::Country => None,
+        Scope::Province(p) => Some(p.clone()),
+        Scope::Commune(c) => crate::access::policy::province_of(conn, c)?,
+    };
+    let mut key = period.key(None);
+    if let Some(p) = &province {
+        let own = period.key(Some(p));
+        if snapshot(conn, &own)?.is_some() {
+            key = own;
+        }
+    }
     let closed: Option<chrono::NaiveDateTime> =
         rs::table.find(&key).filter(rs::status.eq("closed")).select(rs::closed_at).first(conn).optional()?;
     let source = if closed.is_some() { Source::Closed(key) } else { Source::Live };
@@ -333,28 +354,62 @@ pub struct ReportState {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub status: ReportStatus,
+    /// The province whose report this is; absent for the country's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub province: Option<String>,
 }
 
 impl Period {
-    fn state(&self, status: ReportStatus) -> ReportState {
-        ReportState { period: self.name.clone(), calendar: self.calendar, from: self.from, to: self.to, status }
+    fn state(&self, status: ReportStatus, province: Option<String>) -> ReportState {
+        ReportState { period: self.name.clone(), calendar: self.calendar, from: self.from, to: self.to, status, province }
     }
 }
 
-fn copy_window(conn: &mut AnyConnection, key: &str, from: NaiveDate, to: NaiveDate) -> Result<(), ApiError> {
+/// Copies the counters of the window (of one province, or of the country) under `key`.
+fn copy_window(conn: &mut AnyConnection, key: &str, from: NaiveDate, to: NaiveDate, province: Option<&str>) -> Result<(), ApiError> {
     let cols = "fact_key, commune_code, province_code, day, measure, facet, facet_value, gender, age_band, ethnicity, team_id, language, campaign, n";
-    let sql =
-        format!("INSERT INTO report_facts (report_key, {cols}) SELECT ?, {cols} FROM stat_facts WHERE day >= ? AND day <= ? AND n <> 0");
+    // The province filter matches every row for the country (`?` bound to '').
+    let sql = format!(
+        "INSERT INTO report_facts (report_key, {cols}) SELECT ?, {cols} FROM stat_facts \
+         WHERE day >= ? AND day <= ? AND n <> 0 AND (? = '' OR province_code = ?)"
+    );
+    let p = province.unwrap_or("");
     match conn {
         AnyConnection::Sqlite(c) => {
-            diesel::sql_query(sql).bind::<Text, _>(key).bind::<Date, _>(from).bind::<Date, _>(to).execute(c)?;
+            diesel::sql_query(sql)
+                .bind::<Text, _>(key)
+                .bind::<Date, _>(from)
+                .bind::<Date, _>(to)
+                .bind::<Text, _>(p)
+                .bind::<Text, _>(p)
+                .execute(c)?;
         }
         AnyConnection::Postgresql(c) => {
-            let sql = sql.replacen('?', "$1", 1).replacen('?', "$2", 1).replacen('?', "$3", 1);
-            diesel::sql_query(sql).bind::<Text, _>(key).bind::<Date, _>(from).bind::<Date, _>(to).execute(c)?;
+            let mut sql = sql;
+            for i in 1..=5 {
+                sql = sql.replacen('?', &format!("${i}"), 1);
+            }
+            diesel::sql_query(sql)
+                .bind::<Text, _>(key)
+                .bind::<Date, _>(from)
+                .bind::<Date, _>(to)
+                .bind::<Text, _>(p)
+                .bind::<Text, _>(p)
+                .execute(c)?;
         }
     }
     Ok(())
+}
+
+/// The area whose report an admin closes or reopens: its province, or the country.
+/// Closing is an admin's act for the area it answers for; a commune's admin files no
+/// periodic report.
+fn report_area(caller: &Caller) -> Result<Option<String>, ApiError> {
+    match caller.scope() {
+        Scope::Country => Ok(None),
+        Scope::Province(p) => Ok(Some(p.clone())),
+        Scope::Commune(_) => Err(error::forbidden()),
+    }
 }
 
 /// Why a closed report is reopened.
@@ -386,10 +441,11 @@ pub fn close_report(
     query: CloseQuery,
 ) -> Result<ReportState, ApiError> {
     policy::authorize(caller, Capability::ManageAccounts, None, Access::Write)?;
+    let area = report_area(caller)?;
     let period = parse_period(path, query.calendar.unwrap_or(false))?;
     {
         records::in_write_tx(conn, caller, meta, |conn, w| {
-            let key = period.key();
+            let key = period.key(area.as_deref());
             match snapshot(conn, &key)? {
                 Some((status, _)) if status == "closed" => {
                     return Err(error::conflict(
@@ -417,9 +473,10 @@ pub fn close_report(
                         .execute(conn)?;
                 }
             }
-            copy_window(conn, &key, period.from, period.to)?;
-            w.audit(conn, "close_report", "report", &key, None, &["status"])?;
-            Ok(period.state(ReportStatus::Closed))
+            copy_window(conn, &key, period.from, period.to, area.as_deref())?;
+            // In the province's audit log when it is a province's report.
+            w.audit_in_province("close_report", "report", &key, area.as_deref(), &["status"])?;
+            Ok(period.state(ReportStatus::Closed, area.clone()))
         })
     }
 }
@@ -434,13 +491,14 @@ pub fn reopen_report(
     form: ReopenForm,
 ) -> Result<ReportState, ApiError> {
     policy::authorize(caller, Capability::ManageAccounts, None, Access::Write)?;
+    let area = report_area(caller)?;
     let period = parse_period(path, query.calendar.unwrap_or(false))?;
     let mut errors = Vec::new();
     let reason = records::required_text("reason", &form.reason, 500, &mut errors);
     records::fail_if_any(errors)?;
     {
         records::in_write_tx(conn, caller, meta, |conn, w| {
-            let key = period.key();
+            let key = period.key(area.as_deref());
             if !matches!(snapshot(conn, &key)?, Some((s, _)) if s == "closed") {
                 return Err(error::conflict(
                     "report_not_closed",
@@ -457,8 +515,8 @@ pub fn reopen_report(
                     rs::reopen_reason.eq(Some(&reason)),
                 ))
                 .execute(conn)?;
-            w.audit(conn, "reopen_report", "report", &key, None, &["status", "reopen_reason"])?;
-            Ok(period.state(ReportStatus::Open))
+            w.audit_in_province("reopen_report", "report", &key, area.as_deref(), &["status", "reopen_reason"])?;
+            Ok(period.state(ReportStatus::Open, area.clone()))
         })
     }
 }
