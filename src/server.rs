@@ -50,17 +50,21 @@ pub fn bootstrap(config: Config) -> Result<web::Data<AppState>, String> {
     Ok(web::Data::new(AppState { db, config: Arc::new(config), jwt, passwords, access_log: Default::default() }))
 }
 
-/// The statistics counters count in the days of the configured zone. When the zone they
-/// were counted in (kept in `server_settings`) is not the configured one — an upgrade from
-/// counting in UTC days, or a changed `HOCVUSO_TIME_ZONE` — they are counted again from the
-/// records, once, before the server serves.
+/// The statistics counters count in the days of the configured zone, and keep their
+/// people's key sums (cell-key perturbation, docs/STATS.md). When the zone they were
+/// counted in (kept in `server_settings`) is not the configured one — an upgrade from
+/// counting in UTC days, or a changed `HOCVUSO_TIME_ZONE` — or they were counted before
+/// people had keys, they are counted again from the records, once, before the server serves.
 fn count_in_local_days(conn: &mut crate::store::db::AnyConnection, config: &Config) -> Result<(), String> {
     use crate::store::schema::{classes, teams, trainees};
     use crate::store::settings;
-    const NAME: &str = "stats_time_zone";
+    const ZONE: &str = "stats_time_zone";
+    const KEYS: &str = "stats_cell_keys";
+    const KEYS_VERSION: &str = "1";
     let wanted = config.time_zone.to_string();
-    let stored = settings::get(conn, NAME).map_err(|e| format!("reading settings: {e}"))?;
-    if stored.as_deref() == Some(wanted.as_str()) {
+    let stored = settings::get(conn, ZONE).map_err(|e| format!("reading settings: {e}"))?;
+    let keys = settings::get(conn, KEYS).map_err(|e| format!("reading settings: {e}"))?;
+    if stored.as_deref() == Some(wanted.as_str()) && keys.as_deref() == Some(KEYS_VERSION) {
         return Ok(());
     }
     let records: i64 = trainees::table.count().get_result::<i64>(conn).map_err(|e| e.to_string())?
@@ -71,12 +75,14 @@ fn count_in_local_days(conn: &mut crate::store::db::AnyConnection, config: &Conf
             from = stored.as_deref().unwrap_or("UTC days"),
             to = %wanted,
             zone = %config.time_zone_name,
-            "statistics were counted in another calendar: counting them again from the records (once)"
+            cell_keys = keys.is_some(),
+            "statistics were counted in another calendar or without cell keys: counting them again from the records (once)"
         );
         crate::domain::stats::rebuild::rebuild(conn, true)
             .map_err(|e| format!("recounting statistics: {}", e.cause.as_deref().unwrap_or(e.code)))?;
     }
-    settings::set(conn, NAME, &wanted).map_err(|e| format!("writing settings: {e}"))
+    settings::set(conn, ZONE, &wanted).map_err(|e| format!("writing settings: {e}"))?;
+    settings::set(conn, KEYS, KEYS_VERSION).map_err(|e| format!("writing settings: {e}"))
 }
 
 /// On an empty database, creates `admin` (whole country). Its password comes from

@@ -337,21 +337,24 @@ async fn run(seed: u64) {
     queries.push(Query { topic: Some(TOPICS[0]), ..q(Area::Country, None, None) });
     queries.push(Query { campaign: Some("science_day_18_5"), ..q(Area::Province(QN.into()), None, None) });
     queries.push(Query { topic: Some(TOPICS[1]), ..q(Area::Commune(QN_CAM_THANH.into()), Some("2026-01-10"), Some("2026-04-20")) });
-    let admin_asks = Asker { token: &admin, own_area: None, analyst: false };
+    let admin_asks = Asker { token: &admin, own_area: None, keys: None };
     let mut compared = check_everything(&app, &rec, &admin_asks, &queries).await;
     let ct = Area::Commune(QN_CAM_THANH.into());
     let officer_queries: Vec<Query> = periods.iter().map(|(f, t)| q(ct.clone(), *f, *t)).collect();
-    compared += check_everything(&app, &rec, &Asker { token: &officer, own_area: Some(ct), analyst: false }, &officer_queries).await;
-    // An analyst of the country: the same numbers, small ones hidden.
+    compared += check_everything(&app, &rec, &Asker { token: &officer, own_area: Some(ct), keys: None }, &officer_queries).await;
+    // An analyst of the country: the same numbers, person counts perturbed by their cell
+    // keys (each the published value of the recount's count and key sum).
     let (_, analyst) = app.user_with_token(&admin, "an.quoc", "analyst", "country", None).await;
-    compared += check_everything(&app, &rec, &Asker { token: &analyst, own_area: None, analyst: true }, &queries[..6]).await;
+    let keys = common::cell_keys();
+    compared += check_everything(&app, &rec, &Asker { token: &analyst, own_area: None, keys: Some(keys) }, &queries[..6]).await;
 
     // Periodic reports: the same numbers for their windows; a closed report keeps the
     // numbers of the day it was closed, whatever is recorded later.
     let q1 = q(Area::Country, Some("2026-01-01"), Some("2026-03-31"));
-    compared += check_report(&app, &rec, &admin, "/api/v1/reports/2026-Q1?calendar=true&level=commune", &q1).await;
+    compared += check_report(&app, &rec, &admin, None, "/api/v1/reports/2026-Q1?calendar=true&level=commune", &q1).await;
+    compared += check_report(&app, &rec, &analyst, Some(&keys), "/api/v1/reports/2026-Q1?calendar=true&level=commune", &q1).await;
     let h1 = q(Area::Country, Some("2025-12-15"), Some("2026-06-14"));
-    compared += check_report(&app, &rec, &admin, "/api/v1/reports/2026-H1?level=commune", &h1).await;
+    compared += check_report(&app, &rec, &admin, None, "/api/v1/reports/2026-H1?level=commune", &h1).await;
     let closed = app.req("POST", "/api/v1/reports/2026-Q1/close?calendar=true", &admin, None, None).await;
     assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
     let open_class: Option<String> = {
@@ -389,7 +392,8 @@ async fn run(seed: u64) {
         )
         .await;
     assert_eq!(late.status, StatusCode::CREATED, "{}", late.body);
-    compared += check_report(&app, &rec, &admin, "/api/v1/reports/2026-Q1?calendar=true&level=commune", &q1).await;
+    compared += check_report(&app, &rec, &admin, None, "/api/v1/reports/2026-Q1?calendar=true&level=commune", &q1).await;
+    compared += check_report(&app, &rec, &analyst, Some(&keys), "/api/v1/reports/2026-Q1?calendar=true&level=commune", &q1).await;
     let frozen = app.req("GET", "/api/v1/reports/2026-Q1?calendar=true", &admin, None, None).await;
     let live = app.req("GET", "/api/v1/stats/overview?from=2026-01-01&to=2026-03-31", &admin, None, None).await;
     assert_eq!(
@@ -398,7 +402,8 @@ async fn run(seed: u64) {
         "the live numbers moved on, the closed report did not"
     );
     let now = Records::load(&mut conn);
-    compared += check_report(&app, &now, &admin, "/api/v1/reports/2026-H1?level=commune", &h1).await;
+    compared += check_report(&app, &now, &admin, None, "/api/v1/reports/2026-H1?level=commune", &h1).await;
+    compared += check_report(&app, &now, &analyst, Some(&keys), "/api/v1/reports/2026-H1?level=commune", &h1).await;
     compared += check_everything(&app, &now, &admin_asks, &queries[..3]).await;
     eprintln!("compared {compared} numbers with the recount");
     assert!(sum(&mut conn, "trainees") > 10, "the sequence recorded too few trainees: {statuses:?}");

@@ -1,6 +1,6 @@
 //! The statistics endpoints: exact numbers against counts taken independently from the
-//! records, filters, scope, breakdowns, populations, roles and bad input, and small-cell
-//! suppression for analysts tested against a subtraction attack.
+//! records, filters, scope, breakdowns, populations, roles and bad input, and what analysts
+//! read (perturbed person counts; the attacks are in tests/stats_privacy.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -353,82 +353,100 @@ async fn units_breakdowns_and_population() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
-/// For each person measure: the cells whose value an analyst cannot see, and the values
-/// they can (a subtraction attack needs exactly one hidden cell).
-fn hidden_cells(cells: &[Value], measure: &str) -> (usize, i64) {
-    let hidden = cells.iter().filter(|c| c[measure].is_null()).count();
-    let visible: i64 = cells.iter().filter_map(|c| c[measure].as_i64()).sum();
-    (hidden, visible)
+/// The live trainees of a commune: how many, and the sum of their keys.
+fn trainees_of(mut conn: hocvuso::store::db::PooledConn, commune: &str) -> (i64, i64) {
+    use hocvuso::store::schema::trainees as t;
+    let keys: Vec<i64> = t::table
+        .filter(t::commune_code.eq(commune))
+        .filter(t::deleted_at.is_null())
+        .filter(t::merged_into.is_null())
+        .select(t::cell_key)
+        .load(&mut conn)
+        .unwrap();
+    (keys.len() as i64, keys.iter().sum())
+}
+
+/// Every person count in a body (at any depth).
+fn person_counts(body: &Value) -> Vec<(String, i64)> {
+    let mut out = vec![];
+    let mut stack = vec![body.clone()];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(map) => {
+                for (k, val) in map {
+                    if ["trainees", "enrollments", "completions_passed", "completions_verified", "people_confirmed", "team_members"]
+                        .contains(&k.as_str())
+                    {
+                        if let Some(n) = val.as_i64() {
+                            out.push((k, n));
+                        }
+                    } else {
+                        stack.push(val);
+                    }
+                }
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    out
 }
 
 #[actix_web::test]
-async fn analysts_get_small_cells_suppressed_and_cannot_recover_them_by_subtraction() {
+async fn analysts_read_person_counts_perturbed_by_their_cell_keys() {
     let app = app().await;
     let d = seed(&app).await;
-    // Nghĩa Lộ has 3 people: suppressed in its overview.
+    let keys = cell_keys();
+    // Nghĩa Lộ has 3 people: the analyst reads the published value of (3, their key sum),
+    // the admin the true 3. Counts of things, not people, are exact.
+    let (n, k) = trainees_of(app.conn(), QN_NGHIA_LO);
+    assert_eq!(n, 3);
     let nl = app.get(&format!("/api/v1/stats/overview?commune={QN_NGHIA_LO}"), Some(&d.analyst)).await;
     assert_eq!(nl.status, StatusCode::OK);
-    assert_eq!(nl.body["trainees"], Value::Null);
-    assert_eq!(nl.body["suppressed"], json!(["trainees"]));
-    assert_eq!(nl.body["teams_active"], 0, "counts of things, not people, are not suppressed");
-    // The per-unit table of the province: Nghĩa Lộ (3) is hidden, and so is the next
-    // smallest row (Cẩm Thành, 12), so the published total (15) gives neither away.
+    assert_eq!(nl.body["trainees"].as_i64(), Some(keys.publish(3, k)), "{}", nl.body);
+    assert!(nl.body.get("suppressed").is_none(), "nothing is withheld, it is perturbed: {}", nl.body);
+    let admin_nl = app.get(&format!("/api/v1/stats/overview?commune={QN_NGHIA_LO}"), Some(&d.admin)).await;
+    assert_eq!(admin_nl.body["trainees"], 3);
+    assert_eq!(nl.body["teams_active"], admin_nl.body["teams_active"]);
+    assert_eq!(nl.body["classes_total"], admin_nl.body["classes_total"]);
+    assert_eq!(nl.body["sessions_held"], admin_nl.body["sessions_held"]);
+    // The same people are the same number wherever they are asked for: the commune's row
+    // of the province table, the overview, again.
     let units = app.get(&format!("/api/v1/stats/units?province={QN}&level=commune"), Some(&d.analyst)).await;
     let rows = units.body["units"].as_array().unwrap().clone();
-    let total = units.body["total"]["trainees"].as_i64().unwrap();
-    assert_eq!(total, 15);
-    let (hidden, visible) = hidden_cells(&rows, "trainees");
-    assert_eq!(hidden, 2);
-    assert_eq!(total - visible, 15, "two hidden cells share the difference");
-    // The officer sees the same table unsuppressed.
-    let admin_view = app.get(&format!("/api/v1/stats/units?province={QN}&level=commune"), Some(&d.admin)).await;
-    assert_eq!(hidden_cells(admin_view.body["units"].as_array().unwrap(), "trainees").0, 0);
-    // By gender in Cẩm Thành: 8 women, 4 men. Men are hidden, so are women; the total stays 12.
-    let g = app.get(&format!("/api/v1/stats/breakdown?by=gender&commune={QN_CAM_THANH}"), Some(&d.analyst)).await;
-    let cells = g.body["cells"].as_array().unwrap().clone();
-    for m in ["trainees", "enrollments", "completions_passed", "completions_verified", "people_confirmed"] {
-        let (hidden, _) = hidden_cells(&cells, m);
-        // With the total published, a single hidden cell would be total − visible.
-        if !g.body["total"][m].is_null() {
-            assert_ne!(hidden, 1, "{m}: a single hidden cell could be recovered from the total: {}", g.body);
-        }
-        for c in &cells {
-            if let Some(v) = c[m].as_i64() {
-                assert!(v == 0 || v >= 5, "{m} = {v} published to an analyst");
-            }
-        }
+    let row = |code: &str| rows.iter().find(|u| u["code"] == code).unwrap().clone();
+    assert_eq!(row(QN_NGHIA_LO)["trainees"], nl.body["trainees"]);
+    assert_eq!(app.get(&format!("/api/v1/stats/overview?commune={QN_NGHIA_LO}"), Some(&d.analyst)).await.body, nl.body);
+    // The total is perturbed on its own key, not summed from the perturbed rows.
+    let (ct_n, ct_k) = trainees_of(app.conn(), QN_CAM_THANH);
+    assert_eq!(row(QN_CAM_THANH)["trainees"].as_i64(), Some(keys.publish(ct_n, ct_k)));
+    assert_eq!(units.body["total"]["trainees"].as_i64(), Some(keys.publish(ct_n + n, ct_k + k)));
+    // The participation and completion rates are those of the published counts.
+    let ov = app.get("/api/v1/stats/overview", Some(&d.analyst)).await;
+    let (p, e) = (ov.body["completions_passed"].as_i64().unwrap(), ov.body["enrollments"].as_i64().unwrap());
+    if e > 0 {
+        assert_eq!(ov.body["completion_rate"].as_f64().unwrap(), ((p as f64 / e as f64) * 10_000.0).round() / 10_000.0);
     }
-    assert_eq!(g.body["total"]["trainees"], 12);
-    // Every cell and total an analyst gets, anywhere, is 0 or at least 5.
+    // No person count an analyst reads, anywhere, is 1 or 2; officers read exact ones.
+    let mut small_for_officer = 0;
     for path in [
         "/api/v1/stats/overview".to_owned(),
+        format!("/api/v1/stats/overview?commune={QN_NGHIA_LO}"),
         format!("/api/v1/stats/breakdown?by=gender,age_band&province={QN}"),
         "/api/v1/stats/breakdown?by=target_group".to_owned(),
-        "/api/v1/stats/units".to_owned(),
+        "/api/v1/stats/breakdown?by=team".to_owned(),
+        format!("/api/v1/stats/units?province={QN}"),
+        "/api/v1/reports/2026-H2?level=commune".to_owned(),
     ] {
         let r = app.get(&path, Some(&d.analyst)).await;
-        assert_eq!(r.status, StatusCode::OK);
-        let mut stack = vec![r.body.clone()];
-        while let Some(v) = stack.pop() {
-            match v {
-                Value::Object(map) => {
-                    for (k, val) in map {
-                        if ["trainees", "enrollments", "completions_passed", "completions_verified", "people_confirmed", "team_members"]
-                            .contains(&k.as_str())
-                        {
-                            if let Some(n) = val.as_i64() {
-                                assert!(n == 0 || n >= 5, "{path}: {k} = {n}");
-                            }
-                        } else {
-                            stack.push(val);
-                        }
-                    }
-                }
-                Value::Array(items) => stack.extend(items),
-                _ => {}
-            }
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        for (m, v) in person_counts(&r.body) {
+            assert!(v != 1 && v != 2, "{path}: {m} = {v} published to an analyst");
         }
+        let exact = app.get(&path, Some(&d.admin)).await;
+        small_for_officer += person_counts(&exact.body).iter().filter(|(_, v)| *v == 1 || *v == 2).count();
     }
+    assert!(small_for_officer > 0, "the data has small counts (else the check above proves nothing)");
 }
 
 #[actix_web::test]
@@ -513,8 +531,11 @@ async fn periodic_reports_windows_formats_and_closing() {
     }
     assert_eq!(app.get("/api/v1/reports/2026?format=pdf", Some(&d.officer)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.get("/api/v1/reports/2026", Some(&d.member)).await.status, StatusCode::FORBIDDEN);
-    // Analysts get the same suppression in reports.
+    // Analysts read reports perturbed as the endpoints: the same people, the same number.
     let an = app.get("/api/v1/reports/2026-H2?level=commune", Some(&d.analyst)).await;
     let nl = an.body["units"]["units"].as_array().unwrap().iter().find(|u| u["code"] == QN_NGHIA_LO).unwrap().clone();
-    assert_eq!(nl["trainees"], Value::Null);
+    let live = app.get(&format!("/api/v1/stats/overview?commune={QN_NGHIA_LO}&from=2026-06-15&to=2026-12-14"), Some(&d.analyst)).await;
+    assert_eq!(nl["trainees"], live.body["trainees"]);
+    let (_, k) = trainees_of(app.conn(), QN_NGHIA_LO);
+    assert_eq!(nl["trainees"].as_i64(), Some(cell_keys().publish(3, k)));
 }

@@ -5,6 +5,7 @@
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use crate::domain::stats::perturb::new_person_key;
 use crate::store::db::{self, AnyConnection};
 use crate::store::schema::{
     attendance_marks, change_counter, class_sessions, class_topics, classes, enrollments, team_members, teams, trainees, units,
@@ -40,6 +41,7 @@ struct MemberIn {
     full_name: String,
     role: &'static str,
     affiliation: &'static str,
+    cell_key: i64,
 }
 
 #[derive(Insertable)]
@@ -128,6 +130,7 @@ struct TraineeIn {
     consent_ethnicity: bool,
     consent_method: &'static str,
     consent_at: NaiveDateTime,
+    cell_key: i64,
 }
 
 #[derive(Insertable)]
@@ -265,6 +268,7 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
                     full_name: format!("Thành viên {}-{}", ci + 1, t + 1),
                     role: "leader",
                     affiliation: "youth_union",
+                    cell_key: new_person_key(),
                 });
                 for k in 0..classes_per_team {
                     let class_id = db::new_id();
@@ -340,6 +344,7 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
                     consent_ethnicity: false,
                     consent_method: "paper",
                     consent_at: now,
+                    cell_key: new_person_key(),
                 });
                 for j in 0..enrollments_per_trainee.min(class_ids.len()) {
                     // Every third enrollment passed a month later; every sixth was verified.

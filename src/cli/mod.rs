@@ -193,7 +193,10 @@ fn execute(cli: Cli) -> Result<(), String> {
             let diffs = crate::domain::stats::rebuild::rebuild(&mut conn, fix)
                 .map_err(|e| format!("statistics: {}", e.cause.as_deref().unwrap_or(e.code)))?;
             for d in &diffs {
-                println!("{}: stored {}, from the records {}", d.key, d.stored, d.computed);
+                println!(
+                    "{}: stored {} (key sum {}), from the records {} (key sum {})",
+                    d.key, d.stored.n, d.stored.k, d.computed.n, d.computed.k
+                );
             }
             match (diffs.len(), fix) {
                 (0, _) => {

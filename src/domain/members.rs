@@ -257,7 +257,7 @@ pub fn create_member(
                     team_members::affiliation.eq(affiliation),
                     team_members::joined_on.eq(joined_on),
                     team_members::left_on.eq(left_on),
-                    team_members::user_id.eq(&user_id),
+                    (team_members::user_id.eq(&user_id), team_members::cell_key.eq(crate::domain::stats::perturb::new_person_key())),
                 ))
                 .execute(conn)?;
             w.audit(

@@ -420,6 +420,7 @@ pub(crate) fn create_in(
                 trainees::consent_by.eq(&obtained_by),
                 trainees::merged_into.eq(None::<String>),
                 trainees::erased_at.eq(None::<NaiveDateTime>),
+                trainees::cell_key.eq(crate::domain::stats::perturb::new_person_key()),
             ),
         ))
         .get_result::<TraineeRow>(conn)?;

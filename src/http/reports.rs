@@ -7,6 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::access::caller::{Caller, RequestMeta};
 use crate::access::policy::{self, Access, Capability};
 use crate::base::error::{ApiError, Problem};
+use crate::domain::stats::perturb::CellKeys;
 use crate::domain::stats::reports::{self, parse_period, CloseQuery, ReopenForm, Report, ReportQuery, ReportState, XLSX};
 use crate::http::responses::Unauthorized;
 use crate::http::state::AppState;
@@ -41,7 +42,8 @@ pub async fn get_report(
     let period = parse_period(&path, query.calendar.unwrap_or(false))?;
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = reports::format_of(accept, query.format.as_ref())?;
-    let report = state.db.run(move |conn| reports::get_report(conn, &caller, &period, query.level.as_ref())).await?;
+    let keys = CellKeys::from_secret(&state.config.id_hash_secret);
+    let report = state.db.run(move |conn| reports::get_report(conn, &caller, &keys, &period, query.level.as_ref())).await?;
     let file = format!("bao-cao-bdhvs-{}", report.period);
     Ok(match format {
         ReportFormat::Json => HttpResponse::Ok().json(report),

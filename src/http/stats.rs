@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::access::caller::{Caller, RequestMeta};
 use crate::base::error::{ApiError, Problem};
+use crate::domain::stats::perturb::CellKeys;
 use crate::domain::stats::query::{self as stats, Breakdown, BreakdownQuery, Measures, Population, StatsQuery, UnitTable, UnitsQuery};
 use crate::http::responses::Unauthorized;
 use crate::http::state::AppState;
@@ -22,7 +23,8 @@ use crate::http::state::AppState;
     )
 )]
 pub async fn get_overview(state: web::Data<AppState>, caller: Caller, query: web::Query<StatsQuery>) -> Result<HttpResponse, ApiError> {
-    let body = state.db.run(move |conn| stats::get_overview(conn, &caller, query.into_inner())).await?;
+    let keys = CellKeys::from_secret(&state.config.id_hash_secret);
+    let body = state.db.run(move |conn| stats::get_overview(conn, &caller, &keys, query.into_inner())).await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -44,7 +46,8 @@ pub async fn get_units(
     query: web::Query<StatsQuery>,
     level: web::Query<UnitsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = state.db.run(move |conn| stats::get_units(conn, &caller, query.into_inner(), level.into_inner())).await?;
+    let keys = CellKeys::from_secret(&state.config.id_hash_secret);
+    let body = state.db.run(move |conn| stats::get_units(conn, &caller, &keys, query.into_inner(), level.into_inner())).await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -66,7 +69,8 @@ pub async fn get_breakdown(
     query: web::Query<StatsQuery>,
     by: web::Query<BreakdownQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = state.db.run(move |conn| stats::get_breakdown(conn, &caller, query.into_inner(), by.into_inner())).await?;
+    let keys = CellKeys::from_secret(&state.config.id_hash_secret);
+    let body = state.db.run(move |conn| stats::get_breakdown(conn, &caller, &keys, query.into_inner(), by.into_inner())).await?;
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -44,6 +44,8 @@ pub struct MemberRow {
     pub joined_on: Option<NaiveDate>,
     pub left_on: Option<NaiveDate>,
     pub user_id: Option<String>,
+    /// Random, never shown: the person's key in the cell-key perturbation of statistics.
+    pub cell_key: i64,
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -191,4 +193,6 @@ pub struct TraineeRow {
     pub consent_by: Option<String>,
     pub merged_into: Option<String>,
     pub erased_at: Option<NaiveDateTime>,
+    /// Random, never shown: the person's key in the cell-key perturbation of statistics.
+    pub cell_key: i64,
 }

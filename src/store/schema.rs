@@ -174,6 +174,7 @@ diesel::table! {
         joined_on -> Nullable<Date>,
         left_on -> Nullable<Date>,
         user_id -> Nullable<Text>,
+        cell_key -> BigInt,
     }
 }
 
@@ -264,6 +265,7 @@ diesel::table! {
         consent_by -> Nullable<Text>,
         merged_into -> Nullable<Text>,
         erased_at -> Nullable<Timestamp>,
+        cell_key -> BigInt,
     }
 }
 
@@ -446,6 +448,7 @@ diesel::table! {
         language -> Text,
         campaign -> Text,
         n -> BigInt,
+        k -> BigInt,
     }
 }
 
@@ -460,6 +463,7 @@ diesel::table! {
         facet_value -> Text,
         n -> BigInt,
         grain -> Text,
+        k -> BigInt,
     }
 }
 
@@ -473,6 +477,7 @@ diesel::table! {
         facet_value -> Text,
         n -> BigInt,
         grain -> Text,
+        k -> BigInt,
     }
 }
 
@@ -490,6 +495,7 @@ diesel::table! {
         language -> Text,
         n -> BigInt,
         grain -> Text,
+        k -> BigInt,
     }
 }
 
@@ -545,6 +551,7 @@ diesel::table! {
         language -> Text,
         campaign -> Text,
         n -> BigInt,
+        k -> BigInt,
     }
 }
 

@@ -79,6 +79,14 @@ impl Drop for TestDb {
     }
 }
 
+pub const ID_HASH_SECRET: &[u8] = b"test-id-hash-secret-long-enough-0123456789";
+
+/// The cell keys of the test servers' statistics (derived from their privacy key, as the
+/// server derives them), to compute what an analyst must read.
+pub fn cell_keys() -> hocvuso::domain::stats::perturb::CellKeys {
+    hocvuso::domain::stats::perturb::CellKeys::from_secret(&Secret::new(ID_HASH_SECRET.to_vec()))
+}
+
 pub fn test_config(db: &TestDb) -> Config {
     Config {
         database_url: db.url.clone(),
@@ -87,7 +95,7 @@ pub fn test_config(db: &TestDb) -> Config {
         bind: "127.0.0.1:0".into(),
         data_dir: db.dir.path().join("data"),
         jwt_secret: Secret::new(JWT_SECRET.to_vec()),
-        id_hash_secret: Secret::new(b"test-id-hash-secret-long-enough-0123456789".to_vec()),
+        id_hash_secret: Secret::new(ID_HASH_SECRET.to_vec()),
         sync_horizon_days: 90,
         access_token_ttl: 900,
         refresh_token_ttl: 2_592_000,

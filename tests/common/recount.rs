@@ -8,7 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
+use hocvuso::domain::stats::perturb::CellKeys;
 use serde_json::Value;
 
 /// One counted thing: a measure, the day it counts on and its dimensions.
@@ -36,6 +37,9 @@ pub struct Item {
     pub language: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     pub campaign: Option<String>,
+    /// The counted person's key (0 for classes, sessions, teams).
+    #[diesel(sql_type = BigInt)]
+    pub key: i64,
 }
 
 #[derive(QueryableByName)]
@@ -50,6 +54,8 @@ const NO_PERSON: &str =
     "CAST(NULL AS TEXT) AS gender, CAST(NULL AS TEXT) AS birth_year, CAST(NULL AS TEXT) AS ethnicity, CAST(NULL AS TEXT) AS groups";
 const NO_CLASS: &str =
     "CAST(NULL AS TEXT) AS class_id, CAST(NULL AS TEXT) AS team, CAST(NULL AS TEXT) AS language, CAST(NULL AS TEXT) AS campaign";
+const PERSON_KEY: &str = "t.cell_key AS key";
+const NO_KEY: &str = "CAST(0 AS BIGINT) AS key";
 const PERSON: &str =
     "t.gender AS gender, CAST(t.birth_year AS TEXT) AS birth_year, t.ethnicity_code AS ethnicity, t.target_groups AS groups";
 const CLASS: &str = "c.id AS class_id, c.team_id AS team, c.language AS language, c.campaign AS campaign";
@@ -76,18 +82,18 @@ impl Records {
     pub fn load(conn: &mut hocvuso::store::db::AnyConnection) -> Records {
         let enrollment = |measure: &str, day: &str, cond: &str| {
             format!(
-                "SELECT CAST('{measure}' AS TEXT) AS measure, e.commune_code AS commune, CAST({day} AS TEXT) AS day, {PERSON}, {CLASS}
+                "SELECT CAST('{measure}' AS TEXT) AS measure, e.commune_code AS commune, CAST({day} AS TEXT) AS day, {PERSON}, {CLASS}, {PERSON_KEY}
                  FROM enrollments e JOIN classes c ON c.id = e.class_id JOIN trainees t ON t.id = e.trainee_id
                  WHERE e.deleted_at IS NULL AND c.deleted_at IS NULL AND c.status <> 'cancelled' AND {cond}"
             )
         };
         let queries = [
             format!(
-                "SELECT CAST('trainees' AS TEXT) AS measure, t.commune_code AS commune, CAST(t.created_at AS TEXT) AS day, {PERSON}, {NO_CLASS}
+                "SELECT CAST('trainees' AS TEXT) AS measure, t.commune_code AS commune, CAST(t.created_at AS TEXT) AS day, {PERSON}, {NO_CLASS}, {PERSON_KEY}
                  FROM trainees t WHERE {LIVE_TRAINEE}"
             ),
             format!(
-                "SELECT CAST('people_confirmed' AS TEXT) AS measure, t.commune_code AS commune, CAST(q.d AS TEXT) AS day, {PERSON}, {NO_CLASS}
+                "SELECT CAST('people_confirmed' AS TEXT) AS measure, t.commune_code AS commune, CAST(q.d AS TEXT) AS day, {PERSON}, {NO_CLASS}, {PERSON_KEY}
                  FROM trainees t JOIN (
                    SELECT u.tid AS tid, MIN(u.d) AS d FROM (
                      SELECT e.trainee_id AS tid, e.completed_on AS d FROM enrollments e JOIN classes c ON c.id = e.class_id
@@ -106,22 +112,23 @@ impl Records {
                 "e.completion_result = 'passed' AND e.verification = 'verified' AND e.verified_at IS NOT NULL",
             ),
             format!(
-                "SELECT 'classes_' || c.status AS measure, c.commune_code AS commune, CAST(c.start_date AS TEXT) AS day, {NO_PERSON}, {CLASS}
+                "SELECT 'classes_' || c.status AS measure, c.commune_code AS commune, CAST(c.start_date AS TEXT) AS day, {NO_PERSON}, {CLASS}, {NO_KEY}
                  FROM classes c WHERE c.deleted_at IS NULL"
             ),
             format!(
-                "SELECT CAST('sessions_held' AS TEXT) AS measure, s.commune_code AS commune, CAST(s.held_on AS TEXT) AS day, {NO_PERSON}, {CLASS}
+                "SELECT CAST('sessions_held' AS TEXT) AS measure, s.commune_code AS commune, CAST(s.held_on AS TEXT) AS day, {NO_PERSON}, {CLASS}, {NO_KEY}
                  FROM class_sessions s JOIN classes c ON c.id = s.class_id WHERE s.deleted_at IS NULL AND c.deleted_at IS NULL"
             ),
             format!(
                 "SELECT CAST('teams_active' AS TEXT) AS measure, tm.commune_code AS commune, CAST(tm.created_at AS TEXT) AS day, {NO_PERSON},
-                        CAST(NULL AS TEXT) AS class_id, tm.id AS team, CAST(NULL AS TEXT) AS language, CAST(NULL AS TEXT) AS campaign
+                        CAST(NULL AS TEXT) AS class_id, tm.id AS team, CAST(NULL AS TEXT) AS language, CAST(NULL AS TEXT) AS campaign, {NO_KEY}
                  FROM teams tm WHERE tm.deleted_at IS NULL AND tm.active"
             ),
             format!(
                 "SELECT CAST('team_members' AS TEXT) AS measure, m.commune_code AS commune,
                         COALESCE(CAST(m.joined_on AS TEXT), CAST(m.created_at AS TEXT)) AS day, {NO_PERSON},
-                        CAST(NULL AS TEXT) AS class_id, m.team_id AS team, CAST(NULL AS TEXT) AS language, CAST(NULL AS TEXT) AS campaign
+                        CAST(NULL AS TEXT) AS class_id, m.team_id AS team, CAST(NULL AS TEXT) AS language, CAST(NULL AS TEXT) AS campaign,
+                        m.cell_key AS key
                  FROM team_members m JOIN teams tm ON tm.id = m.team_id
                  WHERE m.deleted_at IS NULL AND m.left_on IS NULL AND tm.deleted_at IS NULL"
             ),
@@ -185,7 +192,15 @@ impl Records {
 
     /// Counts per (value of d1, value of d2) and measure, for the items of `q`.
     pub fn count(&self, q: &Query, d1: &str, d2: &str, names: &[&str]) -> BTreeMap<(String, String), BTreeMap<String, i64>> {
-        let mut out: BTreeMap<(String, String), BTreeMap<String, i64>> = BTreeMap::new();
+        self.count_keyed(q, d1, d2, names)
+            .into_iter()
+            .map(|(cell, measures)| (cell, measures.into_iter().map(|(m, (n, _))| (m, n)).collect()))
+            .collect()
+    }
+
+    /// Counts and the sums of the counted people's keys, per cell and measure.
+    pub fn count_keyed(&self, q: &Query, d1: &str, d2: &str, names: &[&str]) -> BTreeMap<(String, String), Counts> {
+        let mut out: BTreeMap<(String, String), Counts> = BTreeMap::new();
         for it in &self.items {
             if !names.contains(&it.measure.as_str()) {
                 continue;
@@ -211,13 +226,18 @@ impl Records {
             }
             for a in self.values(it, d1, q.topic) {
                 for b in self.values(it, d2, q.topic) {
-                    *out.entry((a.clone(), b)).or_default().entry(it.measure.clone()).or_default() += 1;
+                    let e = out.entry((a.clone(), b)).or_default().entry(it.measure.clone()).or_default();
+                    e.0 += 1;
+                    e.1 += it.key;
                 }
             }
         }
         out
     }
 }
+
+/// Per measure: the count and the sum of the counted people's keys.
+pub type Counts = BTreeMap<String, (i64, i64)>;
 
 #[derive(Debug, Clone)]
 pub enum Area {
@@ -312,14 +332,22 @@ fn rate(a: Option<i64>, b: Option<i64>) -> Value {
 }
 
 /// Compares one row of measures (overview, unit, cell or total) with the recount: every
-/// measure of `names` equal, the others null, totals and rates derived from them. With
-/// `suppressed`, person counts of 1–4 must be hidden and any hidden one must be non-zero
-/// (secondary suppression may hide a bigger one); visible ones must be exact.
-pub fn check_row(what: &str, row: &Value, expected: Option<&BTreeMap<String, i64>>, names: &[&str], suppressed: bool) {
+/// measure of `names` equal, the others absent, totals and rates derived from them. With
+/// `keys` (analysts), person counts are the published values of the recount's (count, key
+/// sum), looked up with the public function and the test server's secret. With
+/// `suppressed` (ethnicity), person counts of 1–4 must be hidden and any hidden one must be
+/// non-zero (secondary suppression may hide a bigger one); visible ones must be exact.
+pub fn check_row(what: &str, row: &Value, expected: Option<&Counts>, names: &[&str], keys: Option<&CellKeys>, suppressed: bool) {
     let empty = BTreeMap::new();
     let expected = expected.unwrap_or(&empty);
     for m in ALL {
-        let want = names.contains(m).then(|| expected.get(*m).copied().unwrap_or(0));
+        let want = names.contains(m).then(|| {
+            let (n, k) = expected.get(*m).copied().unwrap_or((0, 0));
+            match keys {
+                Some(keys) if COUNTS_PEOPLE.contains(m) => keys.publish(n, k),
+                _ => n,
+            }
+        });
         let got = &row[*m];
         match want {
             // A measure the row cannot split is absent (issue #13), not null.
@@ -352,18 +380,18 @@ pub struct Asker<'a> {
     pub token: &'a str,
     /// The area its scope gives (`None`: it names the area in the query).
     pub own_area: Option<Area>,
-    /// Analysts: small person counts come back hidden.
-    pub analyst: bool,
+    /// Analysts: person counts come back perturbed by these cell keys.
+    pub keys: Option<CellKeys>,
 }
 
-fn whole(rec: &Records, q: &Query, names: &[&str]) -> Option<BTreeMap<String, i64>> {
-    rec.count(q, "", "", names).remove(&(String::new(), String::new()))
+fn whole(rec: &Records, q: &Query, names: &[&str]) -> Option<Counts> {
+    rec.count_keyed(q, "", "", names).remove(&(String::new(), String::new()))
 }
 
 /// A per-unit table (`units`, `total`) against the recount; returns the numbers compared.
-pub fn check_units(rec: &Records, q: &Query, level: &str, body: &Value, analyst: bool) -> usize {
+pub fn check_units(rec: &Records, q: &Query, level: &str, body: &Value, keys: Option<&CellKeys>) -> usize {
     let names = measures_of(&[], q);
-    let per_unit = rec.count(q, level, "", &names);
+    let per_unit = rec.count_keyed(q, level, "", &names);
     let units = body["units"].as_array().unwrap();
     let expected_units = match (&q.area, level) {
         (Area::Country, "province") => rec.communes_of.len(),
@@ -374,20 +402,20 @@ pub fn check_units(rec: &Records, q: &Query, level: &str, body: &Value, analyst:
     assert_eq!(units.len(), expected_units, "{q:?} {level}");
     for u in units {
         let code = u["code"].as_str().unwrap().to_owned();
-        check_row(&format!("unit {code} {q:?}"), u, per_unit.get(&(code.clone(), String::new())), &names, analyst);
+        check_row(&format!("unit {code} {q:?}"), u, per_unit.get(&(code.clone(), String::new())), &names, keys, false);
     }
-    check_row(&format!("units total {q:?}"), &body["total"], whole(rec, q, &names).as_ref(), &names, analyst);
+    check_row(&format!("units total {q:?}"), &body["total"], whole(rec, q, &names).as_ref(), &names, keys, false);
     names.len() * (units.len() + 1)
 }
 
 /// A breakdown (`cells`, `total`) against the recount; returns the numbers compared.
-pub fn check_breakdown(rec: &Records, q: &Query, dims: &[&str], body: &Value, analyst: bool) -> usize {
+pub fn check_breakdown(rec: &Records, q: &Query, dims: &[&str], body: &Value, keys: Option<&CellKeys>) -> usize {
     let d1 = dims[0];
     let d2 = dims.get(1).copied().unwrap_or("");
     let by = dims.join(",");
     let names = measures_of(dims, q);
-    let expected = rec.count(q, d1, d2, &names);
-    let hidden = analyst || dims.contains(&"ethnicity");
+    let expected = rec.count_keyed(q, d1, d2, &names);
+    let hidden = dims.contains(&"ethnicity");
     let mut seen = 0;
     let cells = body["cells"].as_array().unwrap();
     for cell in cells {
@@ -397,10 +425,10 @@ pub fn check_breakdown(rec: &Records, q: &Query, dims: &[&str], body: &Value, an
         if want.is_some() {
             seen += 1;
         }
-        check_row(&format!("{by} {k1}/{k2} {q:?}"), cell, want, &names, hidden);
+        check_row(&format!("{by} {k1}/{k2} {q:?}"), cell, want, &names, keys, hidden);
     }
     assert_eq!(seen, expected.len(), "{by} {q:?}: cells with counts missing from {body}");
-    check_row(&format!("{by} total {q:?}"), &body["total"], whole(rec, q, &names).as_ref(), &names, hidden);
+    check_row(&format!("{by} total {q:?}"), &body["total"], whole(rec, q, &names).as_ref(), &names, keys, hidden);
     names.len() * (cells.len() + 1)
 }
 
@@ -415,7 +443,7 @@ pub async fn check_everything<A: super::App>(app: &A, rec: &Records, asker: &Ask
         let r = app.req("GET", &format!("/api/v1/stats/overview?{params}"), asker.token, None, None).await;
         assert_eq!(r.status.as_u16(), 200, "{q:?}: {}", r.body);
         let names = measures_of(&[], q);
-        check_row(&format!("overview {q:?}"), &r.body, whole(rec, q, &names).as_ref(), &names, asker.analyst);
+        check_row(&format!("overview {q:?}"), &r.body, whole(rec, q, &names).as_ref(), &names, asker.keys.as_ref(), false);
         compared += names.len();
         // The unit table, at each level the area has.
         let levels: &[&str] = match q.area {
@@ -425,7 +453,7 @@ pub async fn check_everything<A: super::App>(app: &A, rec: &Records, asker: &Ask
         for level in levels {
             let r = app.req("GET", &format!("/api/v1/stats/units?level={level}{sep}{params}"), asker.token, None, None).await;
             assert_eq!(r.status.as_u16(), 200, "{q:?} {level}: {}", r.body);
-            compared += check_units(rec, q, level, &r.body, asker.analyst);
+            compared += check_units(rec, q, level, &r.body, asker.keys.as_ref());
         }
         // Every breakdown by one and by two dimensions.
         for (i, d1) in DIMS.iter().enumerate() {
@@ -438,7 +466,7 @@ pub async fn check_everything<A: super::App>(app: &A, rec: &Records, asker: &Ask
                     continue;
                 }
                 assert_eq!(r.status.as_u16(), 200, "{by} {q:?}: {}", r.body);
-                compared += check_breakdown(rec, q, &dims, &r.body, asker.analyst);
+                compared += check_breakdown(rec, q, &dims, &r.body, asker.keys.as_ref());
             }
         }
     }
@@ -446,17 +474,17 @@ pub async fn check_everything<A: super::App>(app: &A, rec: &Records, asker: &Ask
 }
 
 /// A periodic report (JSON) of the country at commune level against the recount of its
-/// window: overview, unit table and every breakdown.
-pub async fn check_report<A: super::App>(app: &A, rec: &Records, token: &str, path: &str, q: &Query) -> usize {
+/// window: overview, unit table and every breakdown (`keys`: read by an analyst).
+pub async fn check_report<A: super::App>(app: &A, rec: &Records, token: &str, keys: Option<&CellKeys>, path: &str, q: &Query) -> usize {
     let r = app.req("GET", path, token, None, None).await;
     assert_eq!(r.status.as_u16(), 200, "{path}: {}", r.body);
     assert_eq!((r.body["from"].as_str(), r.body["to"].as_str()), (q.from, q.to), "{path}");
     let names = measures_of(&[], q);
-    check_row(&format!("{path} overview"), &r.body["overview"], whole(rec, q, &names).as_ref(), &names, false);
-    let mut compared = names.len() + check_units(rec, q, "commune", &r.body["units"], false);
+    check_row(&format!("{path} overview"), &r.body["overview"], whole(rec, q, &names).as_ref(), &names, keys, false);
+    let mut compared = names.len() + check_units(rec, q, "commune", &r.body["units"], keys);
     for b in r.body["breakdowns"].as_array().unwrap() {
         let dims: Vec<&str> = b["by"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
-        compared += check_breakdown(rec, q, &dims, b, false);
+        compared += check_breakdown(rec, q, &dims, b, keys);
     }
     compared
 }

@@ -30,6 +30,7 @@
 //! class) and `facet = "target_group"` (one row per target group of the person); base rows
 //! have `facet = ""`.
 
+pub mod perturb;
 pub mod query;
 pub mod read;
 pub mod rebuild;
@@ -83,6 +84,38 @@ impl Fact {
     }
 }
 
+/// What a counter row holds: how many things it counts (`n`) and, for people, the sum of
+/// their keys (`k`, [`perturb`]); both add up, so deltas and rollups keep them exact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count {
+    pub n: i64,
+    pub k: i64,
+}
+
+impl Count {
+    pub fn is_zero(&self) -> bool {
+        self.n == 0 && self.k == 0
+    }
+}
+
+impl std::ops::AddAssign for Count {
+    fn add_assign(&mut self, o: Count) {
+        self.n += o.n;
+        self.k += o.k;
+    }
+}
+
+impl std::ops::SubAssign for Count {
+    fn sub_assign(&mut self, o: Count) {
+        self.n -= o.n;
+        self.k -= o.k;
+    }
+}
+
+/// A fact and the key it adds to its counters: the person's (trainees, members), 0 for
+/// things that are not people (classes, sessions, teams).
+pub type Keyed = (Fact, i64);
+
 /// The half-month bucket of a day: the 1st or the 15th of its month.
 pub fn bucket(day: NaiveDate) -> NaiveDate {
     let d = if day.day() < 15 { 1 } else { 15 };
@@ -111,20 +144,20 @@ fn dims_key(k: &DimsKey) -> String {
 /// Counter deltas of the four tables.
 #[derive(Default)]
 struct Deltas {
-    facts: BTreeMap<Fact, i64>,
-    communes: BTreeMap<BucketKey, (String, i64)>,
-    provinces: BTreeMap<BucketKey, i64>,
-    dims: BTreeMap<DimsKey, i64>,
+    facts: BTreeMap<Fact, Count>,
+    communes: BTreeMap<BucketKey, (String, Count)>,
+    provinces: BTreeMap<BucketKey, Count>,
+    dims: BTreeMap<DimsKey, Count>,
 }
 
 impl Deltas {
-    fn add(&mut self, f: &Fact, province: &str, n: i64) {
+    fn add(&mut self, f: &Fact, province: &str, n: Count) {
         *self.facts.entry(f.clone()).or_default() += n;
         for (grain, b) in [("h", bucket(f.day)), ("d", f.day)] {
             let e = self
                 .communes
                 .entry((f.commune.clone(), b, f.measure.clone(), f.facet, f.facet_value.clone(), grain))
-                .or_insert((province.to_owned(), 0));
+                .or_insert((province.to_owned(), Count::default()));
             e.1 += n;
             let pk: BucketKey = (province.to_owned(), b, f.measure.clone(), f.facet, f.facet_value.clone(), grain);
             *self.dims.entry((pk.clone(), f.gender.clone(), f.age_band, f.ethnicity.clone(), f.language.clone())).or_default() += n;
@@ -153,6 +186,8 @@ pub struct Person {
     pub birth_year: i32,
     pub ethnicity: String,
     pub target_groups: Vec<String>,
+    /// The person's key ([`perturb`]).
+    pub key: i64,
 }
 
 /// What facts need of a class.
@@ -168,7 +203,7 @@ pub struct ClassInfo {
     pub topics: Vec<String>,
 }
 
-fn person_fact(measure: &str, commune: &str, day: NaiveDate, p: &Person, class: Option<&ClassInfo>, out: &mut Vec<Fact>) {
+fn person_fact(measure: &str, commune: &str, day: NaiveDate, p: &Person, class: Option<&ClassInfo>, out: &mut Vec<Keyed>) {
     let base = Fact {
         commune: commune.to_owned(),
         day,
@@ -183,17 +218,17 @@ fn person_fact(measure: &str, commune: &str, day: NaiveDate, p: &Person, class: 
         campaign: class.map(|c| c.campaign.clone()).unwrap_or_default(),
     };
     for g in &p.target_groups {
-        out.push(Fact { facet: "target_group", facet_value: g.clone(), ..base.clone() });
+        out.push((Fact { facet: "target_group", facet_value: g.clone(), ..base.clone() }, p.key));
     }
     if let Some(c) = class {
         for t in &c.topics {
-            out.push(Fact { facet: "topic", facet_value: t.clone(), ..base.clone() });
+            out.push((Fact { facet: "topic", facet_value: t.clone(), ..base.clone() }, p.key));
         }
     }
-    out.push(base);
+    out.push((base, p.key));
 }
 
-fn class_fact(measure: &str, commune: &str, day: NaiveDate, c: &ClassInfo, out: &mut Vec<Fact>) {
+fn class_fact(measure: &str, commune: &str, day: NaiveDate, c: &ClassInfo, out: &mut Vec<Keyed>) {
     let base = Fact {
         commune: commune.to_owned(),
         day,
@@ -208,9 +243,9 @@ fn class_fact(measure: &str, commune: &str, day: NaiveDate, c: &ClassInfo, out: 
         campaign: c.campaign.clone(),
     };
     for t in &c.topics {
-        out.push(Fact { facet: "topic", facet_value: t.clone(), ..base.clone() });
+        out.push((Fact { facet: "topic", facet_value: t.clone(), ..base.clone() }, 0));
     }
-    out.push(base);
+    out.push((base, 0));
 }
 
 fn plain_fact(measure: &str, commune: &str, day: NaiveDate, team: &str) -> Fact {
@@ -231,7 +266,7 @@ fn plain_fact(measure: &str, commune: &str, day: NaiveDate, team: &str) -> Fact 
 
 // ---- the facts of each kind of record (pure) -----------------------------------------------
 
-pub fn trainee_facts(p: &Person, recorded: NaiveDate, first_qualified: Option<NaiveDate>, out: &mut Vec<Fact>) {
+pub fn trainee_facts(p: &Person, recorded: NaiveDate, first_qualified: Option<NaiveDate>, out: &mut Vec<Keyed>) {
     person_fact("trainees", &p.commune, recorded, p, None, out);
     if let Some(day) = first_qualified {
         person_fact("people_confirmed", &p.commune, day, p, None, out);
@@ -249,7 +284,7 @@ pub struct EnrollmentInfo {
     pub verified_on: Option<NaiveDate>,
 }
 
-pub fn enrollment_facts(e: &EnrollmentInfo, p: &Person, class: &ClassInfo, out: &mut Vec<Fact>) {
+pub fn enrollment_facts(e: &EnrollmentInfo, p: &Person, class: &ClassInfo, out: &mut Vec<Keyed>) {
     // A cancelled class did not happen: it counts in `classes_cancelled` only, none of its
     // enrollments or completions (docs/STATS.md).
     if !class.live || class.status == "cancelled" {
@@ -270,13 +305,13 @@ pub fn enrollment_facts(e: &EnrollmentInfo, p: &Person, class: &ClassInfo, out: 
     }
 }
 
-pub fn class_facts(c: &ClassInfo, out: &mut Vec<Fact>) {
+pub fn class_facts(c: &ClassInfo, out: &mut Vec<Keyed>) {
     if c.live {
         class_fact(&format!("classes_{}", c.status), &c.commune, c.start_date, c, out);
     }
 }
 
-pub fn session_facts(commune: &str, held_on: NaiveDate, class: &ClassInfo, out: &mut Vec<Fact>) {
+pub fn session_facts(commune: &str, held_on: NaiveDate, class: &ClassInfo, out: &mut Vec<Keyed>) {
     if class.live {
         class_fact("sessions_held", commune, held_on, class, out);
     }
@@ -295,7 +330,7 @@ pub enum Rec {
     Member(String),
 }
 
-type TraineeCols = (String, String, i32, Option<String>, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>, Option<String>);
+type TraineeCols = (String, String, i32, Option<String>, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>, Option<String>, i64);
 
 fn person_of(row: &TraineeCols) -> Person {
     Person {
@@ -304,6 +339,7 @@ fn person_of(row: &TraineeCols) -> Person {
         birth_year: row.2,
         ethnicity: row.3.clone().unwrap_or_default(),
         target_groups: serde_json::from_str(&row.4).unwrap_or_default(),
+        key: row.8,
     }
 }
 
@@ -319,6 +355,7 @@ fn load_person(conn: &mut AnyConnection, id: &str) -> Result<Option<(Person, Nai
             trainees::created_at,
             trainees::deleted_at,
             trainees::merged_into,
+            trainees::cell_key,
         ))
         .first(conn)
         .optional()?;
@@ -414,7 +451,7 @@ impl Loaded {
     }
 }
 
-fn facts_of(conn: &mut AnyConnection, rec: &Rec, loaded: &mut Loaded, out: &mut Vec<Fact>) -> Result<(), ApiError> {
+fn facts_of(conn: &mut AnyConnection, rec: &Rec, loaded: &mut Loaded, out: &mut Vec<Keyed>) -> Result<(), ApiError> {
     match rec {
         Rec::Trainee(id) => {
             if let Some((p, recorded, true)) = loaded.person(conn, id)? {
@@ -493,11 +530,11 @@ fn facts_of(conn: &mut AnyConnection, rec: &Rec, loaded: &mut Loaded, out: &mut 
                 .first(conn)
                 .optional()?;
             if let Some((commune, created, None, true)) = row {
-                out.push(plain_fact("teams_active", &commune, local_day(created), id));
+                out.push((plain_fact("teams_active", &commune, local_day(created), id), 0));
             }
         }
         Rec::Member(id) => {
-            type Cols = (String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>, Option<NaiveDate>, Option<NaiveDate>);
+            type Cols = (String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>, Option<NaiveDate>, Option<NaiveDate>, i64);
             let row: Option<Cols> = team_members::table
                 .find(id)
                 .select((
@@ -507,14 +544,15 @@ fn facts_of(conn: &mut AnyConnection, rec: &Rec, loaded: &mut Loaded, out: &mut 
                     team_members::deleted_at,
                     team_members::joined_on,
                     team_members::left_on,
+                    team_members::cell_key,
                 ))
                 .first(conn)
                 .optional()?;
-            if let Some((team, commune, created, None, joined, None)) = row {
+            if let Some((team, commune, created, None, joined, None, key)) = row {
                 let team_live: Option<Option<chrono::NaiveDateTime>> =
                     teams::table.find(&team).select(teams::deleted_at).first(conn).optional()?;
                 if team_live == Some(None) {
-                    out.push(plain_fact("team_members", &commune, joined.unwrap_or(local_day(created)), &team));
+                    out.push((plain_fact("team_members", &commune, joined.unwrap_or(local_day(created)), &team), key));
                 }
             }
         }
@@ -559,7 +597,7 @@ fn expand(conn: &mut AnyConnection, rec: &Rec) -> Result<Vec<Rec>, ApiError> {
 pub struct Stats {
     touched: HashSet<Rec>,
     order: Vec<Rec>,
-    before: HashMap<Fact, i64>,
+    before: HashMap<Fact, Count>,
 }
 
 impl Stats {
@@ -570,8 +608,8 @@ impl Stats {
             if self.touched.insert(r.clone()) {
                 let mut facts = Vec::new();
                 facts_of(conn, &r, &mut loaded, &mut facts)?;
-                for f in facts {
-                    *self.before.entry(f).or_default() += 1;
+                for (f, k) in facts {
+                    *self.before.entry(f).or_default() += Count { n: 1, k };
                 }
                 self.order.push(r);
             }
@@ -592,7 +630,7 @@ impl Stats {
         if self.order.is_empty() {
             return Ok(());
         }
-        let mut delta: BTreeMap<Fact, i64> = BTreeMap::new();
+        let mut delta: BTreeMap<Fact, Count> = BTreeMap::new();
         for (f, n) in self.before.drain() {
             *delta.entry(f).or_default() -= n;
         }
@@ -600,15 +638,15 @@ impl Stats {
         for r in std::mem::take(&mut self.order) {
             let mut facts = Vec::new();
             facts_of(conn, &r, &mut loaded, &mut facts)?;
-            for f in facts {
-                *delta.entry(f).or_default() += 1;
+            for (f, k) in facts {
+                *delta.entry(f).or_default() += Count { n: 1, k };
             }
         }
         self.touched.clear();
         let mut provinces: HashMap<String, String> = HashMap::new();
         let mut deltas = Deltas::default();
         for (f, n) in delta {
-            if n != 0 {
+            if !n.is_zero() {
                 let province = match provinces.get(&f.commune) {
                     Some(p) => p.clone(),
                     None => {
@@ -624,7 +662,7 @@ impl Stats {
     }
 }
 
-/// `INSERT … ON CONFLICT (key) DO UPDATE SET n = n + excluded.n`: one statement per
+/// `INSERT … ON CONFLICT (key) DO UPDATE SET n = n + excluded.n, k = k + excluded.k`: one statement per
 /// counter row, whether it exists or not. `on_conflict` does not compile through the
 /// `MultiConnection` enum (STACK.md), so the same statement is written for each backend.
 macro_rules! bump {
@@ -636,13 +674,13 @@ macro_rules! bump {
                 .values(values)
                 .on_conflict($table::$key)
                 .do_update()
-                .set($table::n.eq($table::n + excluded($table::n)))
+                .set(($table::n.eq($table::n + excluded($table::n)), $table::k.eq($table::k + excluded($table::k))))
                 .execute(c)?,
             AnyConnection::Postgresql(c) => diesel::insert_into($table::table)
                 .values(values)
                 .on_conflict($table::$key)
                 .do_update()
-                .set($table::n.eq($table::n + excluded($table::n)))
+                .set(($table::n.eq($table::n + excluded($table::n)), $table::k.eq($table::k + excluded($table::k))))
                 .execute(c)?,
         }
     }};
@@ -654,7 +692,7 @@ fn apply(conn: &mut AnyConnection, d: Deltas) -> Result<(), ApiError> {
     for ((commune, _, _, _, _, _), (province, _)) in &d.communes {
         provinces.insert(commune.clone(), province.clone());
     }
-    for (f, n) in d.facts.iter().filter(|(_, n)| **n != 0) {
+    for (f, c) in d.facts.iter().filter(|(_, c)| !c.is_zero()) {
         let province = provinces.get(&f.commune).map(String::as_str).unwrap_or("");
         bump!(
             conn,
@@ -677,12 +715,13 @@ fn apply(conn: &mut AnyConnection, d: Deltas) -> Result<(), ApiError> {
                     stat_facts::team_id.eq(&f.team),
                     stat_facts::language.eq(&f.language),
                     stat_facts::campaign.eq(&f.campaign),
-                    stat_facts::n.eq(n),
+                    stat_facts::n.eq(c.n),
+                    stat_facts::k.eq(c.k),
                 ),
             )
         );
     }
-    for (k, (province, n)) in d.communes.iter().filter(|(_, (_, n))| *n != 0) {
+    for (k, (province, c)) in d.communes.iter().filter(|(_, (_, c))| !c.is_zero()) {
         bump!(
             conn,
             stat_commune_buckets,
@@ -695,12 +734,13 @@ fn apply(conn: &mut AnyConnection, d: Deltas) -> Result<(), ApiError> {
                 stat_commune_buckets::measure.eq(&k.2),
                 stat_commune_buckets::facet.eq(k.3),
                 stat_commune_buckets::facet_value.eq(&k.4),
-                stat_commune_buckets::n.eq(n),
+                stat_commune_buckets::n.eq(c.n),
+                stat_commune_buckets::k.eq(c.k),
                 stat_commune_buckets::grain.eq(k.5),
             )
         );
     }
-    for (k, n) in d.provinces.iter().filter(|(_, n)| **n != 0) {
+    for (k, c) in d.provinces.iter().filter(|(_, c)| !c.is_zero()) {
         bump!(
             conn,
             stat_province_buckets,
@@ -712,12 +752,13 @@ fn apply(conn: &mut AnyConnection, d: Deltas) -> Result<(), ApiError> {
                 stat_province_buckets::measure.eq(&k.2),
                 stat_province_buckets::facet.eq(k.3),
                 stat_province_buckets::facet_value.eq(&k.4),
-                stat_province_buckets::n.eq(n),
+                stat_province_buckets::n.eq(c.n),
+                stat_province_buckets::k.eq(c.k),
                 stat_province_buckets::grain.eq(k.5),
             )
         );
     }
-    for (k, n) in d.dims.iter().filter(|(_, n)| **n != 0) {
+    for (k, c) in d.dims.iter().filter(|(_, c)| !c.is_zero()) {
         bump!(
             conn,
             stat_province_dims,
@@ -733,7 +774,8 @@ fn apply(conn: &mut AnyConnection, d: Deltas) -> Result<(), ApiError> {
                 stat_province_dims::age_band.eq(k.2),
                 stat_province_dims::ethnicity.eq(&k.3),
                 stat_province_dims::language.eq(&k.4),
-                stat_province_dims::n.eq(n),
+                stat_province_dims::n.eq(c.n),
+                stat_province_dims::k.eq(c.k),
                 stat_province_dims::grain.eq(k.0 .5),
             )
         );

@@ -1,7 +1,9 @@
 //! Statistics endpoints: `/stats/overview`, `/stats/units`, `/stats/breakdown` and the
 //! adult population of units. Every number is a sum of counter rows (`stat_facts`, kept in
 //! the write transaction by [`crate::domain::stats`]), grouped in SQL: a read never scans
-//! trainees. Analysts get small cells suppressed (see [`suppress`]).
+//! trainees. Analysts read person counts perturbed by their cell keys
+//! ([`crate::domain::stats::perturb`]); ethnicity cells under 5 are withheld for everyone
+//! ([`suppress`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,22 +15,24 @@ use crate::access::caller::{Caller, RequestMeta};
 use crate::access::policy::{self, Access, Capability, Principal, Scope};
 use crate::base::error::{self, ApiError, FieldError, Text as T};
 use crate::domain::records;
+use crate::domain::stats::perturb::CellKeys;
 use crate::domain::stats::read::{grouped, Dim, Filters, Source, ALL, CLASS_MEASURES};
 use crate::store::db::AnyConnection;
 use crate::store::schema::{provinces, unit_populations, units};
 use crate::store::values::Role;
 use crate::store::values::{AreaKind, BreakdownDim, Choice, ClosedSet, UnitKind, UnitLevel};
 
-/// Cells describing fewer people than this are suppressed for analysts.
+/// Ethnicity cells describing fewer people than this are withheld.
 pub const MIN_CELL: i64 = 5;
 
-/// Measures that count people (suppressed for analysts when small).
+/// Measures that count people (perturbed for analysts; withheld when small by ethnicity).
 pub const PERSON_MEASURES: &[&str] =
     &["trainees", "people_confirmed", "enrollments", "completions_passed", "completions_verified", "team_members"];
 
 /// Every measure a row carries. A measure the row's filter or dimension cannot split
 /// (classes by gender, people by topic) is **absent**; a withheld one is absent too and
-/// named in `suppressed` (docs/STATS.md).
+/// named in `suppressed` (docs/STATS.md). For analysts every person count is perturbed
+/// (docs/STATS.md, "Protecting small counts"); counts of classes, sessions and teams are exact.
 #[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq)]
 pub struct Measures {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,9 +73,12 @@ pub struct Measures {
     /// trainees / adult population, when the population is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub participation_rate: Option<f64>,
-    /// Measures withheld because they describe fewer than 5 people (analysts; ethnicity).
+    /// Measures withheld because they describe fewer than 5 people (ethnicity breakdowns).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suppressed: Vec<String>,
+    /// The sums of the counted people's keys, per person measure (never shown).
+    #[serde(skip)]
+    key_sums: BTreeMap<&'static str, i64>,
 }
 
 impl Measures {
@@ -104,9 +111,35 @@ impl Measures {
         m
     }
 
-    fn add(&mut self, measure: &str, n: i64) {
+    /// Adds `n` things whose keys sum to `k` to `measure`, if the row carries it.
+    fn add(&mut self, measure: &str, n: i64, k: i64) {
         if let Some(Some(v)) = self.slot(measure) {
             *v += n;
+            if let Some(name) = PERSON_MEASURES.iter().find(|m| **m == measure) {
+                *self.key_sums.entry(name).or_default() += k;
+            }
+        }
+    }
+
+    /// Adds every count of `other` (with its key sums).
+    fn absorb(&mut self, other: &Measures) {
+        let mut other = other.clone();
+        for m in ALL {
+            if let Some(v) = other.get(m) {
+                let k = other.key_sums.get(m).copied().unwrap_or(0);
+                self.add(m, v, k);
+            }
+        }
+    }
+
+    /// Replaces every person count by the value an analyst reads: the true count moved by
+    /// the perturbation its cell key looks up (each count on its own key, totals too).
+    fn perturb(&mut self, keys: &CellKeys) {
+        for m in PERSON_MEASURES {
+            let k = self.key_sums.get(m).copied().unwrap_or(0);
+            if let Some(Some(v)) = self.slot(m) {
+                *v = keys.publish(*v, k);
+            }
         }
     }
 
@@ -185,7 +218,7 @@ fn applicable(f: &Filters, names: &'static [&'static str]) -> Vec<&'static str> 
     }
 }
 
-/// Suppresses small person counts in `rows` for one measure at a time: every cell with
+/// Withholds small person counts in `rows` for one measure at a time: every cell with
 /// 1–4 people becomes null; when a measure then has exactly one suppressed cell among
 /// several, the next smallest non-zero cell is suppressed too, so that no suppressed
 /// value can be recovered by subtracting the visible cells from a published total.
@@ -223,19 +256,21 @@ pub fn suppress(rows: &mut [&mut Measures]) {
     }
 }
 
-fn suppresses(caller: &Caller) -> bool {
+/// Analysts read perturbed person counts; officers and admins, who file the official
+/// reports, read exact ones.
+fn perturbs(caller: &Caller) -> bool {
     caller.role() == Role::Analyst
 }
 
 /// The overview of the filters' area.
-pub fn overview(conn: &mut AnyConnection, source: &Source, caller: &Caller, f: &Filters) -> Result<Measures, ApiError> {
+pub fn overview(conn: &mut AnyConnection, source: &Source, caller: &Caller, keys: &CellKeys, f: &Filters) -> Result<Measures, ApiError> {
     let cells = grouped(conn, source, caller.scope(), f, Dim::None, Dim::None)?;
     let mut m = Measures::zero(&applicable(f, ALL));
     for c in cells {
-        m.add(&c.measure, c.n);
+        m.add(&c.measure, c.n, c.k);
     }
-    if suppresses(caller) {
-        suppress(&mut [&mut m]);
+    if perturbs(caller) {
+        m.perturb(keys);
     }
     m.finish();
     Ok(m)
@@ -261,12 +296,19 @@ pub struct UnitTable {
     pub total: Measures,
 }
 
-pub fn unit_table(conn: &mut AnyConnection, source: &Source, caller: &Caller, f: &Filters, level: Dim) -> Result<UnitTable, ApiError> {
+pub fn unit_table(
+    conn: &mut AnyConnection,
+    source: &Source,
+    caller: &Caller,
+    keys: &CellKeys,
+    f: &Filters,
+    level: Dim,
+) -> Result<UnitTable, ApiError> {
     let cells = grouped(conn, source, caller.scope(), f, level, Dim::None)?;
     let names = applicable(f, ALL);
     let mut by_unit: HashMap<String, Measures> = HashMap::new();
     for c in cells {
-        by_unit.entry(c.k1).or_insert_with(|| Measures::zero(&names)).add(&c.measure, c.n);
+        by_unit.entry(c.k1).or_insert_with(|| Measures::zero(&names)).add(&c.measure, c.n, c.k);
     }
     let populations: HashMap<String, i64> = unit_populations::table
         .select((unit_populations::code, unit_populations::adults))
@@ -319,18 +361,17 @@ pub fn unit_table(conn: &mut AnyConnection, source: &Source, caller: &Caller, f:
             });
         }
     }
+    // The units partition the area: the total counts (and keys) are the rows' sums, and
+    // the total is then perturbed on its own key, not summed from perturbed rows.
     let mut total = Measures::zero(&names);
     for r in &rows {
-        for m in ALL {
-            if let Some(v) = r.measures.clone().get(m) {
-                total.add(m, v);
-            }
-        }
+        total.absorb(&r.measures);
     }
-    if suppresses(caller) {
-        let mut refs: Vec<&mut Measures> = rows.iter_mut().map(|r| &mut r.measures).collect();
-        suppress(&mut refs);
-        suppress(&mut [&mut total]);
+    if perturbs(caller) {
+        for r in &mut rows {
+            r.measures.perturb(keys);
+        }
+        total.perturb(keys);
     }
     for r in &mut rows {
         r.measures.participation_rate = match (r.measures.trainees, r.adult_population) {
@@ -362,7 +403,14 @@ pub struct Breakdown {
     pub total: Measures,
 }
 
-pub fn breakdown(conn: &mut AnyConnection, source: &Source, caller: &Caller, f: &Filters, dims: &[Dim]) -> Result<Breakdown, ApiError> {
+pub fn breakdown(
+    conn: &mut AnyConnection,
+    source: &Source,
+    caller: &Caller,
+    keys: &CellKeys,
+    f: &Filters,
+    dims: &[Dim],
+) -> Result<Breakdown, ApiError> {
     let d1 = dims.first().copied().unwrap_or(Dim::None);
     let d2 = dims.get(1).copied().unwrap_or(Dim::None);
     // The measures both dimensions can carry.
@@ -372,14 +420,14 @@ pub fn breakdown(conn: &mut AnyConnection, source: &Source, caller: &Caller, f: 
     let mut by_key: BTreeMap<(String, String), Measures> = BTreeMap::new();
     for c in cells {
         if names.contains(&c.measure.as_str()) {
-            by_key.entry((c.k1, c.k2)).or_insert_with(|| Measures::zero(&names)).add(&c.measure, c.n);
+            by_key.entry((c.k1, c.k2)).or_insert_with(|| Measures::zero(&names)).add(&c.measure, c.n, c.k);
         }
     }
     // Totals come from base rows (a person in two target groups is one person).
     let mut total = Measures::zero(&names);
     for c in grouped(conn, source, caller.scope(), &Filters { topic: f.topic.clone(), ..f.clone() }, Dim::None, Dim::None)? {
         if names.contains(&c.measure.as_str()) {
-            total.add(&c.measure, c.n);
+            total.add(&c.measure, c.n, c.k);
         }
     }
     let mut cells: Vec<BreakdownCell> = by_key
@@ -393,7 +441,15 @@ pub fn breakdown(conn: &mut AnyConnection, source: &Source, caller: &Caller, f: 
             BreakdownCell { key, measures }
         })
         .collect();
-    if suppresses(caller) || dims.contains(&Dim::Ethnicity) {
+    if perturbs(caller) {
+        for c in &mut cells {
+            c.measures.perturb(keys);
+        }
+        total.perturb(keys);
+    }
+    // Ethnicity is sensitive data: its small cells are withheld for every reader (for
+    // analysts, by their published values).
+    if dims.contains(&Dim::Ethnicity) {
         let mut refs: Vec<&mut Measures> = cells.iter_mut().map(|c| &mut c.measures).collect();
         suppress(&mut refs);
         suppress(&mut [&mut total]);
@@ -464,34 +520,46 @@ pub struct Population {
 }
 
 /// Measures of the caller's scope (analysts, officers, admins).
-pub fn get_overview(conn: &mut AnyConnection, caller: &Caller, query: StatsQuery) -> Result<Measures, ApiError> {
+pub fn get_overview(conn: &mut AnyConnection, caller: &Caller, keys: &CellKeys, query: StatsQuery) -> Result<Measures, ApiError> {
     policy::authorize(caller, Capability::ReadStats, None, Access::Read)?;
     let f = query.check(caller)?;
     {
         f.settle(conn, caller)?;
-        overview(conn, &Source::Live, caller, &f)
+        overview(conn, &Source::Live, caller, keys, &f)
     }
 }
 
 /// One row per unit of the scope, with the same measures and the participation rate.
-pub fn get_units(conn: &mut AnyConnection, caller: &Caller, query: StatsQuery, level: UnitsQuery) -> Result<UnitTable, ApiError> {
+pub fn get_units(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    keys: &CellKeys,
+    query: StatsQuery,
+    level: UnitsQuery,
+) -> Result<UnitTable, ApiError> {
     policy::authorize(caller, Capability::ReadStats, None, Access::Read)?;
     let f = query.check(caller)?;
     let level = parse_level(level.level.as_ref(), caller)?;
     {
         f.settle(conn, caller)?;
-        unit_table(conn, &Source::Live, caller, &f, level)
+        unit_table(conn, &Source::Live, caller, keys, &f, level)
     }
 }
 
-/// Measures broken down by one or two dimensions. Ethnicity is always suppressed below 5.
-pub fn get_breakdown(conn: &mut AnyConnection, caller: &Caller, query: StatsQuery, by: BreakdownQuery) -> Result<Breakdown, ApiError> {
+/// Measures broken down by one or two dimensions. Ethnicity cells are withheld below 5.
+pub fn get_breakdown(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    keys: &CellKeys,
+    query: StatsQuery,
+    by: BreakdownQuery,
+) -> Result<Breakdown, ApiError> {
     policy::authorize(caller, Capability::ReadStats, None, Access::Read)?;
     let f = query.check(caller)?;
     let dims = parse_dims(&by.by)?;
     {
         f.settle(conn, caller)?;
-        breakdown(conn, &Source::Live, caller, &f, &dims)
+        breakdown(conn, &Source::Live, caller, keys, &f, &dims)
     }
 }
 

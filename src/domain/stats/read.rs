@@ -122,6 +122,9 @@ pub struct Cell {
     pub measure: String,
     #[diesel(sql_type = BigInt)]
     pub n: i64,
+    /// The sum of the counted people's keys.
+    #[diesel(sql_type = BigInt)]
+    pub k: i64,
 }
 
 /// A dimension of a breakdown or of the per-unit table.
@@ -265,13 +268,15 @@ pub fn grouped(conn: &mut AnyConnection, source: &Source, scope: &Scope, f: &Fil
         vec![Window { grain: None, from: f.from, to: f.to }]
     };
     // Each window is one query; cells of the same key are summed.
-    let mut sums: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    let mut sums: BTreeMap<(String, String, String), (i64, i64)> = BTreeMap::new();
     for w in windows {
         for c in grouped_window(conn, table, &w, source, scope, f, facet, d1, d2)? {
-            *sums.entry((c.k1, c.k2, c.measure)).or_default() += c.n;
+            let e = sums.entry((c.k1, c.k2, c.measure)).or_default();
+            e.0 += c.n;
+            e.1 += c.k;
         }
     }
-    Ok(sums.into_iter().map(|((k1, k2, measure), n)| Cell { k1, k2, measure, n }).collect())
+    Ok(sums.into_iter().map(|((k1, k2, measure), (n, k))| Cell { k1, k2, measure, n, k }).collect())
 }
 
 /// A part of a period answered by rollup rows of one grain (`h`: half-months, whose first
@@ -339,7 +344,7 @@ fn grouped_window(
     let bucketed = w.grain.is_some();
     let day = if bucketed { "bucket" } else { "day" };
     let mut sql = format!(
-        "SELECT {} AS k1, {} AS k2, measure, CAST(SUM(n) AS BIGINT) AS n FROM {table} WHERE facet = ?",
+        "SELECT {} AS k1, {} AS k2, measure, CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(k) AS BIGINT) AS k FROM {table} WHERE facet = ?",
         d1.expr(pg, bucketed),
         d2.expr(pg, bucketed)
     );

@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use crate::base::error::ApiError;
 use crate::base::time::local_day;
 use crate::domain::stats::{
-    apply, bucket_key, class_facts, dims_key, enrollment_facts, person_of, plain_fact, session_facts, trainee_facts, ClassInfo, Deltas,
-    EnrollmentInfo, Fact, Person, TraineeCols,
+    apply, bucket_key, class_facts, dims_key, enrollment_facts, person_of, plain_fact, session_facts, trainee_facts, ClassInfo, Count,
+    Deltas, EnrollmentInfo, Fact, Keyed, Person, TraineeCols,
 };
 use crate::store::db::AnyConnection;
 use crate::store::schema::{
@@ -21,12 +21,12 @@ use crate::store::schema::{
 /// Every fact of the records of one province's communes, computed in bulk from the
 /// records (a fact belongs to the commune of its record, so a province's facts and rollups
 /// are complete on their own; the rebuild goes province by province to bound memory).
-pub fn compute_province(conn: &mut AnyConnection, province: &str) -> Result<BTreeMap<Fact, i64>, ApiError> {
+pub fn compute_province(conn: &mut AnyConnection, province: &str) -> Result<BTreeMap<Fact, Count>, ApiError> {
     let mut out = Vec::new();
-    let mut sums: BTreeMap<Fact, i64> = BTreeMap::new();
-    let mut fold = |out: &mut Vec<Fact>| {
-        for f in out.drain(..) {
-            *sums.entry(f).or_default() += 1;
+    let mut sums: BTreeMap<Fact, Count> = BTreeMap::new();
+    let mut fold = |out: &mut Vec<Keyed>| {
+        for (f, k) in out.drain(..) {
+            *sums.entry(f).or_default() += Count { n: 1, k };
         }
     };
     let communes: Vec<String> = units::table.filter(units::province_code.eq(province)).select(units::code).load(conn)?;
@@ -122,6 +122,7 @@ pub fn compute_province(conn: &mut AnyConnection, province: &str) -> Result<BTre
             trainees::created_at,
             trainees::deleted_at,
             trainees::merged_into,
+            trainees::cell_key,
         ),
     );
     let mut people: HashMap<String, Person> = HashMap::new();
@@ -192,31 +193,37 @@ pub fn compute_province(conn: &mut AnyConnection, province: &str) -> Result<BTre
         .load::<(String, String, chrono::NaiveDateTime, bool)>(conn)?
     {
         if active {
-            out.push(plain_fact("teams_active", &commune, local_day(created), &id));
+            out.push((plain_fact("teams_active", &commune, local_day(created), &id), 0));
         }
         live_teams.insert(id);
     }
-    for (team, commune, created, joined) in team_members::table
+    for (team, commune, created, joined, key) in team_members::table
         .filter(team_members::commune_code.eq_any(&communes))
         .filter(team_members::deleted_at.is_null())
         .filter(team_members::left_on.is_null())
-        .select((team_members::team_id, team_members::commune_code, team_members::created_at, team_members::joined_on))
-        .load::<(String, String, chrono::NaiveDateTime, Option<NaiveDate>)>(conn)?
+        .select((
+            team_members::team_id,
+            team_members::commune_code,
+            team_members::created_at,
+            team_members::joined_on,
+            team_members::cell_key,
+        ))
+        .load::<(String, String, chrono::NaiveDateTime, Option<NaiveDate>, i64)>(conn)?
     {
         if live_teams.contains(&team) {
-            out.push(plain_fact("team_members", &commune, joined.unwrap_or(local_day(created)), &team));
+            out.push((plain_fact("team_members", &commune, joined.unwrap_or(local_day(created)), &team), key));
         }
     }
     fold(&mut out);
     Ok(sums)
 }
 
-/// A counter that differs from the records.
+/// A counter that differs from the records: its count, or the sum of its people's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
     pub key: String,
-    pub stored: i64,
-    pub computed: i64,
+    pub stored: Count,
+    pub computed: Count,
 }
 
 /// Recomputes every counter (facts and the three rollups) from the records, province by
@@ -246,7 +253,7 @@ pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, A
                 diesel::delete(stat_province_dims::table.filter(stat_province_dims::province_code.eq(&province))).execute(conn)?;
                 return apply(conn, d);
             }
-            let mut expected: HashMap<String, i64> = HashMap::new();
+            let mut expected: HashMap<String, Count> = HashMap::new();
             for (f, n) in &d.facts {
                 expected.insert(format!("fact {}", f.key()), *n);
             }
@@ -260,16 +267,16 @@ pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, A
                 expected.insert(format!("dims {}", dims_key(k)), *n);
             }
             drop(d);
-            let mut stored: Vec<(String, i64)> = Vec::new();
+            let mut stored: Vec<(String, Count)> = Vec::new();
             macro_rules! load_stored {
                 ($table:ident, $key:ident, $label:literal) => {
-                    for (k, n) in $table::table
+                    for (key, n, k) in $table::table
                         .filter($table::province_code.eq(&province))
-                        .filter($table::n.ne(0))
-                        .select(($table::$key, $table::n))
-                        .load::<(String, i64)>(conn)?
+                        .filter($table::n.ne(0).or($table::k.ne(0)))
+                        .select(($table::$key, $table::n, $table::k))
+                        .load::<(String, i64, i64)>(conn)?
                     {
-                        stored.push((format!("{} {k}", $label), n));
+                        stored.push((format!("{} {key}", $label), Count { n, k }));
                     }
                 };
             }
@@ -278,14 +285,14 @@ pub fn rebuild(conn: &mut AnyConnection, fix: bool) -> Result<Vec<Difference>, A
             load_stored!(stat_province_buckets, bucket_key, "province");
             load_stored!(stat_province_dims, dims_key, "dims");
             for (key, n) in stored {
-                let c = expected.remove(&key).unwrap_or(0);
+                let c = expected.remove(&key).unwrap_or_default();
                 if c != n {
                     diffs.push(Difference { key, stored: n, computed: c });
                 }
             }
             for (key, n) in expected {
-                if n != 0 {
-                    diffs.push(Difference { key, stored: 0, computed: n });
+                if !n.is_zero() {
+                    diffs.push(Difference { key, stored: Count::default(), computed: n });
                 }
             }
             Ok(())

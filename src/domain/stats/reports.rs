@@ -19,6 +19,7 @@ use crate::access::policy::{self, Access, Capability, Principal, Scope};
 use crate::base::error::{self, ApiError, FieldError, Text as T};
 use crate::base::time::utc;
 use crate::domain::records;
+use crate::domain::stats::perturb::CellKeys;
 use crate::domain::stats::query::{self, Breakdown, Measures, UnitTable};
 use crate::domain::stats::read::{Dim, Filters, Source};
 use crate::store::db::AnyConnection;
@@ -129,7 +130,7 @@ fn snapshot(conn: &mut AnyConnection, key: &str) -> Result<Option<SnapshotRow>, 
 }
 
 /// Builds the report for the caller's scope.
-pub fn build(conn: &mut AnyConnection, caller: &Caller, period: &Period, level: Dim) -> Result<Report, ApiError> {
+pub fn build(conn: &mut AnyConnection, caller: &Caller, keys: &CellKeys, period: &Period, level: Dim) -> Result<Report, ApiError> {
     // Which report a reader reads: a province's (for a reader of the province or of one
     // of its communes) once its admins have closed it — and, after they reopened it, the
     // live counters again; until then the country's, which country-wide readers always
@@ -150,11 +151,11 @@ pub fn build(conn: &mut AnyConnection, caller: &Caller, period: &Period, level: 
         rs::table.find(&key).filter(rs::status.eq("closed")).select(rs::closed_at).first(conn).optional()?;
     let source = if closed.is_some() { Source::Closed(key) } else { Source::Live };
     let f = Filters { from: Some(period.from), to: Some(period.to), ..Filters::default() };
-    let overview = query::overview(conn, &source, caller, &f)?;
-    let units = query::unit_table(conn, &source, caller, &f, level)?;
+    let overview = query::overview(conn, &source, caller, keys, &f)?;
+    let units = query::unit_table(conn, &source, caller, keys, &f, level)?;
     let mut breakdowns = Vec::new();
     for dims in [&[Dim::Gender, Dim::AgeBand][..], &[Dim::TargetGroup], &[Dim::Ethnicity], &[Dim::Topic], &[Dim::Language]] {
-        breakdowns.push(query::breakdown(conn, &source, caller, &f, dims)?);
+        breakdowns.push(query::breakdown(conn, &source, caller, keys, &f, dims)?);
     }
     Ok(Report {
         period: period.name.clone(),
@@ -367,11 +368,11 @@ impl Period {
 
 /// Copies the counters of the window (of one province, or of the country) under `key`.
 fn copy_window(conn: &mut AnyConnection, key: &str, from: NaiveDate, to: NaiveDate, province: Option<&str>) -> Result<(), ApiError> {
-    let cols = "fact_key, commune_code, province_code, day, measure, facet, facet_value, gender, age_band, ethnicity, team_id, language, campaign, n";
+    let cols = "fact_key, commune_code, province_code, day, measure, facet, facet_value, gender, age_band, ethnicity, team_id, language, campaign, n, k";
     // The province filter matches every row for the country (`?` bound to '').
     let sql = format!(
         "INSERT INTO report_facts (report_key, {cols}) SELECT ?, {cols} FROM stat_facts \
-         WHERE day >= ? AND day <= ? AND n <> 0 AND (? = '' OR province_code = ?)"
+         WHERE day >= ? AND day <= ? AND (n <> 0 OR k <> 0) AND (? = '' OR province_code = ?)"
     );
     let p = province.unwrap_or("");
     match conn {
@@ -424,12 +425,13 @@ pub struct ReopenForm {
 pub fn get_report(
     conn: &mut AnyConnection,
     caller: &Caller,
+    keys: &CellKeys,
     period: &Period,
     level: Option<&Choice<UnitLevel>>,
 ) -> Result<Report, ApiError> {
     policy::authorize(caller, Capability::ReadStats, None, Access::Read)?;
     let level = query::parse_level(level, caller)?;
-    build(conn, caller, period, level)
+    build(conn, caller, keys, period, level)
 }
 
 /// Close a report: freeze the counters of its window (admins).

@@ -1,0 +1,16 @@
+-- Cell-key perturbation of the statistics analysts read (issue #13, docs/STATS.md): every
+-- person gets a random key, never shown, and every counter keeps the sum of the keys of
+-- the people it counts next to their number. The live counters' sums are filled by the
+-- recount the server runs at start-up after this migration (server_settings). The frozen
+-- rows of reports closed before cannot be recounted (they are copies of a past state):
+-- each gets a random key sum of its own, so their cells are perturbed as randomly.
+ALTER TABLE trainees ADD COLUMN cell_key BIGINT NOT NULL DEFAULT 0;
+UPDATE trainees SET cell_key = abs(random()) % 2147483648;
+ALTER TABLE team_members ADD COLUMN cell_key BIGINT NOT NULL DEFAULT 0;
+UPDATE team_members SET cell_key = abs(random()) % 2147483648;
+ALTER TABLE stat_facts ADD COLUMN k BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE stat_commune_buckets ADD COLUMN k BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE stat_province_buckets ADD COLUMN k BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE stat_province_dims ADD COLUMN k BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE report_facts ADD COLUMN k BIGINT NOT NULL DEFAULT 0;
+UPDATE report_facts SET k = abs(random()) % 2147483648 WHERE n <> 0;
