@@ -15,7 +15,7 @@ use crate::http::state::AppState;
     get, path = "/api/v1/stats/overview", tag = "stats", params(StatsQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The measures; for analysts, counts of 1–4 people are null and named in `suppressed`", body = Measures),
+        (status = 200, description = "The measures; for analysts, every count of people is perturbed (cell-key method: the same people always give the same value, never 1 or 2; docs/STATS.md)", body = Measures),
         (status = 401, response = Unauthorized),
         (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A province or commune outside the scope, or unknown", body = Problem, content_type = "application/problem+json"),
@@ -33,7 +33,7 @@ pub async fn get_overview(state: web::Data<AppState>, caller: Caller, query: web
     get, path = "/api/v1/stats/units", tag = "stats", params(StatsQuery, UnitsQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Rows and the total", body = UnitTable),
+        (status = 200, description = "Rows and the total (for analysts, counts of people perturbed, the total on its own)", body = UnitTable),
         (status = 401, response = Unauthorized),
         (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A province or commune outside the scope, or unknown", body = Problem, content_type = "application/problem+json"),
@@ -51,12 +51,12 @@ pub async fn get_units(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// Measures broken down by one or two dimensions. Ethnicity is always suppressed below 5.
+/// Measures broken down by one or two dimensions. Ethnicity cells below 5 are withheld.
 #[utoipa::path(
     get, path = "/api/v1/stats/breakdown", tag = "stats", params(StatsQuery, BreakdownQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Cells and the total", body = Breakdown),
+        (status = 200, description = "Cells and the total (for analysts, counts of people perturbed; ethnicity cells below 5 absent and named in `suppressed`)", body = Breakdown),
         (status = 401, response = Unauthorized),
         (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "A province or commune outside the scope, or unknown", body = Problem, content_type = "application/problem+json"),
