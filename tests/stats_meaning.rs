@@ -69,6 +69,19 @@ async fn days_are_vietnamese_calendar_days_at_a_window_edge() {
     assert!(hocvuso::domain::stats::rebuild::rebuild(&mut app.conn(), false).unwrap().is_empty());
     assert_eq!(hocvuso::store::settings::get(&mut app.conn(), "stats_time_zone").unwrap().as_deref(), Some("+07:00"));
     assert_eq!(trainees_of(&app.get(&day("2026-06-15"), Some(&admin)).await), json!(1));
+
+    // Counters kept before people had keys (an upgrade past migration 000013: key sums 0)
+    // are counted again at start-up too, once.
+    {
+        let mut conn = app.conn();
+        diesel::sql_query("UPDATE stat_facts SET k = 0").execute(&mut conn).unwrap();
+        diesel::sql_query("UPDATE stat_province_dims SET k = 0").execute(&mut conn).unwrap();
+        diesel::sql_query("DELETE FROM server_settings WHERE name = 'stats_cell_keys'").execute(&mut conn).unwrap();
+        assert!(!hocvuso::domain::stats::rebuild::rebuild(&mut conn, false).unwrap().is_empty(), "the rebuild checks key sums");
+    }
+    let (_, _third) = instance_on(&app.db).await;
+    assert!(hocvuso::domain::stats::rebuild::rebuild(&mut app.conn(), false).unwrap().is_empty());
+    assert_eq!(hocvuso::store::settings::get(&mut app.conn(), "stats_cell_keys").unwrap().as_deref(), Some("1"));
 }
 
 #[actix_web::test]

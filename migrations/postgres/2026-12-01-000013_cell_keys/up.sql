@@ -14,3 +14,12 @@ ALTER TABLE stat_province_buckets ADD COLUMN k BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE stat_province_dims ADD COLUMN k BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE report_facts ADD COLUMN k BIGINT NOT NULL DEFAULT 0;
 UPDATE report_facts SET k = floor(random() * 2147483648)::bigint WHERE n <> 0;
+-- The rollups' covering indexes carry the key sums too (reads sum n and k from the index).
+DROP INDEX stat_commune_buckets_commune_idx;
+DROP INDEX stat_commune_buckets_province_idx;
+DROP INDEX stat_commune_buckets_facet_idx;
+DROP INDEX stat_province_buckets_idx;
+CREATE INDEX stat_commune_buckets_commune_idx ON stat_commune_buckets (commune_code, facet, grain, bucket) INCLUDE (measure, facet_value, n, k);
+CREATE INDEX stat_commune_buckets_province_idx ON stat_commune_buckets (province_code, facet, grain, bucket) INCLUDE (commune_code, measure, facet_value, n, k);
+CREATE INDEX stat_commune_buckets_facet_idx ON stat_commune_buckets (facet, grain, bucket) INCLUDE (commune_code, measure, facet_value, n, k);
+CREATE INDEX stat_province_buckets_idx ON stat_province_buckets (facet, grain, bucket) INCLUDE (province_code, measure, facet_value, n, k);

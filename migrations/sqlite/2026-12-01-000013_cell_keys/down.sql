@@ -1,3 +1,11 @@
+DROP INDEX stat_commune_buckets_commune_idx;
+DROP INDEX stat_commune_buckets_province_idx;
+DROP INDEX stat_commune_buckets_facet_idx;
+DROP INDEX stat_province_buckets_idx;
+CREATE INDEX stat_commune_buckets_commune_idx ON stat_commune_buckets (commune_code, facet, grain, bucket, measure, facet_value, n);
+CREATE INDEX stat_commune_buckets_province_idx ON stat_commune_buckets (province_code, facet, grain, bucket, commune_code, measure, facet_value, n);
+CREATE INDEX stat_commune_buckets_facet_idx ON stat_commune_buckets (facet, grain, bucket, commune_code, measure, facet_value, n);
+CREATE INDEX stat_province_buckets_idx ON stat_province_buckets (facet, grain, bucket, province_code, measure, facet_value, n);
 ALTER TABLE report_facts DROP COLUMN k;
 ALTER TABLE stat_province_dims DROP COLUMN k;
 ALTER TABLE stat_province_buckets DROP COLUMN k;
