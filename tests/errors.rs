@@ -7,7 +7,7 @@ mod common;
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[actix_web::test]
 async fn unknown_route_is_a_404_problem() {
@@ -205,4 +205,82 @@ async fn docs_and_spec_are_served() {
     assert!(String::from_utf8_lossy(&r.raw).contains("swagger"));
     let r = app.get("/docs", None).await;
     assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
+}
+
+/// One rule for text on both backends (PostgreSQL answered 500 to any U+0000): a control
+/// character in a query parameter or a JSON string is 422 naming it; in a path, 404.
+#[actix_web::test]
+async fn control_characters_are_refused_naming_the_field() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let expect_422 = |r: &Resp, field: &str| {
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {}", r.body);
+        assert_eq!(r.code(), "validation_failed", "{}", r.body);
+        assert_eq!((r.body["errors"][0]["field"].as_str(), r.body["errors"][0]["code"].as_str()), (Some(field), Some("control_character")));
+    };
+    for (path, field) in [
+        ("/api/v1/trainees?q=lan%00", "q"),
+        ("/api/v1/teams?hamlet=%00", "hamlet"),
+        ("/api/v1/units?q=s%C6%A1n%01", "q"),
+        ("/api/v1/audit?actor=%7F", "actor"),
+        ("/api/v1/stats/overview?campaign=a%0Ab", "campaign"),
+    ] {
+        expect_422(&app.get(path, Some(&admin)).await, field);
+    }
+    // Bodies: sign-in (no account needed), a create, a field deep in a push.
+    let login = app.call(TestRequest::post().uri("/api/v1/auth/login").set_json(json!({"username": "admin\u{0}", "password": "x"}))).await;
+    expect_422(&login, "username");
+    let team = app
+        .post(
+            "/api/v1/teams",
+            Some(&admin),
+            json!({"commune_code": QN_CAM_THANH, "name": "Tổ\u{0} 1", "kind": "other", "level": "commune"}),
+        )
+        .await;
+    expect_422(&team, "name");
+    let push = app
+        .post(
+            "/api/v1/sync/push",
+            Some(&admin),
+            json!({"device_id": "d1", "operations": [{"op_id": "o1", "type": "trainee", "action": "create", "id": "x",
+                   "body": {"full_name": "Lan\u{1b}[31m"}}]}),
+        )
+        .await;
+    expect_422(&push, "operations[0].body.full_name");
+    // Nothing was stored; an escaped letter is fine.
+    let ok = app
+        .post(
+            "/api/v1/teams",
+            Some(&admin),
+            json!({"commune_code": QN_CAM_THANH, "name": "Tổ \u{e9}", "kind": "other", "level": "commune"}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    let teams = app.get("/api/v1/teams", Some(&admin)).await;
+    assert_eq!(teams.body["items"].as_array().unwrap().len(), 1, "only the clean team was stored: {}", teams.body);
+    // A gzipped body (as phones send pushes) is looked at after decompression.
+    let gz = |v: Value| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, v.to_string().as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let zipped = |v: Value| {
+        TestRequest::post()
+            .uri("/api/v1/teams")
+            .insert_header(("Authorization", format!("Bearer {admin}")))
+            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("Content-Encoding", "gzip"))
+            .set_payload(gz(v))
+    };
+    let r = app.call(zipped(json!({"commune_code": QN_CAM_THANH, "name": "Tổ\u{0} 2", "kind": "other", "level": "commune"}))).await;
+    expect_422(&r, "name");
+    let r = app.call(zipped(json!({"commune_code": QN_CAM_THANH, "name": "Tổ nén", "kind": "other", "level": "commune"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app.call(zipped(json!({})).set_payload(b"not gzip".to_vec())).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "malformed_json"), "{}", r.body);
+    let teams = app.get("/api/v1/teams", Some(&admin)).await;
+    assert_eq!(teams.body["items"].as_array().unwrap().len(), 2, "{}", teams.body);
+    // A path segment with one names no record.
+    let r = app.get("/api/v1/trainees/abc%00def", Some(&admin)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"));
 }

@@ -22,6 +22,7 @@ pub mod state;
 pub mod stats;
 pub mod sync;
 pub mod teams;
+pub mod text_guard;
 pub mod topics;
 pub mod trainees;
 pub mod units;
