@@ -18,7 +18,6 @@ WORKDIR /data
 VOLUME ["/data"]
 ENV HOCVUSO_BIND=0.0.0.0:8080 \
     HOCVUSO_DATA_DIR=/data \
-    DATABASE_URL=sqlite:///data/hocvuso.db \
     HOCVUSO_LOG_FORMAT=json
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 CMD ["hocvuso", "healthcheck"]

@@ -21,6 +21,7 @@ use crate::http::state::AppState;
 use crate::http::{middleware, routes};
 use crate::store::db::Db;
 use crate::store::schema::users;
+use crate::store::settings::{self, KeptSecret};
 use crate::store::values::Role;
 
 /// Opens the database, applies migrations, loads reference data on first start and
@@ -32,6 +33,7 @@ pub fn bootstrap(config: Config) -> Result<web::Data<AppState>, String> {
         tracing::info!(migrations = ?applied, "applied migrations");
     }
     let mut conn = db.get().map_err(|e| e.to_string())?;
+    settings::check_secrets(&mut conn, &kept_secrets(&config))?;
     if let Some(report) = units::seed_if_empty(&mut conn)? {
         tracing::info!(
             provinces = report.provinces_inserted,
@@ -50,6 +52,29 @@ pub fn bootstrap(config: Config) -> Result<web::Data<AppState>, String> {
     Ok(web::Data::new(AppState { db, config: Arc::new(config), jwt, passwords, access_log: Default::default() }))
 }
 
+/// The secrets whose fingerprints the database keeps (README, "Backup and restore").
+pub fn kept_secrets(config: &Config) -> Vec<KeptSecret<'_>> {
+    vec![
+        KeptSecret {
+            setting: "secret_fingerprint_id_hash",
+            variable: "HOCVUSO_ID_HASH_SECRET",
+            file: config.data_dir.join("id-hash-secret"),
+            meaning: "with another key, duplicate detection by ID number silently misses everyone recorded before, \
+                      and analysts' statistics change; it cannot be rotated, because the ID numbers it hashed are not kept",
+            secret: &config.id_hash_secret,
+        },
+        KeptSecret {
+            setting: "secret_fingerprint_jwt",
+            variable: "HOCVUSO_JWT_SECRET",
+            file: config.data_dir.join("jwt-secret"),
+            meaning: "with another secret, every sign-in, sync cursor, reset code and idempotency record made before \
+                      stops being recognised, and instances with different secrets reject each other's tokens; to rotate \
+                      it on purpose, set the new one on every instance and run `hocvuso secrets rotate-jwt` once",
+            secret: &config.jwt_secret,
+        },
+    ]
+}
+
 /// The statistics counters count in the days of the configured zone, and keep their
 /// people's key sums (cell-key perturbation, docs/STATS.md). When the zone they were
 /// counted in (kept in `server_settings`) is not the configured one — an upgrade from
@@ -57,7 +82,6 @@ pub fn bootstrap(config: Config) -> Result<web::Data<AppState>, String> {
 /// people had keys, they are counted again from the records, once, before the server serves.
 fn count_in_local_days(conn: &mut crate::store::db::AnyConnection, config: &Config) -> Result<(), String> {
     use crate::store::schema::{classes, teams, trainees};
-    use crate::store::settings;
     const ZONE: &str = "stats_time_zone";
     const KEYS: &str = "stats_cell_keys";
     const KEYS_VERSION: &str = "1";
@@ -148,7 +172,7 @@ pub fn build(
 }
 
 /// Serves until SIGTERM/SIGINT, then finishes in-flight requests (up to 30 s).
-pub async fn serve(state: web::Data<AppState>) -> std::io::Result<()> {
+pub async fn serve(state: web::Data<AppState>, listener: std::net::TcpListener) -> std::io::Result<()> {
     let bind = state.config.bind.clone();
     let workers = match state.config.workers {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -183,7 +207,7 @@ pub async fn serve(state: web::Data<AppState>) -> std::io::Result<()> {
         .workers(workers)
         .worker_max_blocking_threads(blocking)
         .shutdown_timeout(30)
-        .bind(&bind)?
+        .listen(listener)?
         .run();
     let result = server.await;
     if let Err(e) = last.access_log.flush(&last.db).await {

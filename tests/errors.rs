@@ -205,6 +205,13 @@ async fn docs_and_spec_are_served() {
     assert!(String::from_utf8_lossy(&r.raw).contains("swagger"));
     let r = app.get("/docs", None).await;
     assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
+    // The root leads to the documentation.
+    let r = app.get("/", None).await;
+    assert_eq!((r.status, r.header("location").as_deref()), (StatusCode::FOUND, Some("/docs/")));
+    // Swagger UI asks no outside validator about this server.
+    let r = app.get("/docs/swagger-initializer.js", None).await;
+    let js = String::from_utf8_lossy(&r.raw);
+    assert!(js.contains(r#""validatorUrl": "none""#), "{js}");
 }
 
 /// One rule for text on both backends (PostgreSQL answered 500 to any U+0000): a control

@@ -57,6 +57,15 @@ async fn bad_files_change_nothing_and_say_where() {
         ("code,name,type\n99002,Z,commune\n", "line 2: no province_code column and no --province given"),
         ("id,label\n1,x\n", "the CSV header must be"),
         ("code,name,type,province_code\n", "the CSV file has no rows"),
+        // A code twice: a new one, and an existing one (which used to keep the first row).
+        (
+            "code,name,type,province_code\n99002,Z,commune,51\n99003,Y,ward,51\n99002,Z2,commune,51\n",
+            "lines 2 and 4 both have the code `99002`",
+        ),
+        ("code,name,type,province_code\n00004,X,ward,01\n00004,Y,ward,01\n", "lines 2 and 3 both have the code `00004`"),
+        // Lines stay right after blank lines and a quoted field over two lines.
+        ("code,name,type,province_code\n\n99002,\"Z, Z\",commune,51\n\n4,Y,ward,01\n", "line 5: unit code `4` must be 5 digits"),
+        ("code,name,type,province_code\n\n99002,Y,commune,51\n\n99003,\"Z\nZ\",commune,51\n", "line 5: the name holds a control character"),
     ];
     for (csv, expected) in cases {
         let err = import_csv(&mut conn, csv, None).unwrap_err();

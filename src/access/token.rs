@@ -80,7 +80,6 @@ impl JwtKeys {
         Ok(claims)
     }
 
-    /// HMAC-SHA256 of a low-entropy secret (reset code) under the server key, hex encoded.
     /// HMAC-SHA256 (hex) of raw bytes under the token secret: a fingerprint of a request
     /// body that cannot be brute-forced back without the key.
     pub fn keyed_hash_bytes(&self, parts: &[&[u8]]) -> String {
@@ -94,6 +93,7 @@ impl JwtKeys {
         hex(&mac.finalize().into_bytes())
     }
 
+    /// HMAC-SHA256 of a low-entropy secret (reset code) under the server key, hex encoded.
     pub fn keyed_hash(&self, value: &str) -> String {
         // HMAC accepts keys of any length, so this cannot fail.
         let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(self.secret.expose()) {

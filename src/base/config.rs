@@ -11,18 +11,24 @@ use rand::RngCore;
 
 /// Settings shared by every subcommand. `--help` lists each with its variable.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Configuration (each also from its environment variable)")]
 pub struct ConfigArgs {
-    /// Database: `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB` (add
-    /// `?sslmode=require` for TLS).
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/hocvuso.db", global = true)]
-    pub database_url: String,
+    /// Database: `sqlite://PATH` (embedded) or `postgres://USER@HOST:PORT/DB` (add
+    /// `?sslmode=require` for TLS). Unset: the SQLite file hocvuso.db in HOCVUSO_DATA_DIR.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Create the folder of a `sqlite:///absolute/path` that does not exist (otherwise such
+    /// a path is refused: a mistyped path would start an empty database with a new admin).
+    #[arg(long, env = "HOCVUSO_CREATE_DB_DIR", default_value_t = false, global = true)]
+    pub create_db_dir: bool,
 
     /// Address and port to listen on.
     #[arg(long, env = "HOCVUSO_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: String,
 
-    /// Folder for the generated JWT secret and the initial admin password (and the SQLite
-    /// database with the default DATABASE_URL).
+    /// Folder for the generated secrets, the initial admin password and (when DATABASE_URL
+    /// is unset) the SQLite database; created with mode 0700.
     #[arg(long, env = "HOCVUSO_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
 
@@ -32,8 +38,8 @@ pub struct ConfigArgs {
     pub jwt_secret: Option<String>,
 
     /// Key of the keyed hash of personal ID numbers (duplicate detection), at least 32 bytes.
-    /// Unset: generated once into DATA_DIR/id-hash-secret. Never change it once trainees are
-    /// recorded (duplicates would no longer be found); every instance needs the same one.
+    /// Unset: generated once into DATA_DIR/id-hash-secret. Every instance needs the same one;
+    /// the database keeps its fingerprint and refuses to start with another (keep it with backups).
     #[arg(long, env = "HOCVUSO_ID_HASH_SECRET", hide_env_values = true, global = true)]
     pub id_hash_secret: Option<String>,
 
@@ -152,7 +158,21 @@ impl ConfigArgs {
     /// Checks every value and resolves the JWT secret (reading or creating
     /// DATA_DIR/jwt-secret when none is given).
     pub fn resolve(&self) -> Result<Config, String> {
-        let database_url = DatabaseUrl::parse(&self.database_url)?;
+        let database_url = match &self.database_url {
+            Some(url) => DatabaseUrl::parse(url)?,
+            None => DatabaseUrl::Sqlite(self.data_dir.join("hocvuso.db")),
+        };
+        if let (Some(_), DatabaseUrl::Sqlite(path)) = (&self.database_url, &database_url) {
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(folder) = folder.filter(|f| path.is_absolute() && !f.exists() && !self.create_db_dir) {
+                return Err(format!(
+                    "DATABASE_URL names {}, but the folder {} does not exist; check the path (a mistyped one would \
+                     start a new, empty database), create the folder, or set HOCVUSO_CREATE_DB_DIR=true to create it",
+                    path.display(),
+                    folder.display()
+                ));
+            }
+        }
         self.bind
             .parse::<std::net::SocketAddr>()
             .map_err(|_| format!("HOCVUSO_BIND must be HOST:PORT with an IP address, e.g. 0.0.0.0:8080; got `{}`", self.bind))?;
@@ -248,11 +268,27 @@ pub fn load_or_create_secret(data_dir: &Path, name: &str) -> Result<Secret, Stri
     }
 }
 
+/// Creates a folder (and its missing parents) that only its owner can enter (mode 0700 on
+/// Unix): it holds secrets and, by default, the database.
+pub fn create_private_dir(dir: &Path) -> Result<(), String> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))
+}
+
 /// Writes a file only its owner can read (mode 0600 on Unix), creating the folder.
 pub fn write_private_file(path: &Path, contents: &str) -> Result<(), String> {
     use std::io::Write;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

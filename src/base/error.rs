@@ -293,9 +293,49 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 unprocessable("missing_reference", Text::new("Bản ghi tham chiếu không tồn tại.", "A referenced record does not exist."))
             }
+            other if is_storage_full(&other.to_string()) => storage_full(format!("database: {other}")),
             other => ApiError::internal(format!("database: {other}")),
         }
     }
+}
+
+/// Whether a database error says its storage is full: SQLite's `SQLITE_FULL` ("database or
+/// disk is full") or PostgreSQL's "No space left on device" (53100 `disk_full`).
+pub fn is_storage_full(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("database or disk is full") || m.contains("no space left on device") || m.contains("disk full")
+}
+
+/// When a write last failed for lack of storage (Unix seconds; 0: never or recovered).
+/// Readiness reports it until a write succeeds again (`GET /readyz`).
+pub static STORAGE_FULL_SINCE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// 503 from readiness: writes fail because the database's storage is full.
+pub fn storage_full_unready() -> ApiError {
+    ApiError::new(
+        503,
+        "storage_full",
+        Text::new(
+            "Máy chủ hết chỗ lưu trữ: không ghi được dữ liệu (vẫn đọc được).",
+            "The server's storage is full: writes fail (reads still work).",
+        ),
+    )
+}
+
+/// 507: the database has no room for the write. Nothing was stored; retry later.
+pub fn storage_full(cause: impl Into<String>) -> ApiError {
+    let now = chrono::Utc::now().timestamp();
+    let _ = STORAGE_FULL_SINCE.compare_exchange(0, now, std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst);
+    let mut e = ApiError::new(
+        507,
+        "storage_full",
+        Text::new(
+            "Máy chủ hết chỗ lưu trữ: chưa lưu được gì. Vui lòng thử lại sau; quản trị viên đã được báo.",
+            "The server's storage is full: nothing was stored. Please retry later; the operators are alerted.",
+        ),
+    );
+    e.cause = Some(cause.into());
+    e
 }
 
 // ---- constructors -------------------------------------------------------------------

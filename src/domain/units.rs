@@ -79,10 +79,24 @@ pub fn import_csv(conn: &mut AnyConnection, csv_text: &str, province: Option<&st
         return Err("the CSV header must be `code,name,type` or `code,name,type,province_code`".into());
     }
     let has_province_column = names.get(3) == Some(&"province_code");
-    let mut rows = Vec::new();
-    for (i, record) in reader.deserialize::<CsvRow>().enumerate() {
-        let line = i + 2;
-        let row = record.map_err(|e| format!("line {line}: {e}"))?;
+    let mut rows: Vec<(usize, CsvRow)> = Vec::new();
+    // Each row's own line in the file (where its record starts), right after blank lines
+    // and multi-line quoted fields; a code twice is an error naming both lines.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| match e.position() {
+            Some(p) => format!("line {}: {e}", line_at(csv_text, p.byte() as usize)),
+            None => e.to_string(),
+        })?;
+        // From the byte offset: the reader's own line count misses skipped blank lines.
+        let line = record.position().map(|p| line_at(csv_text, p.byte() as usize)).unwrap_or(0);
+        let row: CsvRow = record.deserialize(Some(&headers)).map_err(|e| format!("line {line}: {e}"))?;
+        if row.name.chars().any(char::is_control) {
+            return Err(format!("line {line}: the name holds a control character (a line break inside quotes?)"));
+        }
+        if let Some(first) = seen.insert(row.code.clone(), line) {
+            return Err(format!("lines {first} and {line} both have the code `{}`; a code may appear once", row.code));
+        }
         rows.push((line, row));
     }
     if rows.is_empty() {
@@ -94,6 +108,17 @@ pub fn import_csv(conn: &mut AnyConnection, csv_text: &str, province: Option<&st
         Ok(if is_province_list { upsert_provinces(conn, &rows)? } else { upsert_units(conn, &rows, province)? })
     })
     .map_err(|e| e.0)
+}
+
+/// The 1-based line of the record that starts at a byte offset, blank lines included (the
+/// reader gives the offset where it began looking, before the blank lines it skipped).
+fn line_at(text: &str, byte: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut at = byte.min(bytes.len());
+    while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
+        at += 1;
+    }
+    1 + bytes[..at].iter().filter(|b| **b == b'\n').count()
 }
 
 /// An import failure message; also carries a failed BEGIN/COMMIT.

@@ -367,12 +367,12 @@ pub fn list_users(conn: &mut AnyConnection, caller: &Caller, q: UserListQuery) -
 /// A new account's form, checked (before its password is hashed off the database).
 pub struct CheckedNewUser {
     id: String,
-    username: String,
-    full_name: String,
+    pub username: String,
+    pub full_name: String,
     phone: Option<String>,
-    role: Role,
-    kind: ScopeKind,
-    scope_code: Option<String>,
+    pub role: Role,
+    pub kind: ScopeKind,
+    pub scope_code: Option<String>,
     /// The initial password, when one was given (else a reset code is issued).
     pub password: Option<String>,
 }
@@ -380,6 +380,11 @@ pub struct CheckedNewUser {
 /// Checks a new account's form: every failing field at once.
 pub fn check_new_user(caller: &Caller, form: NewUserForm) -> Result<CheckedNewUser, ApiError> {
     policy::authorize(caller, Capability::ManageAccounts, None, Access::Write)?;
+    check_new_user_form(form)
+}
+
+/// The form's own rules, the same for the API and `hocvuso user create`.
+pub fn check_new_user_form(form: NewUserForm) -> Result<CheckedNewUser, ApiError> {
     let mut errors = Vec::new();
     let id = match form.id.as_deref() {
         Some(raw) => match uuid::Uuid::parse_str(raw) {

@@ -13,8 +13,15 @@ use crate::http::{audit, auth, classes, enrollments, hamlets, openapi, ops, repo
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", get().to(ops::healthz))
         .route("/readyz", get().to(ops::readyz))
+        .route("/", get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }))
         .route("/docs", get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }))
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", openapi::ApiDoc::openapi()))
+        // The validator off: Swagger UI would otherwise send the server's address to
+        // validator.swagger.io from every browser that opens /docs.
+        .service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .url("/api/v1/openapi.json", openapi::ApiDoc::openapi())
+                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+        )
         .service(
             web::scope("/api/v1")
                 // sign-in and one's own account

@@ -91,10 +91,10 @@ impl Db {
     /// database's own words (wrong password, no such database, TLS refused …).
     pub fn connect(url: DatabaseUrl, pool_size: u32) -> Result<Self, String> {
         if let DatabaseUrl::Sqlite(path) = &url {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("cannot create the folder {} for the SQLite database: {e}", parent.display()))?;
+            if let Some(parent) = path.parent() {
+                crate::base::config::create_private_dir(parent).map_err(|e| format!("{e} (the folder of the SQLite database)"))?;
             }
+            private_sqlite_files(path)?;
         }
         let manager = ConnectionManager::new(url.clone());
         if let DatabaseUrl::Sqlite(_) = &url {
@@ -140,6 +140,36 @@ impl Db {
         .await
         .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
     }
+}
+
+/// The SQLite database holds personal data: its file is created with mode 0600 before
+/// SQLite opens it (SQLite gives its `-wal` and `-shm` files the database file's mode), and
+/// an existing file, WAL or shared-memory file readable by others is made private.
+fn private_sqlite_files(path: &std::path::Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| format!("cannot create the SQLite database {}: {e}", path.display()))?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            let Ok(meta) = std::fs::metadata(&file) else { continue };
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| format!("cannot make {} private (mode 0600): {e}", file.display()))?;
+                tracing::info!(file = %file.display(), "made the database file private (mode 0600)");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// One round trip to the database (readiness).

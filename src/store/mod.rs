@@ -3,6 +3,7 @@
 //! writing of audit entries.
 
 pub mod audit;
+pub mod backup;
 pub mod db;
 pub mod rows;
 pub mod schema;
