@@ -167,6 +167,7 @@ pub fn build(
         .default_service(web::to(routes::unknown_route))
         .wrap(from_fn(crate::http::idempotency::middleware))
         .wrap(from_fn(crate::http::text_guard::middleware))
+        .wrap(from_fn(crate::http::known_params::middleware))
         .wrap(from_fn(middleware::request_context))
         .wrap(Compress::default())
 }

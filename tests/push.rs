@@ -704,3 +704,57 @@ async fn a_class_cancelled_earlier_in_the_same_push_refuses_later_enrollments() 
     assert_eq!(sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM enrollments WHERE class_id = '{class}'")), 1);
     assert_eq!(sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM classes WHERE id = '{class}' AND status = 'cancelled'")), 1);
 }
+
+/// An attendance list or a drop that names its `class_id` must name the record's class:
+/// a mismatch is rejected (`class_mismatch`) and writes nothing; leaving it out is fine.
+#[actix_web::test]
+async fn a_class_id_named_in_attendance_or_a_drop_must_be_the_records_class() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let (ops, ids) = offline_day(&fx.team);
+    let first = app.push(&fx.member, "android-1", ops).await;
+    assert!(statuses(&first).iter().all(|s| s == "applied"), "{}", first.body);
+    let (class, session, trainees, enrollments) = (&ids[0], &ids[1], &ids[2..7], &ids[7..12]);
+    let other = uuid();
+    let rejected = |r: &Resp| {
+        assert_eq!(r.body["results"][0]["status"], "rejected", "{}", r.body);
+        assert_eq!(r.body["results"][0]["problem"]["errors"][0]["code"], "class_mismatch", "{}", r.body);
+        assert_eq!(r.body["results"][0]["problem"]["errors"][0]["field"], "body.class_id", "{}", r.body);
+    };
+    let r = app
+        .push(
+            &fx.member,
+            "android-1",
+            vec![op("attendance", "upsert", session, Some(1), json!({"class_id": other, "present": [trainees[0]]}))],
+        )
+        .await;
+    rejected(&r);
+    let r = app
+        .push(
+            &fx.member,
+            "android-1",
+            vec![op("enrollment", "delete", &enrollments[1], Some(1), json!({"class_id": other, "reason": "Chuyển đi"}))],
+        )
+        .await;
+    rejected(&r);
+    let mut conn = app.conn();
+    assert_eq!(count(&mut conn, "attendance_marks"), 5, "nothing was written");
+    // The right class (in capitals, as some phones write UUIDs) is applied.
+    let r = app
+        .push(
+            &fx.member,
+            "android-1",
+            vec![op("attendance", "upsert", session, Some(1), json!({"class_id": class.to_uppercase(), "present": [trainees[0]]}))],
+        )
+        .await;
+    assert_eq!(statuses(&r), vec!["applied"], "{}", r.body);
+    let r = app
+        .push(
+            &fx.member,
+            "android-1",
+            vec![op("enrollment", "delete", &enrollments[1], Some(1), json!({"class_id": class, "reason": "Chuyển đi"}))],
+        )
+        .await;
+    assert_eq!(statuses(&r), vec!["applied"], "{}", r.body);
+    assert_eq!(count(&mut conn, "attendance_marks"), 1);
+}

@@ -10,7 +10,7 @@ use crate::access::caller::Caller;
 use crate::access::policy::{self, Access, Capability, Principal, Scope};
 use crate::base::error::ApiError;
 use crate::base::time::utc;
-use crate::domain::records::{decode_cursor, encode_cursor, page_limit, Page};
+use crate::domain::records::{encode_cursor, page_limit, Page};
 use crate::store::schema::audit_log;
 use crate::store::values::Role;
 
@@ -60,7 +60,7 @@ type AuditRow =
 pub fn list_audit(conn: &mut crate::store::db::AnyConnection, caller: &Caller, q: AuditQuery) -> Result<Page<AuditRecord>, ApiError> {
     policy::authorize(caller, Capability::ReadAudit, None, Access::Read)?;
     let limit = page_limit(q.limit)?;
-    let before: Option<i64> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let before: Option<i64> = crate::domain::records::cursor_position(q.cursor.as_deref())?;
     let mut query = audit_log::table.into_boxed();
     query = match caller.scope() {
         Scope::Country => query,

@@ -14,7 +14,7 @@ use crate::access::caller::Caller;
 use crate::access::policy::{self, filter_to_scope, Access, Area, Capability, Principal};
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
-use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
+use crate::domain::records::{self, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::ClassRow;
@@ -658,7 +658,7 @@ pub fn list_classes(conn: &mut AnyConnection, caller: &Caller, query: ClassQuery
     policy::authorize(caller, Capability::ReadFieldRecords, None, Access::Read)?;
     let q = query;
     let limit = page_limit(q.limit)?;
-    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<Position> = crate::domain::records::cursor_position(q.cursor.as_deref())?;
     let mut errors = Vec::new();
     let from = records::optional_date("from", q.from.as_deref(), &mut errors);
     let to = records::optional_date("to", q.to.as_deref(), &mut errors);

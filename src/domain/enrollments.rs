@@ -12,7 +12,7 @@ use crate::access::policy::{self, Access, Area, Capability, Principal};
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
 use crate::domain::classes::{class_cancelled, class_in_scope};
-use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
+use crate::domain::records::{self, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::EnrollmentRow;
@@ -221,6 +221,12 @@ pub struct EnrollmentQuery {
 pub struct DropForm {
     /// 1–500 characters.
     pub reason: String,
+}
+
+/// `?reason=` of a drop sent without a body.
+#[derive(Debug, Deserialize)]
+pub struct DropQuery {
+    pub reason: Option<String>,
 }
 
 /// Drops an enrollment inside the caller's write transaction (REST DELETE and batch push).
@@ -548,7 +554,7 @@ pub fn list_enrollments(
     let class_id = parse_uuid(path)?;
     let q = query;
     let limit = page_limit(q.limit)?;
-    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<Position> = crate::domain::records::cursor_position(q.cursor.as_deref())?;
     let mut errors = Vec::new();
     let status = q.status.as_ref().map(|s| s.check("status", &mut errors));
     records::fail_if_any(errors)?;

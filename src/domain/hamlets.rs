@@ -10,7 +10,7 @@ use crate::access::caller::{Caller, RequestMeta};
 use crate::access::policy::{self, Access, Area, Capability};
 use crate::base::error::{self, ApiError};
 use crate::base::time::utc;
-use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
+use crate::domain::records::{self, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::store::db::AnyConnection;
 use crate::store::rows::HamletRow;
 use crate::store::schema::{classes, hamlets, teams, trainees, units};
@@ -114,7 +114,7 @@ pub fn check_hamlet(conn: &mut crate::store::db::AnyConnection, hamlet_id: Optio
 pub fn list_hamlets(conn: &mut AnyConnection, caller: &Caller, path: &str, query: PageQuery) -> Result<Page<Hamlet>, ApiError> {
     policy::authorize(caller, Capability::ReadFieldRecords, None, Access::Read)?;
     let limit = page_limit(query.limit)?;
-    let after: Option<Position> = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<Position> = crate::domain::records::cursor_position(query.cursor.as_deref())?;
     let code = path.to_owned();
     {
         commune_area(conn, caller, &code, Capability::ReadFieldRecords, Access::Read)?;

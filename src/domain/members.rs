@@ -10,7 +10,7 @@ use crate::access::caller::{Caller, RequestMeta};
 use crate::access::policy::{self, Access, Area, Capability};
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
-use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
+use crate::domain::records::{self, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::domain::stats::Rec;
 use crate::domain::teams::load_team;
 use crate::store::db::AnyConnection;
@@ -179,7 +179,7 @@ pub fn list_members(conn: &mut AnyConnection, caller: &Caller, path: &str, query
     let team_id = parse_uuid(path)?;
     let q = query;
     let limit = page_limit(q.limit)?;
-    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<Position> = crate::domain::records::cursor_position(q.cursor.as_deref())?;
     {
         let team = load_team(conn, &team_id)?;
         let area = Area::of_commune(conn, &team.commune_code)?;

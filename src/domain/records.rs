@@ -501,6 +501,12 @@ pub fn encode_cursor<T: Serialize>(position: &T) -> String {
 }
 
 /// Decodes a cursor made by [`encode_cursor`]; a tampered or foreign cursor is a 400.
+/// The position a list page continues after: none for a first page, which is also what an
+/// empty `?cursor=` asks for (some clients send the parameter always).
+pub fn cursor_position<T: DeserializeOwned>(cursor: Option<&str>) -> Result<Option<T>, ApiError> {
+    cursor.map(str::trim).filter(|c| !c.is_empty()).map(decode_cursor).transpose()
+}
+
 pub fn decode_cursor<T: DeserializeOwned>(cursor: &str) -> Result<T, ApiError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid_cursor())?;
     serde_json::from_slice(&bytes).map_err(|_| invalid_cursor())

@@ -12,7 +12,7 @@ use crate::access::policy::{self, Access, Capability};
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
 use crate::domain::classes::{class_cancelled, class_for_write, class_in_scope, links_of};
-use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
+use crate::domain::records::{self, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::{ClassRow, SessionRow};
@@ -281,7 +281,7 @@ pub fn list_sessions(conn: &mut AnyConnection, caller: &Caller, path: &str, quer
     policy::authorize(caller, Capability::ReadFieldRecords, None, Access::Read)?;
     let class_id = parse_uuid(path)?;
     let limit = page_limit(query.limit)?;
-    let after: Option<Position> = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<Position> = crate::domain::records::cursor_position(query.cursor.as_deref())?;
     {
         class_in_scope(conn, caller, &class_id, Capability::ReadFieldRecords, Access::Read)?;
         let mut q =

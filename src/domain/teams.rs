@@ -13,7 +13,7 @@ use crate::access::caller::{Caller, RequestMeta};
 use crate::access::policy::{self, filter_to_scope, Access, Area, Capability, Principal};
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
-use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
+use crate::domain::records::{self, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::TeamRow;
@@ -147,7 +147,7 @@ pub fn list_teams(conn: &mut AnyConnection, caller: &Caller, query: TeamQuery) -
     policy::authorize(caller, Capability::ReadFieldRecords, None, Access::Read)?;
     let q = query;
     let limit = page_limit(q.limit)?;
-    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<Position> = crate::domain::records::cursor_position(q.cursor.as_deref())?;
     let scope = caller.scope().clone();
     {
         let mut query = filter_to_scope!(teams::table.filter(teams::deleted_at.is_null()).into_boxed(), teams::commune_code, &scope);

@@ -15,7 +15,7 @@ use crate::access::policy::{self, filter_to_scope, Access, Area, Capability, Pri
 use crate::base::config::Secret;
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
-use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
+use crate::domain::records::{self, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
 use crate::store::rows::TraineeRow;
@@ -659,7 +659,7 @@ pub fn list_trainees(conn: &mut AnyConnection, caller: &Caller, query: TraineeQu
     policy::authorize(caller, Capability::ReadPersonData, None, Access::Read)?;
     let q = query;
     let limit = page_limit(q.limit)?;
-    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<Position> = crate::domain::records::cursor_position(q.cursor.as_deref())?;
     let mut errors = Vec::new();
     let target_group = q.target_group.as_ref().map(|g| g.check("target_group", &mut errors));
     let completion = q.completion.as_ref().map(|c| c.check("completion", &mut errors));

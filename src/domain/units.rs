@@ -241,7 +241,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::access::caller::Caller;
 use crate::access::policy::{Area, Principal};
 use crate::base::error::{self, ApiError};
-use crate::domain::records::{self, decode_cursor, page_limit, Page, Position};
+use crate::domain::records::{self, page_limit, Page, Position};
 use crate::store::schema::{classes, hamlets, teams, trainees};
 use crate::store::values::{Choice, UnitKind};
 
@@ -301,7 +301,7 @@ fn unit_view(t: &UnitTuple) -> Unit {
 /// Commune-level units of Vietnam (reference data; every signed-in role).
 pub fn list_units(conn: &mut AnyConnection, q: UnitQuery) -> Result<Page<Unit>, ApiError> {
     let limit = page_limit(q.limit)?;
-    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<Position> = crate::domain::records::cursor_position(q.cursor.as_deref())?;
     let mut errors = Vec::new();
     let kind = q.kind.as_ref().map(|k| k.check("type", &mut errors));
     records::fail_if_any(errors)?;

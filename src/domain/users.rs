@@ -14,7 +14,7 @@ use crate::access::policy::{self, Access, Area, Capability, Principal, Scope};
 use crate::access::token::{self, JwtKeys};
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
-use crate::domain::records::{decode_cursor, encode_cursor, page_limit, parse_uuid, IfMatch};
+use crate::domain::records::{encode_cursor, page_limit, parse_uuid, IfMatch};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::db::{self, AnyConnection, ChangeSeq};
 use crate::store::rows::UserRow;
@@ -335,7 +335,7 @@ pub fn create_user_unchecked(
 pub fn list_users(conn: &mut AnyConnection, caller: &Caller, q: UserListQuery) -> Result<UserPage, ApiError> {
     policy::authorize(caller, Capability::ReadAccounts, None, Access::Read)?;
     let limit = page_limit(q.limit)?;
-    let after: Option<String> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<String> = crate::domain::records::cursor_position(q.cursor.as_deref())?;
     let role = match q.role.as_ref() {
         Some(r) => {
             let mut errors = Vec::new();

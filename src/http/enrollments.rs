@@ -9,9 +9,10 @@ use crate::access::caller::{Caller, RequestMeta};
 use crate::base::error::{ApiError, Problem};
 use crate::domain::enrollments::{
     self, create_enrollment_in, drop_enrollment_in, put_attendance_in, record_completion_in, Attendance, AttendanceForm, CompletionForm,
-    DropForm, Enrollment, EnrollmentQuery, NewEnrollment, VerifyForm,
+    DropForm, DropQuery, Enrollment, EnrollmentQuery, NewEnrollment, VerifyForm,
 };
 use crate::domain::records::{self, parse_uuid, IfMatch, Page};
+use crate::http::extract::OptionalJson;
 use crate::http::respond::{created, ok_with_etag, with_etag};
 use crate::http::responses::{MissingIfMatch, StaleVersion, Unauthorized};
 use crate::http::state::AppState;
@@ -76,8 +77,10 @@ pub async fn list_enrollments(
 
 /// Drop an enrollment (the trainee left), with the reason. Needs `If-Match`.
 #[utoipa::path(
-    delete, path = "/api/v1/classes/{id}/enrollments/{enrollment_id}", tag = "enrollments", request_body = DropForm,
+    delete, path = "/api/v1/classes/{id}/enrollments/{enrollment_id}", tag = "enrollments",
+    request_body(content = Option<DropForm>, description = "The reason; or leave the body out and give `?reason=`"),
     params(("id" = String, Path, description = "Class id"), ("enrollment_id" = String, Path, description = "Enrollment id"),
+           ("reason" = Option<String>, Query, description = "The reason, for a client that sends no body (the body wins when both are given)"),
            ("If-Match" = String, Header, description = "ETag you read")),
     security(("bearer" = [])),
     responses(
@@ -97,15 +100,15 @@ pub async fn drop_enrollment(
     meta: RequestMeta,
     if_match: IfMatch,
     path: web::Path<(String, String)>,
-    form: web::Json<DropForm>,
+    query: web::Query<DropQuery>,
+    form: OptionalJson<DropForm>,
 ) -> Result<HttpResponse, ApiError> {
+    let form = form.0.unwrap_or(DropForm { reason: query.into_inner().reason.unwrap_or_default() });
     let (class_id, eid) = path.into_inner();
     let (class_id, eid) = (parse_uuid(&class_id)?, parse_uuid(&eid)?);
     let (body, version) = state
         .db
-        .run(move |conn| {
-            records::in_write_tx(conn, &caller, &meta, |conn, w| drop_enrollment_in(conn, w, class_id, eid, &if_match, form.into_inner()))
-        })
+        .run(move |conn| records::in_write_tx(conn, &caller, &meta, |conn, w| drop_enrollment_in(conn, w, class_id, eid, &if_match, form)))
         .await?;
     Ok(ok_with_etag(version, &body))
 }

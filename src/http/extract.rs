@@ -59,6 +59,39 @@ pub fn sane_request_id(headers: &HeaderMap) -> Option<String> {
     }
 }
 
+/// A JSON body a client may leave out (a DELETE from Retrofit's `@DELETE`, which sends no
+/// body): `None` when the body is empty, otherwise read with the same limit and the same
+/// problems as `web::Json`.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req.mime_type().ok().flatten().is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let body = bytes.await.map_err(|e| match e.as_response_error().status_code().as_u16() {
+                413 => error::payload_too_large(JSON_LIMIT),
+                _ => error::bad_request(
+                    "malformed_json",
+                    Text::new("Không đọc được nội dung yêu cầu.", "The request body could not be read."),
+                ),
+            })?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJson(None));
+            }
+            if !is_json {
+                return Err(error::unsupported_media_type());
+            }
+            serde_json::from_slice(&body)
+                .map(|v| OptionalJson(Some(v)))
+                .map_err(|e| json_error(JsonPayloadError::Deserialize(e), JSON_LIMIT))
+        })
+    }
+}
+
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default().limit(limit).error_handler(move |err, _req| json_error(err, limit).into())
 }

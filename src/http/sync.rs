@@ -43,7 +43,11 @@ fn read(headers: &HeaderMap, device_id: Option<String>) -> Result<Option<DeviceR
             None => Ok(None),
             Some(v) => {
                 let s = v.to_str().map_err(|_| bad_header(name))?.trim().to_owned();
-                if s.is_empty() || s.len() > max || !s.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+                // An empty header is an absent one (some HTTP stacks send every header).
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                if s.len() > max || !s.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
                     return Err(bad_header(name));
                 }
                 Ok(Some(s))

@@ -10,6 +10,10 @@
 //! - a path segment holding one names no record: 404 `not_found`.
 //!
 //! Control characters are Unicode's `Cc` category: U+0000–U+001F, U+007F–U+009F.
+//!
+//! The same pass makes one tolerance for phones: a whole number written with a fraction
+//! (`90.0`, as Dart's `jsonEncode` writes a double) is taken as the integer it is, so integer
+//! fields accept it; `90.5` stays a refused fraction.
 
 use actix_http::encoding::Decoder;
 use actix_web::body::{BoxBody, MessageBody};
@@ -74,6 +78,39 @@ fn may_hold_control(body: &[u8]) -> bool {
     body.windows(2).any(|w| w == b"\\u" || w[0] == 0x7f || (w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]))) || body.last() == Some(&0x7f)
 }
 
+/// Whether a JSON body may hold a whole number written with a fraction or an exponent
+/// (`90.0`, `9e1`): a digit, then `.` and only zeros, or `e`/`E`.
+fn may_hold_whole_float(body: &[u8]) -> bool {
+    body.windows(2).enumerate().any(|(i, w)| {
+        w[0].is_ascii_digit()
+            && match w[1] {
+                b'e' | b'E' => true,
+                b'.' => {
+                    let rest = &body[i + 2..];
+                    let zeros = rest.iter().take_while(|b| **b == b'0').count();
+                    zeros > 0 && !rest.get(zeros).is_some_and(u8::is_ascii_digit)
+                }
+                _ => false,
+            }
+    })
+}
+
+/// Turns every whole-valued float of `v` into the integer it is; says whether one changed.
+pub fn whole_floats_to_integers(v: &mut Value) -> bool {
+    match v {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                *v = Value::from(f as i64);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |changed, x| whole_floats_to_integers(x) | changed),
+        Value::Object(map) => map.values_mut().fold(false, |changed, x| whole_floats_to_integers(x) | changed),
+        _ => false,
+    }
+}
+
 fn unreadable() -> ApiError {
     error::bad_request("malformed_json", Text::new("Không đọc được nội dung yêu cầu.", "The request body could not be read."))
 }
@@ -113,11 +150,15 @@ pub async fn middleware(mut req: ServiceRequest, next: Next<impl MessageBody + '
         }
         req.headers_mut().remove(header::CONTENT_ENCODING);
         req.headers_mut().remove(header::CONTENT_LENGTH);
-        let body = body.freeze();
-        if may_hold_control(&body) {
-            // A body that is not JSON is left to the handler's extractor (400).
-            if let Some(field) = serde_json::from_slice::<Value>(&body).ok().as_ref().and_then(bad_json_field) {
+        let mut body = body.freeze();
+        let (control, floats) = (may_hold_control(&body), may_hold_whole_float(&body));
+        // A body that is not JSON is left to the handler's extractor (400).
+        if let (true, Ok(mut value)) = (control || floats, serde_json::from_slice::<Value>(&body)) {
+            if let Some(field) = bad_json_field(&value) {
                 return Ok(req.into_response(HttpResponse::from_error(refused(field))));
+            }
+            if whole_floats_to_integers(&mut value) {
+                body = serde_json::to_vec(&value).map(web::Bytes::from).unwrap_or(body);
             }
         }
         req.set_payload(actix_http::Payload::from(body));
@@ -142,5 +183,10 @@ mod tests {
         assert_eq!(bad_json_field(&ok), None);
         assert!(may_hold_control(br#"{"a": "\u0001"}"#));
         assert!(!may_hold_control("{\"a\": \"Sơn Hà\"}".as_bytes()));
+        assert!(may_hold_whole_float(br#"{"a": 90.0}"#) && may_hold_whole_float(br#"{"a": 9e1}"#));
+        assert!(!may_hold_whole_float(br#"{"a": 90.5, "b": 90}"#) && !may_hold_whole_float(br#"{"a": 1.05}"#));
+        let mut v: Value = serde_json::from_str(r#"{"a": [90.0, 90.5, 7], "b": {"c": 1e2}}"#).unwrap();
+        assert!(whole_floats_to_integers(&mut v));
+        assert_eq!(v, serde_json::json!({"a": [90, 90.5, 7], "b": {"c": 100}}));
     }
 }

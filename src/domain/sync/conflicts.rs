@@ -16,7 +16,7 @@ use crate::access::policy::{self, filter_to_scope, Access, Area, Capability, Pri
 use crate::base::config::Secret;
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
-use crate::domain::records::{self, decode_cursor, page_limit, parse_uuid, CreateOutcome, Page, Position};
+use crate::domain::records::{self, page_limit, parse_uuid, CreateOutcome, Page, Position};
 use crate::store::db::AnyConnection;
 use crate::store::schema::sync_conflicts as sc;
 use crate::store::values::{Choice, ConflictDecision, ConflictStatus, PushType};
@@ -252,7 +252,7 @@ pub fn list_conflicts(conn: &mut AnyConnection, caller: &Caller, query: Conflict
     };
     records::fail_if_any(errors)?;
     let status = records::valid(status)?;
-    let after: Option<Position> = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<Position> = crate::domain::records::cursor_position(query.cursor.as_deref())?;
     {
         let scope = caller.scope().clone();
         let mut q = filter_to_scope!(sc::table.filter(sc::status.eq(status)).into_boxed(), sc::commune_code, &scope);

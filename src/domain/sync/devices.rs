@@ -14,7 +14,7 @@ use crate::access::caller::Caller;
 use crate::access::policy::{self, Access, Capability, Principal, Scope};
 use crate::base::error::{ApiError, Text};
 use crate::base::time::utc;
-use crate::domain::records::{self, decode_cursor, page_limit, Page, Position};
+use crate::domain::records::{self, page_limit, Page, Position};
 use crate::store::db::{self, AnyConnection};
 use crate::store::schema::{sync_devices as d, users};
 
@@ -152,7 +152,7 @@ type DeviceRow = (
 pub fn list_devices(conn: &mut AnyConnection, caller: &Caller, query: DeviceQuery) -> Result<Page<Device>, ApiError> {
     policy::authorize(caller, Capability::ReadAudit, None, Access::Read)?;
     let limit = page_limit(query.limit)?;
-    let after: Option<Position> = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<Position> = crate::domain::records::cursor_position(query.cursor.as_deref())?;
     let scope = caller.scope().clone();
     {
         let mut q = d::table

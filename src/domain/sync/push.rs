@@ -68,8 +68,8 @@ pub struct Operation {
     pub id: String,
     /// The version the device's edit is based on; absent for a new record.
     pub base_version: Option<i64>,
-    /// The record's fields, as the REST endpoint takes them (a new session, enrollment
-    /// or attendance list also names its `class_id`).
+    /// The record's fields, as the REST endpoint takes them (a new session or enrollment
+    /// also names its `class_id`; an attendance list or a drop may, and then it must match).
     #[schema(value_type = Option<Object>)]
     pub body: Option<Value>,
 }
@@ -509,6 +509,20 @@ fn form<T: serde::de::DeserializeOwned>(op: &Operation, with_id: bool, extra: &[
     Ok((value, taken))
 }
 
+/// A body that names its `class_id` (an attendance list, a dropped enrollment) must name
+/// the class the record belongs to; leaving it out is fine.
+fn class_named_is(named: Option<String>, actual: &str) -> Result<(), ApiError> {
+    let Some(named) = named else { return Ok(()) };
+    match uuid::Uuid::parse_str(named.trim()) {
+        Ok(u) if u.to_string() == actual => Ok(()),
+        _ => Err(error::validation(vec![FieldError::new(
+            "body.class_id",
+            "class_mismatch",
+            Text::new("class_id không phải lớp của bản ghi này.", "class_id is not the class this record belongs to."),
+        )])),
+    }
+}
+
 fn required_class_id(taken: Option<String>) -> Result<String, ApiError> {
     let mut errors = Vec::new();
     let raw = taken.unwrap_or_default();
@@ -590,13 +604,15 @@ fn apply_one(conn: &mut AnyConnection, w: &mut Write<'_>, secret: &Secret, op: &
             created((outcome, version))
         }
         ("enrollment", "delete") => {
-            let (f, _) = form(op, false, &["class_id"])?;
+            let (f, mut named) = form(op, false, &["class_id"])?;
             let class_id: String = enrollments::table.find(&op.id).select(enrollments::class_id).first(conn)?;
+            class_named_is(named.remove(0), &class_id)?;
             Outcome::Applied(crate::domain::enrollments::drop_enrollment_in(conn, w, class_id, op.id.clone(), &base(), f)?.1)
         }
         ("attendance", "upsert") => {
-            let (f, _) = form(op, false, &["class_id"])?;
+            let (f, mut named) = form(op, false, &["class_id"])?;
             let class_id = class_of_session(conn, &op.id)?;
+            class_named_is(named.remove(0), &class_id)?;
             Outcome::Applied(crate::domain::enrollments::put_attendance_in(conn, w, class_id, op.id.clone(), &base(), f)?.version)
         }
         ("completion", "upsert") => {
