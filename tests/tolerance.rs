@@ -116,3 +116,60 @@ async fn an_enrollment_is_dropped_without_a_body() {
         .await;
     assert_eq!((r.status, r.body["drop_reason"].as_str()), (StatusCode::OK, Some("Ốm dài ngày")), "{}", r.body);
 }
+
+/// A replayed create that means the same is the same request: lists in another order or
+/// repeated, an explicit default, `null` or `""` for a field left out. Another meaning is
+/// still 409 `id_conflict`.
+#[actix_web::test]
+async fn a_replayed_create_that_means_the_same_is_a_replay() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let team = app
+        .post(
+            "/api/v1/teams",
+            Some(&admin),
+            json!({"commune_code": QN_CAM_THANH, "name": "Tổ A", "kind": "community_tech_team", "level": "commune"}),
+        )
+        .await;
+    let class = |extra: serde_json::Value| {
+        let mut body = json!({"id": "2e6b1f4a-7c3d-4e8f-9a0b-1c2d3e4f5a6b", "commune_code": QN_CAM_THANH, "team_id": team.body["id"],
+                              "title": "VNeID", "topic_ids": ["vneid_e_identity", "online_public_services"], "mode": "in_person",
+                              "language": "vi", "start_date": "2026-01-05", "end_date": "2026-02-05", "planned_sessions": 4});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let first = app.post("/api/v1/classes", Some(&admin), class(json!({}))).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    for same in [
+        json!({"topic_ids": ["online_public_services", "vneid_e_identity"]}),
+        json!({"topic_ids": ["online_public_services", "vneid_e_identity", "online_public_services"]}),
+        json!({"interpreter_used": false, "instructor_ids": [], "min_attendance_ratio": 0.75}),
+        json!({"venue": null, "hamlet_id": "", "campaign": null}),
+    ] {
+        let r = app.post("/api/v1/classes", Some(&admin), class(same.clone())).await;
+        assert_eq!(r.status, StatusCode::OK, "{same}: {}", r.body);
+        assert_eq!(r.body["version"], 1);
+    }
+    for other in [json!({"interpreter_used": true}), json!({"topic_ids": ["vneid_e_identity"]}), json!({"title": "VNeID 2"})] {
+        let r = app.post("/api/v1/classes", Some(&admin), class(other.clone())).await;
+        assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "id_conflict"), "{other}: {}", r.body);
+    }
+    // Trainees: target groups as a set, consent for ethnicity false by default.
+    let trainee = |groups: serde_json::Value, consent: serde_json::Value| {
+        json!({"id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "commune_code": QN_CAM_THANH, "full_name": "Lò Thị Xuân", "gender": "female",
+               "birth_year": 1960, "target_groups": groups, "consent": consent})
+    };
+    let r =
+        app.post("/api/v1/trainees", Some(&admin), trainee(json!(["elderly", "farmer"]), json!({"basic": true, "method": "paper"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            "/api/v1/trainees",
+            Some(&admin),
+            trainee(json!(["farmer", "elderly"]), json!({"basic": true, "ethnicity": false, "method": "paper"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app.post("/api/v1/trainees", Some(&admin), trainee(json!(["farmer"]), json!({"basic": true, "method": "paper"}))).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "id_conflict"), "{}", r.body);
+}

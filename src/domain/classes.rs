@@ -353,7 +353,14 @@ pub(crate) fn create_class_in(
 ) -> Result<(CreateOutcome, (i64, Class)), ApiError> {
     let caller = w.caller;
     policy::authorize(caller, Capability::RecordClasses, None, Access::Write)?;
-    let digest = records::digest(&form);
+    let digest = records::digest_with(
+        &form,
+        &[
+            ("interpreter_used", serde_json::json!(false)),
+            ("instructor_ids", serde_json::json!([])),
+            ("min_attendance_ratio", serde_json::json!(DEFAULT_MIN_ATTENDANCE)),
+        ],
+    );
     let mut errors = Vec::new();
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let title = records::required_text("title", &form.title, 300, &mut errors);
@@ -403,7 +410,7 @@ pub(crate) fn create_class_in(
             classes::updated_at.eq(w.now),
             classes::deleted_at.eq(None::<NaiveDateTime>),
             classes::change_seq.eq(seq),
-            classes::create_digest.eq(&digest),
+            classes::create_digest.eq(digest.stored()),
             classes::commune_code.eq(&commune),
             classes::hamlet_id.eq(&hamlet_id),
             classes::team_id.eq(&team_id),

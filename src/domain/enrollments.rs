@@ -194,7 +194,7 @@ pub(crate) fn create_enrollment_in(
             enrollments::updated_at.eq(w.now),
             enrollments::deleted_at.eq(None::<NaiveDateTime>),
             enrollments::change_seq.eq(seq),
-            enrollments::create_digest.eq(&digest),
+            enrollments::create_digest.eq(digest.stored()),
             enrollments::class_id.eq(&class_id),
             enrollments::trainee_id.eq(&trainee_id),
             enrollments::commune_code.eq(&class.commune_code),

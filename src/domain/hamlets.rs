@@ -166,7 +166,7 @@ pub fn create_hamlet(
                     hamlets::updated_at.eq(w.now),
                     hamlets::deleted_at.eq(None::<NaiveDateTime>),
                     hamlets::change_seq.eq(seq),
-                    hamlets::create_digest.eq(&digest),
+                    hamlets::create_digest.eq(digest.stored()),
                     hamlets::commune_code.eq(&code),
                     hamlets::name.eq(&name),
                     hamlets::kind.eq(kind),

@@ -248,7 +248,7 @@ pub fn create_member(
                     team_members::updated_at.eq(w.now),
                     team_members::deleted_at.eq(None::<NaiveDateTime>),
                     team_members::change_seq.eq(seq),
-                    team_members::create_digest.eq(&digest),
+                    team_members::create_digest.eq(digest.stored()),
                     team_members::team_id.eq(&team_id),
                     team_members::commune_code.eq(&team.commune_code),
                     team_members::full_name.eq(&full_name),

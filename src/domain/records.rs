@@ -7,22 +7,88 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use utoipa::ToSchema;
 
 use crate::access::caller::{Caller, RequestMeta};
 use crate::access::policy::{Area, Principal};
+use serde_json::Value;
+
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::db::{self, AnyConnection, ChangeSeq};
 use crate::store::rows::ClassRow;
 
-/// SHA-256 of the canonical JSON of a create request (the typed form, so key order and
-/// whitespace do not matter). A create re-sent with the same id and the same body is a
-/// replay; with another body it is a conflict.
-pub fn digest<T: Serialize>(form: &T) -> String {
-    let bytes = serde_json::to_vec(form).unwrap_or_default();
+/// SHA-256 of a value's JSON, hex.
+pub fn plain_digest<T: Serialize>(value: &T) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
     Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The fingerprint of a create request that decides whether a create re-sent with the same
+/// id is a replay (200, the stored record) or a conflict (409 `id_conflict`). Requests that
+/// mean the same are the same: it is taken over the typed form (key order and whitespace do
+/// not matter) with absent, `null` and `""` alike, every list taken as the set it is (order
+/// and repeats do not matter: every list of a create form is a set), and each field the
+/// form gives a default taken with that default when left out (`"interpreter_used": false`
+/// is the same as no `interpreter_used`).
+#[derive(Debug, Clone)]
+pub struct Digest {
+    canonical: String,
+    /// The digest records created before this rule carry (the form's JSON as it came).
+    legacy: String,
+}
+
+impl Digest {
+    /// What a new record stores.
+    pub fn stored(&self) -> &str {
+        &self.canonical
+    }
+
+    fn matches(&self, stored: &str) -> bool {
+        stored == self.canonical || stored == self.legacy
+    }
+}
+
+pub fn digest<T: Serialize>(form: &T) -> Digest {
+    digest_with(form, &[])
+}
+
+/// [`digest`] for a form with defaults: (`field` or `parent.field`, default value).
+pub fn digest_with<T: Serialize>(form: &T, defaults: &[(&str, Value)]) -> Digest {
+    let mut value = serde_json::to_value(form).unwrap_or_default();
+    for (path, default) in defaults {
+        let mut at = &mut value;
+        let mut parts = path.split('.').peekable();
+        while let Some(part) = parts.next() {
+            let Some(object) = at.as_object_mut() else { break };
+            if parts.peek().is_none() {
+                let slot = object.entry(part.to_owned()).or_insert(Value::Null);
+                if slot.is_null() {
+                    *slot = default.clone();
+                }
+                break;
+            }
+            at = object.entry(part.to_owned()).or_insert(Value::Null);
+        }
+    }
+    canonical(&mut value);
+    Digest { canonical: plain_digest(&value), legacy: plain_digest(form) }
+}
+
+fn canonical(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.retain(|_, x| !(x.is_null() || x.as_str() == Some("")));
+            map.values_mut().for_each(canonical);
+        }
+        Value::Array(items) => {
+            items.iter_mut().for_each(canonical);
+            items.sort_by_key(|x| x.to_string());
+            items.dedup();
+        }
+        _ => {}
+    }
 }
 
 /// The id of a new record: the client's UUID (normalised) or a new one.
@@ -53,7 +119,7 @@ pub enum CreateOutcome {
 /// `existing` also carries the stored record's parent. A record of another parent under
 /// the same id is never a replay — answering it would show a record the URL does not
 /// lead to — but the conflict a new create with a used id gets.
-pub fn check_replay_in(existing: Option<(String, bool, String)>, parent: &str, digest: &str) -> Result<CreateOutcome, ApiError> {
+pub fn check_replay_in(existing: Option<(String, bool, String)>, parent: &str, digest: &Digest) -> Result<CreateOutcome, ApiError> {
     match existing {
         Some((_, _, p)) if p != parent => check_replay(Some((String::new(), false)), digest),
         other => check_replay(other.map(|(d, deleted, _)| (d, deleted)), digest),
@@ -61,11 +127,11 @@ pub fn check_replay_in(existing: Option<(String, bool, String)>, parent: &str, d
 }
 
 /// `existing`: (digest, deleted?) of a stored record with the requested id.
-pub fn check_replay(existing: Option<(String, bool)>, digest: &str) -> Result<CreateOutcome, ApiError> {
+pub fn check_replay(existing: Option<(String, bool)>, digest: &Digest) -> Result<CreateOutcome, ApiError> {
     match existing {
         None => Ok(CreateOutcome::New),
-        Some((d, false)) if d == digest => Ok(CreateOutcome::Replay),
-        Some((d, true)) if d == digest => Err(error::gone_record()),
+        Some((d, false)) if digest.matches(&d) => Ok(CreateOutcome::Replay),
+        Some((d, true)) if digest.matches(&d) => Err(error::gone_record()),
         Some(_) => Err(error::conflict(
             "id_conflict",
             Text::new(

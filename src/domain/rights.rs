@@ -439,7 +439,7 @@ pub fn create_certificate(
                         platform_certificates::updated_at.eq(w.now),
                         platform_certificates::deleted_at.eq(None::<NaiveDateTime>),
                         platform_certificates::change_seq.eq(seq),
-                        platform_certificates::create_digest.eq(&digest),
+                        platform_certificates::create_digest.eq(digest.stored()),
                         platform_certificates::trainee_id.eq(&trainee_id),
                         platform_certificates::commune_code.eq(&t.commune_code),
                         platform_certificates::certificate_ref.eq(&cref),

@@ -134,7 +134,7 @@ pub(crate) fn create_session_in(
 ) -> Result<(CreateOutcome, SessionRow), ApiError> {
     let caller = w.caller;
     policy::authorize(caller, Capability::RecordClasses, None, Access::Write)?;
-    let digest = records::digest(&form);
+    let digest = records::digest_with(&form, &[("topic_ids", serde_json::json!([]))]);
     let mut errors = Vec::new();
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let held_on = records::date("held_on", &form.held_on, &mut errors);
@@ -166,7 +166,7 @@ pub(crate) fn create_session_in(
             class_sessions::updated_at.eq(w.now),
             class_sessions::deleted_at.eq(None::<NaiveDateTime>),
             class_sessions::change_seq.eq(seq),
-            class_sessions::create_digest.eq(&digest),
+            class_sessions::create_digest.eq(digest.stored()),
             class_sessions::class_id.eq(&class_id),
             class_sessions::commune_code.eq(&class.commune_code),
             class_sessions::held_on.eq(held_on),

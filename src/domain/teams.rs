@@ -176,7 +176,7 @@ pub fn create_team(
     form: NewTeam,
 ) -> Result<(CreateOutcome, Team), ApiError> {
     policy::authorize(caller, Capability::ManageTeams, None, Access::Write)?;
-    let digest = records::digest(&form);
+    let digest = records::digest_with(&form, &[("active", serde_json::json!(true))]);
     let mut errors = Vec::new();
     let id = records::new_record_id(form.id.as_deref(), &mut errors);
     let name = records::required_text("name", &form.name, 200, &mut errors);
@@ -219,7 +219,7 @@ pub fn create_team(
                     teams::updated_at.eq(w.now),
                     teams::deleted_at.eq(None::<NaiveDateTime>),
                     teams::change_seq.eq(seq),
-                    teams::create_digest.eq(&digest),
+                    teams::create_digest.eq(digest.stored()),
                     teams::commune_code.eq(&commune),
                     teams::hamlet_id.eq(&hamlet_id),
                     teams::name.eq(&name),

@@ -369,7 +369,7 @@ pub(crate) fn create_in(
     let (gender, method) = (records::valid(gender)?, records::valid(method)?);
     // The replay digest must not become a second, brute-forceable copy of the ID number.
     form.personal_id = pid.as_ref().map(|(h, _)| h.clone());
-    let digest = records::digest(&form);
+    let digest = records::digest_with(&form, &[("target_groups", serde_json::json!([])), ("consent.ethnicity", serde_json::json!(false))]);
     let commune = form.commune_code.trim().to_owned();
     let consent_at = form.consent.obtained_at.map(|t| crate::store::db::truncate_micros(t.naive_utc()));
     let birth_year = form.birth_year;
@@ -398,7 +398,7 @@ pub(crate) fn create_in(
                 trainees::updated_at.eq(w.now),
                 trainees::deleted_at.eq(None::<NaiveDateTime>),
                 trainees::change_seq.eq(seq),
-                trainees::create_digest.eq(&digest),
+                trainees::create_digest.eq(digest.stored()),
                 trainees::commune_code.eq(&commune),
                 trainees::hamlet_id.eq(&hamlet_id),
                 trainees::full_name.eq(&full_name),

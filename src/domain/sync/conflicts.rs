@@ -216,7 +216,7 @@ pub fn report_conflict(
                         sc::version.eq(1i64),
                         sc::created_at.eq(w.now),
                         sc::updated_at.eq(w.now),
-                        sc::create_digest.eq(&digest),
+                        sc::create_digest.eq(digest.stored()),
                         sc::account_id.eq(&caller.user.id),
                         sc::device_id.eq(&device),
                         sc::commune_code.eq(&current.commune),

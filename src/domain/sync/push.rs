@@ -291,7 +291,7 @@ fn apply_batch(
                 continue;
             }
         };
-        let digest = records::digest(&op);
+        let digest = records::plain_digest(&op);
         if let Some(k) = known.get(&op.op_id) {
             let mut r = OpResult::new(index, Some(op.op_id.clone()), OpStatus::Duplicate);
             if k.account_id == w.caller.user.id && k.digest == digest {
