@@ -70,13 +70,7 @@ async fn clients_that_differ_in_form_but_not_meaning_are_understood() {
 async fn an_enrollment_is_dropped_without_a_body() {
     let app = app().await;
     let admin = app.admin_token().await;
-    let team = app
-        .post(
-            "/api/v1/teams",
-            Some(&admin),
-            json!({"commune_code": QN_CAM_THANH, "name": "Tổ A", "kind": "community_tech_team", "level": "commune"}),
-        )
-        .await;
+    let team = app.post("/api/v1/teams", Some(&admin), team_body()).await;
     let class = app
         .post(
             "/api/v1/classes",
@@ -124,13 +118,7 @@ async fn an_enrollment_is_dropped_without_a_body() {
 async fn a_replayed_create_that_means_the_same_is_a_replay() {
     let app = app().await;
     let admin = app.admin_token().await;
-    let team = app
-        .post(
-            "/api/v1/teams",
-            Some(&admin),
-            json!({"commune_code": QN_CAM_THANH, "name": "Tổ A", "kind": "community_tech_team", "level": "commune"}),
-        )
-        .await;
+    let team = app.post("/api/v1/teams", Some(&admin), team_body()).await;
     let class = |extra: serde_json::Value| {
         let mut body = json!({"id": "2e6b1f4a-7c3d-4e8f-9a0b-1c2d3e4f5a6b", "commune_code": QN_CAM_THANH, "team_id": team.body["id"],
                               "title": "VNeID", "topic_ids": ["vneid_e_identity", "online_public_services"], "mode": "in_person",
@@ -172,4 +160,8 @@ async fn a_replayed_create_that_means_the_same_is_a_replay() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = app.post("/api/v1/trainees", Some(&admin), trainee(json!(["farmer"]), json!({"basic": true, "method": "paper"}))).await;
     assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "id_conflict"), "{}", r.body);
+}
+
+fn team_body() -> serde_json::Value {
+    json!({"commune_code": QN_CAM_THANH, "name": "Tổ A", "kind": "community_tech_team", "level": "commune"})
 }
