@@ -1,10 +1,10 @@
 //! Both backends end with the same tables and columns (with the same nullability), and
 //! both migration folders hold the same migration names. The expected list is committed in
-//! tests/schema_columns.txt, so the SQLite-only run and the PostgreSQL run each check
+//! tests/api/schema_columns.txt, so the SQLite-only run and the PostgreSQL run each check
 //! their backend against the same list.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
@@ -53,7 +53,7 @@ fn check(db: &common::TestDb) {
     assert_eq!(
         actual,
         expected(),
-        "{} schema differs from tests/schema_columns.txt; a migration changed one backend only?\nactual:\n{}",
+        "{} schema differs from tests/api/schema_columns.txt; a migration changed one backend only?\nactual:\n{}",
         db.url.backend_name(),
         actual.join("\n")
     );

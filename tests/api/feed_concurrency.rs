@@ -7,7 +7,7 @@
 //! fresh snapshot of its scope, record by record, version by version, body by body.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,7 +3,7 @@
 //! cursor pages, audit) and the whole role × endpoint × own/foreign-commune matrix.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};

@@ -4,7 +4,7 @@
 //! optional header is an absent one; a drop can come without a body.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;

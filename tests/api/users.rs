@@ -2,7 +2,7 @@
 //! writes outside the scope), validation, preconditions and the audit trail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;

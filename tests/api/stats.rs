@@ -7,7 +7,7 @@
 //! records recounted independently (tests/common/recount.rs), also after a report is closed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::http::StatusCode;
 use common::recount::{check_everything, check_report, Area, Asker, Query, Records};

@@ -3,7 +3,7 @@
 //! reports it, and converges with the server after a pull.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -2,7 +2,7 @@
 //! while the first is in progress, per-account keys, no storage of secrets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;

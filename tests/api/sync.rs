@@ -2,7 +2,7 @@
 //! when a record leaves the scope, expired cursors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::http::StatusCode;
 use base64::Engine;

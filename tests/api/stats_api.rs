@@ -3,7 +3,7 @@
 //! read (perturbed person counts; the attacks are in tests/stats_privacy.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::http::StatusCode;
 use common::*;

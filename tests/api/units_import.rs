@@ -2,7 +2,7 @@
 //! list in one transaction and refuses bad files with the line number.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use diesel::prelude::*;
 use hocvuso::domain::units::{import_csv, ImportReport};
@@ -20,7 +20,7 @@ async fn official_lists_are_loaded_on_first_start() {
         units::table.find("00004").select((units::name, units::kind, units::search_name)).first(&mut conn).unwrap();
     assert_eq!((name.as_str(), kind.as_str(), search.as_str()), ("Ba Đình", "ward", "ba dinh"));
     // Quảng Ngãi's list is the same as the national one for province 51.
-    let qn_file = include_str!("../reference/quang-ngai-units.csv").lines().count() - 1;
+    let qn_file = include_str!("../../reference/quang-ngai-units.csv").lines().count() - 1;
     assert_eq!(qn_file, 96);
 }
 
@@ -39,7 +39,7 @@ async fn import_upserts_and_reports() {
     let r = import_csv(&mut conn, csv, None).unwrap();
     assert_eq!(r.unchanged, 3);
     // The Quảng Ngãi file has no province column: --province says it.
-    let r = import_csv(&mut conn, include_str!("../reference/quang-ngai-units.csv"), Some("51")).unwrap();
+    let r = import_csv(&mut conn, include_str!("../../reference/quang-ngai-units.csv"), Some("51")).unwrap();
     assert_eq!(r.unchanged, 96);
     // A province list.
     let r = import_csv(&mut conn, "code,name,type\n01,Thủ đô Hà Nội,municipality\n", None).unwrap();

@@ -11,7 +11,7 @@
 //! every published value that it is never 1 or 2 and always the same for the same people.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 //! admins, visibly in its audit log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::http::StatusCode;
 use common::*;

@@ -3,7 +3,7 @@
 //! every read logged, export and erase end to end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};

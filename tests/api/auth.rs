@@ -1,7 +1,7 @@
 //! Sign-in, tokens, sessions, throttling and password changes, end to end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;

@@ -1,7 +1,7 @@
 //! One test against a real listening server over TCP: compression, request ids, sign-in.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::HttpServer;
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! default build.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use clap::Parser;
 use hocvuso::cli::Cli;

@@ -3,7 +3,7 @@
 //! concurrent pushers, device records, and the officers' conflict queue.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;

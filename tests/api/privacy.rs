@@ -3,7 +3,7 @@
 //! whole database for the values, so they do not depend on a list of places to look.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
