@@ -49,7 +49,8 @@ pub fn bootstrap(config: Config) -> Result<web::Data<AppState>, String> {
     ensure_initial_admin(&mut conn, &config)?;
     drop(conn);
     let jwt = JwtKeys::new(&config.jwt_secret);
-    Ok(web::Data::new(AppState { db, config: Arc::new(config), jwt, passwords, access_log: Default::default() }))
+    let metrics = crate::http::metrics::Metrics::new()?;
+    Ok(web::Data::new(AppState { db, config: Arc::new(config), jwt, passwords, access_log: Default::default(), metrics }))
 }
 
 /// The secrets whose fingerprints the database keeps (README, "Backup and restore").
@@ -172,8 +173,14 @@ pub fn build(
         .wrap(Compress::default())
 }
 
-/// Serves until SIGTERM/SIGINT, then finishes in-flight requests (up to 30 s).
-pub async fn serve(state: web::Data<AppState>, listener: std::net::TcpListener) -> std::io::Result<()> {
+/// Serves until SIGTERM/SIGINT, then finishes in-flight requests (up to 30 s). With a
+/// metrics listener (`HOCVUSO_METRICS_BIND`), a second, one-worker server answers only
+/// `GET /metrics` there, without a token.
+pub async fn serve(
+    state: web::Data<AppState>,
+    listener: std::net::TcpListener,
+    metrics: Option<std::net::TcpListener>,
+) -> std::io::Result<()> {
     let bind = state.config.bind.clone();
     let workers = match state.config.workers {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -203,6 +210,27 @@ pub async fn serve(state: web::Data<AppState>, listener: std::net::TcpListener) 
             }
         }
     });
+    let metrics_server = match metrics {
+        Some(listener) => {
+            let state = state.clone();
+            tracing::info!(bind = %state.config.metrics_bind.as_deref().unwrap_or(""), "metrics at /metrics");
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(state.clone())
+                    .route("/metrics", web::get().to(crate::http::ops::get_metrics_open))
+                    .default_service(web::to(routes::unknown_route))
+                    .wrap(from_fn(middleware::request_context))
+            })
+            .workers(1)
+            .shutdown_timeout(5)
+            .listen(listener)?
+            .run();
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            Some(handle)
+        }
+        None => None,
+    };
     let last = state.clone();
     let server = HttpServer::new(move || build(state.clone()))
         .workers(workers)
@@ -211,6 +239,9 @@ pub async fn serve(state: web::Data<AppState>, listener: std::net::TcpListener) 
         .listen(listener)?
         .run();
     let result = server.await;
+    if let Some(handle) = metrics_server {
+        handle.stop(true).await;
+    }
     if let Err(e) = last.access_log.flush(&last.db).await {
         tracing::error!(cause = %e, "writing the access log at shutdown failed");
     }

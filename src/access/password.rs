@@ -149,8 +149,60 @@ pub fn hash_blocking(password: &str) -> Result<String, String> {
     hasher().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| e.to_string())
 }
 
-/// The password policy: 10–128 characters, not a well-known password, not the username,
-/// not one character repeated. Returns the failures for `field`.
+/// Words Vietnamese users build weak passwords from, handed to the strength estimator as
+/// extra dictionary words: it knows English words and names, not `matkhau` (mật khẩu,
+/// "password"), `anhyeuem` ("I love you") or the movement's own names, so without them
+/// `Matkhau@123` scores as strong.
+const VIETNAMESE_WEAK_WORDS: &[&str] = &[
+    "matkhau",
+    "matkhaumoi",
+    "mk",
+    "anhyeuem",
+    "emyeuanh",
+    "yeuem",
+    "yeuanh",
+    "iuem",
+    "anhiuem",
+    "emiuanh",
+    "vietnam",
+    "hocvuso",
+    "binhdan",
+    "binhdanhocvuso",
+    "hocvu",
+    "quangngai",
+    "hanoi",
+    "saigon",
+    "hochiminh",
+    "danang",
+    "congnghe",
+    "congnghso",
+    "conghengso",
+    "chuyendoiso",
+    "doanthanhnien",
+    "xinchao",
+    "admin",
+    "quantri",
+    "nguyen",
+    "tran",
+    "pham",
+    "hoang",
+    "huynh",
+    "phan",
+    "dang",
+    "bui",
+    "ngo",
+    "vo",
+    "duong",
+    "ly",
+    "abc",
+    "abcd",
+    "qwerty",
+];
+
+/// The password policy: 10–128 characters, not the username, and hard to guess by a real
+/// strength estimator (zxcvbn, score 3 of 4: about 10^8 guesses or more), which also knows
+/// the Vietnamese words above, the user's name and a list of passwords seen in use.
+/// Returns the failures for `field`.
 pub fn check_policy(field: &str, password: &str, username: &str) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let len = password.chars().count();
@@ -160,28 +212,51 @@ pub fn check_policy(field: &str, password: &str, username: &str) -> Vec<FieldErr
             "too_short",
             Text::new(format!("Mật khẩu cần ít nhất {MIN_LENGTH} ký tự."), format!("The password needs at least {MIN_LENGTH} characters.")),
         ));
+        return errors;
     } else if len > MAX_LENGTH {
         errors.push(FieldError::new(
             field,
             "too_long",
             Text::new(format!("Mật khẩu tối đa {MAX_LENGTH} ký tự."), format!("The password may have at most {MAX_LENGTH} characters.")),
         ));
+        return errors;
     }
     let lower = password.to_lowercase();
-    let first = lower.chars().next();
-    let repeated = first.is_some_and(|f| lower.chars().all(|c| c == f));
     let has_username = !username.is_empty() && lower.contains(&username.to_lowercase());
-    if DENY_LIST.contains(&lower.as_str()) || repeated || has_username {
+    if DENY_LIST.contains(&lower.as_str()) || has_username {
         errors.push(FieldError::new(
             field,
             "too_common",
             Text::new(
-                "Mật khẩu quá dễ đoán (phổ biến, lặp ký tự hoặc chứa tên đăng nhập).",
-                "The password is too easy to guess (common, repeated characters or contains the username).",
+                "Mật khẩu quá dễ đoán (mật khẩu phổ biến hoặc chứa tên đăng nhập).",
+                "The password is too easy to guess (a common password or contains the username).",
+            ),
+        ));
+    } else if !strong_enough(password, username) {
+        errors.push(FieldError::new(
+            field,
+            "too_weak",
+            Text::new(
+                "Mật khẩu quá dễ đoán: tránh từ quen thuộc (matkhau, anhyeuem, tên riêng), dãy số, ký tự lặp; \
+                 dùng một cụm vài từ không liên quan, ví dụ \"Đồi-chè-xanh-bên-suối\".",
+                "The password is too easy to guess: avoid familiar words (matkhau, anhyeuem, names), sequences and \
+                 repeated characters; use a phrase of a few unrelated words, e.g. \"Đồi-chè-xanh-bên-suối\".",
             ),
         ));
     }
     errors
+}
+
+/// zxcvbn's estimate, with the Vietnamese words, the deny list and the username as extra
+/// dictionary words. Diacritics are stripped first as well: `Mậtkhẩu@123` is as weak as
+/// `Matkhau@123` (both forms are judged, the weaker counts).
+fn strong_enough(password: &str, username: &str) -> bool {
+    let mut inputs: Vec<&str> = VIETNAMESE_WEAK_WORDS.iter().chain(DENY_LIST).copied().collect();
+    if !username.is_empty() {
+        inputs.push(username);
+    }
+    let plain = crate::base::text::fold(password);
+    [password, plain.as_str()].iter().all(|p| u8::from(zxcvbn::zxcvbn(p, &inputs).score()) >= 3)
 }
 
 #[cfg(test)]
@@ -192,8 +267,11 @@ mod tests {
     fn policy() {
         assert!(check_policy("p", "Đồi-chè-xanh-2026", "lan").is_empty());
         assert_eq!(check_policy("p", "short", "lan")[0].code, "too_short");
+        assert!(check_policy("p", "Bốn-con-mèo-ngủ-trưa", "lan").is_empty());
         assert_eq!(check_policy("p", "MatKhau123", "lan")[0].code, "too_common");
-        assert_eq!(check_policy("p", "aaaaaaaaaaaa", "lan")[0].code, "too_common");
+        for weak in ["aaaaaaaaaaaa", "Matkhau@123", "Abc@123456", "Mậtkhẩu@2026", "Anhyeuem@1", "Vietnam@2025", "Qwerty@12345"] {
+            assert_eq!(check_policy("p", weak, "lan").first().map(|e| e.code.as_str()), Some("too_weak"), "{weak}");
+        }
         assert_eq!(check_policy("p", "nguyenlan-2026", "nguyenlan")[0].code, "too_common");
     }
 }

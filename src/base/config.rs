@@ -100,6 +100,17 @@ pub struct ConfigArgs {
     /// Throttling window and lock-out, in seconds.
     #[arg(long, env = "HOCVUSO_THROTTLE_WINDOW", default_value_t = 900, global = true)]
     pub throttle_window: i64,
+
+    /// Serve Prometheus metrics, without a token, at /metrics on this separate HOST:PORT
+    /// only (e.g. 127.0.0.1:9464, reachable by the scraper alone). Unset: no metrics listener.
+    #[arg(long, env = "HOCVUSO_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
+
+    /// Serve Prometheus metrics at /metrics on the API's own address to requests bearing
+    /// `Authorization: Bearer <this token>` (at least 32 bytes). Unset (and no
+    /// HOCVUSO_METRICS_BIND): metrics are off.
+    #[arg(long, env = "HOCVUSO_METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,6 +161,10 @@ pub struct Config {
     pub throttle_user_failures: i32,
     pub throttle_addr_failures: i32,
     pub throttle_window: i64,
+    /// A separate address serving only /metrics, open (`HOCVUSO_METRICS_BIND`).
+    pub metrics_bind: Option<String>,
+    /// The bearer token for /metrics on the API's address (`HOCVUSO_METRICS_TOKEN`).
+    pub metrics_token: Option<Secret>,
 }
 
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -206,6 +221,25 @@ impl ConfigArgs {
             None => load_or_create_secret(&self.data_dir, "id-hash-secret")?,
         };
         positive("HOCVUSO_SYNC_HORIZON_DAYS", self.sync_horizon_days)?;
+        let metrics_bind = self.metrics_bind.as_deref().map(str::trim).filter(|b| !b.is_empty());
+        if let Some(bind) = metrics_bind {
+            let addr = bind
+                .parse::<std::net::SocketAddr>()
+                .map_err(|_| format!("HOCVUSO_METRICS_BIND must be HOST:PORT with an IP address, e.g. 127.0.0.1:9464; got `{bind}`"))?;
+            if self.bind.parse::<std::net::SocketAddr>().is_ok_and(|api| api.port() == addr.port() && addr.port() != 0) {
+                return Err(format!("HOCVUSO_METRICS_BIND ({bind}) must use another port than HOCVUSO_BIND ({})", self.bind));
+            }
+        }
+        let metrics_token = match self.metrics_token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            Some(t) if t.len() < MIN_SECRET_BYTES => {
+                return Err(format!(
+                    "HOCVUSO_METRICS_TOKEN is {} bytes; it must be at least {MIN_SECRET_BYTES} (e.g. `openssl rand -hex 32`)",
+                    t.len()
+                ))
+            }
+            Some(t) => Some(Secret::new(t.as_bytes().to_vec())),
+            None => None,
+        };
         let zone = crate::base::time::parse_zone(&self.time_zone).ok_or_else(|| {
             format!("HOCVUSO_TIME_ZONE must be Asia/Ho_Chi_Minh, UTC or an offset such as +07:00; got `{}`", self.time_zone)
         })?;
@@ -230,6 +264,8 @@ impl ConfigArgs {
             throttle_user_failures: self.throttle_user_failures,
             throttle_addr_failures: self.throttle_addr_failures,
             throttle_window: self.throttle_window,
+            metrics_bind: metrics_bind.map(str::to_owned),
+            metrics_token,
         })
     }
 }

@@ -116,7 +116,8 @@ pub struct Problem {
     /// For `precondition_failed`: the record's current version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
-    /// For `too_many_attempts`: seconds to wait (also in `Retry-After`).
+    /// Seconds to wait before trying again (also in `Retry-After`): `too_many_attempts`,
+    /// `service_unavailable`, `storage_full`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
     /// For `record_merged`: the id of the record this one was merged into.
@@ -203,6 +204,7 @@ impl ApiError {
             ),
         );
         e.cause = Some(cause.into());
+        e.retry_after = Some(5);
         e
     }
 
@@ -335,6 +337,7 @@ pub fn storage_full(cause: impl Into<String>) -> ApiError {
         ),
     );
     e.cause = Some(cause.into());
+    e.retry_after = Some(60);
     e
 }
 

@@ -292,9 +292,15 @@ fn execute(cli: Cli) -> Result<(), String> {
             let listener = std::net::TcpListener::bind(&config.bind).map_err(|e| {
                 format!("cannot listen on {} (HOCVUSO_BIND): {e}; stop what uses it or choose another address", config.bind)
             })?;
+            let metrics = match &config.metrics_bind {
+                Some(bind) => Some(std::net::TcpListener::bind(bind).map_err(|e| {
+                    format!("cannot listen on {bind} (HOCVUSO_METRICS_BIND): {e}; stop what uses it or choose another address")
+                })?),
+                None => None,
+            };
             let state = crate::server::bootstrap(config)?;
             tracing::info!(ms = started.elapsed().as_millis() as u64, "ready");
-            actix_web::rt::System::new().block_on(crate::server::serve(state, listener)).map_err(|e| format!("server: {e}"))
+            actix_web::rt::System::new().block_on(crate::server::serve(state, listener, metrics)).map_err(|e| format!("server: {e}"))
         }
         Command::Migrate => {
             let config = cli.config.resolve()?;

@@ -607,9 +607,9 @@ pub(crate) fn cancel_class_in(
     let row = load_class(conn, &id)?;
     let area = Area::of_commune(conn, &row.commune_code)?;
     policy::authorize(caller, Capability::RecordClasses, Some(&area), Access::Write)?;
-    if if_match.is_present() {
-        if_match.check(row.version)?;
-    }
+    // Like every change: a phone with a stale copy cannot cancel a class someone has
+    // just edited without seeing the edit first.
+    if_match.check(row.version)?;
     if !matches!(row.status, ClassStatus::Planned | ClassStatus::Ongoing) {
         return Err(invalid_transition(row.status, ClassStatus::Cancelled));
     }

@@ -38,6 +38,11 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
+    /// Entries waiting to be written.
+    pub fn buffered(&self) -> usize {
+        self.buffer.lock().map(|b| b.len()).unwrap_or(0)
+    }
+
     /// Queues one entry (never blocks on the database).
     pub fn record(&self, caller: &Caller, request_id: &str, action: &str, entity: &str, entity_id: Option<&str>, rows: usize) {
         let entry = AccessEntry {

@@ -286,7 +286,9 @@ pub struct UnitQuery {
     #[param(rename = "type", value_type = Option<UnitKind>)]
     pub kind: Option<Choice<UnitKind>>,
     /// Name search without diacritics and with either tone-mark placement ("son ha" finds
-    /// Sơn Hà and Sơn Hạ; "thuy" finds Thủy and Thuỷ).
+    /// Sơn Hà and Sơn Hạ; "thuy" finds Thủy and Thuỷ). Ranked: the name itself first, then
+    /// names that start with it, then names with a word that starts with it, then the rest;
+    /// by code within each.
     pub q: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -316,17 +318,48 @@ pub fn list_units(conn: &mut AnyConnection, q: UnitQuery) -> Result<Page<Unit>, 
     if let Some(k) = kind {
         query = query.filter(units::kind.eq(k));
     }
-    if let Some(text) = q.q.as_deref().map(fold).filter(|t| !t.is_empty()) {
-        // `search_name` is stored folded, so a LIKE on it is diacritic-insensitive on
-        // both backends; % and _ in the input are escaped.
-        let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        query = query.filter(units::search_name.like(pattern).escape('\\'));
+    let Some(text) = q.q.as_deref().map(fold).filter(|t| !t.is_empty()) else {
+        if let Some(Position(code, _)) = after {
+            query = query.filter(units::code.gt(code));
+        }
+        let rows: Vec<UnitTuple> = query.order(units::code).limit(limit + 1).load(conn)?;
+        return records::page(rows, limit, |r| Position(r.0.clone(), String::new()), |r| Ok(unit_view(r)));
+    };
+    // `search_name` is stored folded, so a LIKE on it is diacritic-insensitive on both
+    // backends; % and _ in the input are escaped. The matches of a name search are few
+    // (a few hundred of 3,321 units at most), so they are ranked here, in memory, and the
+    // cursor carries (code, rank).
+    let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let mut rows: Vec<(u8, UnitTuple)> = query
+        .filter(units::search_name.like(pattern).escape('\\'))
+        .load::<UnitTuple>(conn)?
+        .into_iter()
+        .map(|r| (name_rank(&fold(&r.1), &text), r))
+        .collect();
+    rows.sort_by(|a, b| (a.0, &a.1 .0).cmp(&(b.0, &b.1 .0)));
+    let start = match &after {
+        Some(Position(code, rank)) => {
+            let rank: u8 = rank.parse().unwrap_or(0);
+            rows.iter().position(|(r, t)| (*r, t.0.as_str()) > (rank, code.as_str())).unwrap_or(rows.len())
+        }
+        None => 0,
+    };
+    let rows: Vec<(u8, UnitTuple)> = rows.into_iter().skip(start).take(limit as usize + 1).collect();
+    records::page(rows, limit, |(rank, r)| Position(r.0.clone(), rank.to_string()), |(_, r)| Ok(unit_view(r)))
+}
+
+/// How well a folded name matches a folded search text: 0 the name itself, 1 the name
+/// starts with it, 2 a word of the name starts with it, 3 it is inside a word.
+fn name_rank(name: &str, text: &str) -> u8 {
+    if name == text {
+        0
+    } else if name.starts_with(text) {
+        1
+    } else if name.match_indices(text).any(|(i, _)| i == 0 || name.as_bytes()[i - 1] == b' ') {
+        2
+    } else {
+        3
     }
-    if let Some(Position(code, _)) = after {
-        query = query.filter(units::code.gt(code));
-    }
-    let rows: Vec<UnitTuple> = query.order(units::code).limit(limit + 1).load(conn)?;
-    records::page(rows, limit, |r| Position(r.0.clone(), String::new()), |r| Ok(unit_view(r)))
 }
 
 /// One unit, with the number of hamlets, teams, classes and trainees in it. Only inside the

@@ -106,10 +106,10 @@ pub async fn update_class(
     Ok(ok_with_etag(version, &body))
 }
 
-/// Cancel a planned or ongoing class, with the reason. `If-Match` is checked when sent.
+/// Cancel a planned or ongoing class, with the reason. Needs `If-Match`, like every change.
 #[utoipa::path(
     post, path = "/api/v1/classes/{id}/cancel", tag = "classes", request_body = CancelForm,
-    params(("id" = String, Path, description = "Class id")),
+    params(("id" = String, Path, description = "Class id"), ("If-Match" = String, Header, description = "ETag you read")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Cancelled", body = Class),
@@ -119,6 +119,7 @@ pub async fn update_class(
         (status = 409, description = "The class is completed or already cancelled", body = Problem, content_type = "application/problem+json"),
         (status = 412, response = StaleVersion),
         (status = 422, description = "Missing reason", body = Problem, content_type = "application/problem+json"),
+        (status = 428, response = MissingIfMatch),
     )
 )]
 pub async fn cancel_class(
@@ -130,6 +131,7 @@ pub async fn cancel_class(
     form: web::Json<CancelForm>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_uuid(&path)?;
+    if_match.require()?;
     let (version, body) = state
         .db
         .run(move |conn| records::in_write_tx(conn, &caller, &meta, |conn, w| cancel_class_in(conn, w, id, &if_match, form.into_inner())))

@@ -188,6 +188,9 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let header = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().map(str::to_owned));
+        // The request's span (request_context's): every later log line of the request names
+        // the account.
+        let span = tracing::Span::current();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = match header {
@@ -199,7 +202,9 @@ impl FromRequest for Caller {
                 },
             };
             let claims = state.jwt.verify(&token)?;
-            state.db.run(move |conn| caller::load_caller(conn, &claims.sub, &claims.sid)).await
+            let caller = state.db.run(move |conn| caller::load_caller(conn, &claims.sub, &claims.sid)).await?;
+            span.record("account_id", caller.user.id.as_str());
+            Ok(caller)
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod hamlets;
 pub mod idempotency;
 pub mod known_params;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;

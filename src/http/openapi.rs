@@ -24,7 +24,7 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         license(name = "MIT"),
     ),
     paths(
-        ops::healthz, ops::readyz,
+        ops::healthz, ops::readyz, ops::get_metrics,
         auth::login, auth::refresh, auth::logout, auth::reset_password, auth::get_me, auth::change_password,
         users::list_users, users::create_user, users::get_user, users::update_user, users::issue_reset_code,
         units::list_units, units::get_unit,
@@ -72,7 +72,7 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         (name = "sync", description = "Offline sync for the field app: the delta feed, the batch push, devices and reported conflicts"),
         (name = "stats", description = "Statistics of the scope, from counters kept with every write (analysts, officers, admins)"),
         (name = "audit", description = "Who changed what (admins and officers)"),
-        (name = "operations", description = "Liveness and readiness"),
+        (name = "operations", description = "Liveness, readiness and metrics"),
     )
 )]
 pub struct ApiDoc;
@@ -86,6 +86,9 @@ impl Modify for BearerAuth {
         http.bearer_format = Some("JWT".to_owned());
         http.description = Some("Access token from POST /api/v1/auth/login (15 minutes by default).".to_owned());
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
+        let mut token = Http::new(HttpAuthScheme::Bearer);
+        token.description = Some("The operators' metrics token (HOCVUSO_METRICS_TOKEN); not an access token.".to_owned());
+        components.add_security_scheme("metrics_token", SecurityScheme::Http(token));
     }
 }
 

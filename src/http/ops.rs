@@ -1,10 +1,12 @@
 //! Operational endpoints for load balancers and orchestrators.
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::base::error::{self, ApiError, Problem};
+use crate::http::metrics;
 use crate::http::state::AppState;
 use crate::store::db;
 
@@ -63,4 +65,53 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         }
     }
     Ok(HttpResponse::Ok().json(Health { status: "ok" }))
+}
+
+/// The metrics now, in Prometheus' text format.
+async fn metrics_text(state: &AppState) -> Result<String, ApiError> {
+    let lags = state.db.run(crate::domain::sync::devices::oldest_unsynced_by_province).await?;
+    let (open, idle) = state.db.pool_state();
+    state.metrics.render(lags, (open, idle, state.config.pool_size), state.access_log.buffered())
+}
+
+fn exposition(text: String) -> HttpResponse {
+    HttpResponse::Ok().content_type(metrics::CONTENT_TYPE).insert_header((header::CACHE_CONTROL, "no-store")).body(text)
+}
+
+/// Prometheus metrics on the API's address, for `Authorization: Bearer <HOCVUSO_METRICS_TOKEN>`.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    security(("metrics_token" = [])),
+    responses(
+        (status = 200, description = "The metrics in Prometheus' text format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "No or another token (`missing_token`, `invalid_token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Metrics are not served on this address (`route_not_found`): no HOCVUSO_METRICS_TOKEN is set", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some(token) = &state.config.metrics_token else { return Err(error::route_not_found()) };
+    let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.split_once(' '));
+    match given {
+        None => return Err(error::unauthorized("missing_token")),
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && same(t.trim().as_bytes(), token.expose()) => {}
+        Some(_) => return Err(error::unauthorized("invalid_token")),
+    }
+    Ok(exposition(metrics_text(&state).await?))
+}
+
+/// Prometheus metrics on the separate metrics address (`HOCVUSO_METRICS_BIND`): no token,
+/// the address itself is the access rule.
+pub async fn get_metrics_open(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(exposition(metrics_text(&state).await?))
+}
+
+/// Constant-time comparison: how much of a guessed token matches must not show in the time.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    use hmac::Mac;
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"hocvuso-metrics-token") else { return false };
+    mac.update(a);
+    let tag = mac.finalize().into_bytes();
+    let Ok(mut other) = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"hocvuso-metrics-token") else { return false };
+    other.update(b);
+    other.verify_slice(&tag).is_ok()
 }

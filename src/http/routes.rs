@@ -13,6 +13,7 @@ use crate::http::{audit, auth, classes, enrollments, hamlets, openapi, ops, repo
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", get().to(ops::healthz))
         .route("/readyz", get().to(ops::readyz))
+        .route("/metrics", get().to(ops::get_metrics))
         .route("/", get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }))
         .route("/docs", get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }))
         // The validator off: Swagger UI would otherwise send the server's address to

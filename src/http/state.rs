@@ -7,6 +7,7 @@ use crate::access::password::Passwords;
 use crate::access::token::JwtKeys;
 use crate::base::config::Config;
 use crate::domain::privacy::AccessLog;
+use crate::http::metrics::Metrics;
 use crate::store::db::Db;
 
 /// Everything a handler needs, shared by all workers.
@@ -16,4 +17,5 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: Passwords,
     pub access_log: AccessLog,
+    pub metrics: Metrics,
 }

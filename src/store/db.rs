@@ -125,6 +125,12 @@ impl Db {
         self.pool.get().map_err(|e| ApiError::internal(format!("database pool: {e}")))
     }
 
+    /// The pool's connections now: (open, idle).
+    pub fn pool_state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections)
+    }
+
     /// Runs blocking database work on the blocking thread pool, never on the executor.
     pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
@@ -132,8 +138,11 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        // What the work logs belongs to the request that asked for it.
+        let span = tracing::Span::current();
         // The blocking pool of the current runtime (the HTTP server sizes it per worker).
         tokio::task::spawn_blocking(move || {
+            let _in_request = span.enter();
             let mut conn = pool.get().map_err(|e| ApiError::unavailable(format!("database pool: {e}")))?;
             f(&mut conn)
         })

@@ -14,6 +14,7 @@ mod errors;
 mod feed_concurrency;
 mod idempotency;
 mod layers;
+mod metrics;
 mod openapi;
 mod phone;
 mod privacy;

@@ -45,6 +45,8 @@ fn every_operation_documents_security_and_problems() {
             assert!(!problems.is_empty(), "{id} documents no error response");
             if public.contains(&path.as_str()) {
                 assert!(op.get("security").is_none(), "{id} is public");
+            } else if path == "/metrics" {
+                assert_eq!(op["security"], serde_json::json!([{"metrics_token": []}]), "{id}: the operators' token");
             } else {
                 assert_eq!(op["security"], serde_json::json!([{"bearer": []}]), "{id} must document bearer security");
                 assert!(responses.contains_key("401"), "{id} must document 401");

@@ -173,7 +173,10 @@ async fn run(seed: u64) {
             12 if !classes.is_empty() => {
                 let (c, _) = &classes[rng.gen_range(0..classes.len())];
                 if rng.gen_bool(0.2) {
-                    call!(app.req("POST", &format!("/api/v1/classes/{c}/cancel"), &officer, None, Some(json!({"reason": "Mưa lũ"}))).await);
+                    call!(
+                        app.req("POST", &format!("/api/v1/classes/{c}/cancel"), &officer, Some("*"), Some(json!({"reason": "Mưa lũ"})))
+                            .await
+                    );
                 } else {
                     let id = uuid();
                     call!(

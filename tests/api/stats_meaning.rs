@@ -145,7 +145,7 @@ async fn a_cancelled_class_counts_none_of_its_enrollments_anywhere() {
     );
 
     // Cancelled: it counts once, in classes_cancelled, and nowhere else.
-    let c = app.req("POST", &format!("/api/v1/classes/{class}/cancel"), &officer, None, Some(json!({"reason": "Bão"}))).await;
+    let c = app.req("POST", &format!("/api/v1/classes/{class}/cancel"), &officer, Some("*"), Some(json!({"reason": "Bão"}))).await;
     assert_eq!(c.status, StatusCode::OK, "{}", c.body);
     let overview = app.get("/api/v1/stats/overview", Some(&admin)).await.body;
     assert_eq!(

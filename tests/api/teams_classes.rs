@@ -104,6 +104,22 @@ async fn units_search_folds_diacritics_and_tone_mark_placement() {
     let mut found = names(&r);
     found.sort();
     assert_eq!(found, vec!["Sơn Hà", "Sơn Hạ"]);
+    // Without a province: the names themselves first, then names that start with the text
+    // (the two Sơn Hải, of provinces 24 and 91, which come first by code); by code within
+    // each. Pages keep the order.
+    let r = app.get("/api/v1/units?q=son%20ha", Some(&t)).await;
+    assert_eq!(names(&r), ["Sơn Hà", "Sơn Hạ", "Sơn Hải", "Sơn Hải"], "{}", r.body);
+    let r = app.get("/api/v1/units?q=son%20tay&province=51", Some(&t)).await;
+    assert_eq!(names(&r), ["Sơn Tây", "Sơn Tây Thượng", "Sơn Tây Hạ"]);
+    let r = app.get("/api/v1/units?q=son&province=51", Some(&t)).await;
+    let found = names(&r);
+    assert_eq!(found.len(), 13);
+    assert_eq!(found[10..], ["Bình Sơn", "Đông Sơn", "Lý Sơn"], "names that start with the text come first: {found:?}");
+    let p1 = app.get("/api/v1/units?q=son%20ha&limit=3", Some(&t)).await;
+    let c = p1.body["next_cursor"].as_str().unwrap().to_owned();
+    let p2 = app.get(&format!("/api/v1/units?q=son%20ha&limit=3&cursor={c}"), Some(&t)).await;
+    assert_eq!([names(&p1), names(&p2)].concat(), ["Sơn Hà", "Sơn Hạ", "Sơn Hải", "Sơn Hải"]);
+    assert!(p2.body["next_cursor"].is_null(), "{}", p2.body);
     let r = app.get("/api/v1/units?q=ba%20to&province=51", Some(&t)).await;
     let found = names(&r);
     assert!(found.contains(&"Ba Tơ".to_owned()) && found.contains(&"Ba Tô".to_owned()), "{found:?}");
@@ -441,14 +457,17 @@ async fn class_status_moves_forward_or_is_cancelled() {
     let r = app.req("PATCH", &path, &tk.member, Some("\"v2\""), Some(json!({"start_date": "2026-12-05"}))).await;
     assert_eq!(r.body["errors"][0]["code"], "sessions_outside_dates");
     // Cancel needs a reason; then nothing more can change.
-    let r = app.req("POST", &format!("{path}/cancel"), &tk.member, None, Some(json!({"reason": "  "}))).await;
+    let r = app.req("POST", &format!("{path}/cancel"), &tk.member, Some("\"v2\""), Some(json!({"reason": "  "}))).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Like every change, a cancel names the version it saw.
+    let r = app.req("POST", &format!("{path}/cancel"), &tk.member, None, Some(json!({"reason": "Bão"}))).await;
+    assert_eq!((r.status, r.code()), (StatusCode::PRECONDITION_REQUIRED, "precondition_required"));
     let r = app.req("POST", &format!("{path}/cancel"), &tk.member, Some("\"v1\""), Some(json!({"reason": "Bão"}))).await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
-    let r = app.req("POST", &format!("{path}/cancel"), &tk.member, None, Some(json!({"reason": "Bão số 13"}))).await;
+    let r = app.req("POST", &format!("{path}/cancel"), &tk.member, Some("\"v2\""), Some(json!({"reason": "Bão số 13"}))).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!((r.body["status"].clone(), r.body["cancel_reason"].clone()), (json!("cancelled"), json!("Bão số 13")));
-    let again = app.req("POST", &format!("{path}/cancel"), &tk.member, None, Some(json!({"reason": "x"}))).await;
+    let again = app.req("POST", &format!("{path}/cancel"), &tk.member, Some("\"v3\""), Some(json!({"reason": "x"}))).await;
     assert_eq!(again.code(), "invalid_status_transition");
     let r = app.req("PATCH", &path, &tk.member, Some("\"v3\""), Some(json!({"title": "Mới"}))).await;
     assert_eq!(r.code(), "class_cancelled");
@@ -464,7 +483,7 @@ async fn class_status_moves_forward_or_is_cancelled() {
     let p2 = format!("/api/v1/classes/{c2}");
     app.req("PATCH", &p2, &tk.member, Some("\"v1\""), Some(json!({"status": "ongoing"}))).await;
     app.req("PATCH", &p2, &tk.member, Some("\"v2\""), Some(json!({"status": "completed"}))).await;
-    let r = app.req("POST", &format!("{p2}/cancel"), &tk.member, None, Some(json!({"reason": "x"}))).await;
+    let r = app.req("POST", &format!("{p2}/cancel"), &tk.member, Some("*"), Some(json!({"reason": "x"}))).await;
     assert_eq!(r.code(), "invalid_status_transition");
 }
 
@@ -924,15 +943,15 @@ async fn role_by_endpoint_by_commune_matrix() {
     assert_eq!(r.code(), "forbidden");
     // Cancel: the recording roles of the commune only.
     assert_eq!(
-        app.req("POST", &format!("/api/v1/classes/{c1}/cancel"), &tk.hn_member, None, Some(json!({"reason": "x"}))).await.code(),
+        app.req("POST", &format!("/api/v1/classes/{c1}/cancel"), &tk.hn_member, Some("*"), Some(json!({"reason": "x"}))).await.code(),
         "out_of_scope"
     );
     assert_eq!(
-        app.req("POST", &format!("/api/v1/classes/{c1}/cancel"), &tk.analyst, None, Some(json!({"reason": "x"}))).await.code(),
+        app.req("POST", &format!("/api/v1/classes/{c1}/cancel"), &tk.analyst, Some("*"), Some(json!({"reason": "x"}))).await.code(),
         "forbidden"
     );
     assert_eq!(
-        app.req("POST", &format!("/api/v1/classes/{c1}/cancel"), &tk.member, None, Some(json!({"reason": "x"}))).await.status,
+        app.req("POST", &format!("/api/v1/classes/{c1}/cancel"), &tk.member, Some("*"), Some(json!({"reason": "x"}))).await.status,
         StatusCode::OK
     );
     // Creating in a foreign commune by body.

@@ -107,6 +107,8 @@ pub fn test_config(db: &TestDb) -> Config {
         throttle_user_failures: 5,
         throttle_addr_failures: 20,
         throttle_window: 900,
+        metrics_bind: None,
+        metrics_token: None,
     }
 }
 

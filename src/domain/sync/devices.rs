@@ -212,3 +212,15 @@ pub fn list_devices(conn: &mut AnyConnection, caller: &Caller, query: DeviceQuer
         )
     }
 }
+
+/// Per province, the oldest change a device last said it still holds unsent: the sync lag
+/// the operators' metrics show. Devices of accounts without a province (the country's
+/// admins) come under `None`.
+pub fn oldest_unsynced_by_province(conn: &mut AnyConnection) -> Result<Vec<(Option<String>, NaiveDateTime)>, ApiError> {
+    let rows: Vec<(Option<String>, Option<NaiveDateTime>)> = d::table
+        .filter(d::oldest_unsynced.is_not_null())
+        .group_by(d::province_code)
+        .select((d::province_code, diesel::dsl::min(d::oldest_unsynced)))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(province, oldest)| oldest.map(|o| (province, o))).collect())
+}
