@@ -48,6 +48,8 @@ pub struct AuditQuery {
     pub from: Option<DateTime<Utc>>,
     /// Entries before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// Page size: 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

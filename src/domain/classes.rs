@@ -233,6 +233,8 @@ pub struct ClassQuery {
     /// Classes starting on or before this date (YYYY-MM-DD).
     pub to: Option<String>,
     pub campaign: Option<String>,
+    /// Page size: 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

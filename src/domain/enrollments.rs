@@ -211,6 +211,8 @@ pub struct EnrollmentQuery {
     /// `enrolled` or `dropped`.
     #[param(value_type = Option<EnrollmentStatus>)]
     pub status: Option<Choice<EnrollmentStatus>>,
+    /// Page size: 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

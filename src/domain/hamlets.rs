@@ -68,6 +68,7 @@ pub struct HamletPatch {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

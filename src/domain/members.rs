@@ -101,6 +101,8 @@ pub struct MemberPatch {
 pub struct MemberQuery {
     /// Include members who have left (default true).
     pub include_left: Option<bool>,
+    /// Page size: 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

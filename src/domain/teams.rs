@@ -112,6 +112,7 @@ pub struct TeamQuery {
     /// Only active (`true`) or inactive (`false`) teams.
     pub active: Option<bool>,
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -198,6 +198,8 @@ pub struct TraineeQuery {
     /// `none`, `passed`, `failed` or `verified`.
     #[param(value_type = Option<CompletionFilter>)]
     pub completion: Option<Choice<CompletionFilter>>,
+    /// Page size: 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

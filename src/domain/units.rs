@@ -290,6 +290,8 @@ pub struct UnitQuery {
     /// names that start with it, then names with a word that starts with it, then the rest;
     /// by code within each.
     pub q: Option<String>,
+    /// Page size: 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

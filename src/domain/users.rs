@@ -133,6 +133,7 @@ pub struct UserListQuery {
     /// Only active (`true`) or deactivated (`false`) accounts.
     pub active: Option<bool>,
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

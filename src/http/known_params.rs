@@ -12,7 +12,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse};
 use serde_json::Value;
-use utoipa::OpenApi;
 
 use crate::base::error::{self, ApiError, FieldError, Text};
 
@@ -32,7 +31,7 @@ fn query_names(parameters: &Value) -> impl Iterator<Item = String> + '_ {
 fn known() -> &'static Known {
     static KNOWN: OnceLock<Known> = OnceLock::new();
     KNOWN.get_or_init(|| {
-        let spec = serde_json::to_value(crate::http::openapi::ApiDoc::openapi()).unwrap_or_default();
+        let spec = crate::http::openapi::document();
         let mut map = Known::new();
         for (path, item) in spec["paths"].as_object().into_iter().flatten() {
             for method in ["get", "put", "post", "delete", "patch"] {

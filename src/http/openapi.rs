@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document, built from the handlers' annotations. `hocvuso openapi`
 //! prints it; `openapi/openapi.json` is the committed copy (tests/openapi.rs keeps it true).
 
+use serde_json::Value;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -92,9 +93,238 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The document as pretty JSON with a trailing newline (the committed form).
+/// The document as served, checked against and committed: the annotations, completed by
+/// [`complete`]. Kept as JSON: utoipa's types cannot hold shared headers and parameters
+/// (`components/headers`, `components/parameters`).
+pub fn document() -> Value {
+    let mut spec = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    complete(&mut spec);
+    spec
+}
+
+/// The document as pretty JSON with a trailing newline (the committed form, and what
+/// `GET /api/v1/openapi.json` sends).
 pub fn json() -> String {
-    let mut s = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    let mut s = serde_json::to_string_pretty(&document()).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// Operations whose successful answers carry the record's version as `ETag` (the handlers
+/// answering through `respond::created`, `with_etag` or `ok_with_etag`; tests/api/openapi.rs
+/// checks this list against the handlers' source).
+pub const ETAG_OPERATIONS: &[&str] = &[
+    "create_user",
+    "get_user",
+    "update_user",
+    "update_hamlet",
+    "create_hamlet",
+    "create_topic",
+    "update_topic",
+    "create_team",
+    "get_team",
+    "update_team",
+    "create_member",
+    "update_member",
+    "create_class",
+    "get_class",
+    "update_class",
+    "cancel_class",
+    "create_session",
+    "update_session",
+    "create_trainee",
+    "get_trainee",
+    "update_trainee",
+    "merge_trainee",
+    "erase_trainee",
+    "withdraw_consent",
+    "create_certificate",
+    "create_enrollment",
+    "drop_enrollment",
+    "get_attendance",
+    "put_attendance",
+    "record_completion",
+    "verify_completion",
+    "report_conflict",
+    "resolve_conflict",
+];
+
+/// POST paths that take no `Idempotency-Key` (their answers carry secrets that are never
+/// stored; the idempotency middleware skips them).
+fn takes_idempotency_key(path: &str) -> bool {
+    !(path.starts_with("/api/v1/auth/") || path == "/api/v1/me/password")
+}
+
+/// What every operation can answer besides what its annotation says, added to the document
+/// in one place so that no operation forgets one: the request-wide refusals (an unknown or
+/// malformed query parameter, a body that is not JSON or too large, control characters),
+/// the server's own troubles (500, 503, 507 on writes), `If-Match` and `Idempotency-Key`
+/// answers, and the headers the responses carry. Also the `servers` entry, and a
+/// description on every operation that has only a summary.
+fn complete(spec: &mut Value) {
+    use serde_json::json;
+    spec["servers"] = json!([{"url": "/", "description": "This server (the API is under /api/v1; operations endpoints at the root)"}]);
+    let problem = |description: &str, headers: Value| {
+        json!({"description": description, "headers": headers,
+               "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+    };
+    let request_id = json!({"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}});
+    let with_retry = json!({"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"},
+                            "Retry-After": {"$ref": "#/components/headers/Retry-After"}});
+    let components = &mut spec["components"];
+    components["headers"] = json!({
+        "X-Request-Id": {"description": "The request's id: the client's own `X-Request-Id` if it sent a sane one (1–64 of \
+            `A-Za-z0-9._-`), otherwise a new UUID. Quote it when reporting a problem.", "schema": {"type": "string"}},
+        "ETag": {"description": "The record's version, e.g. `\"v3\"`: send it back as `If-Match` to change the record.",
+            "schema": {"type": "string", "example": "\"v3\""}},
+        "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 0}},
+        "Idempotency-Replayed": {"description": "`true` when this is the stored answer to an earlier request with the same \
+            `Idempotency-Key`.", "schema": {"type": "string", "enum": ["true"]}},
+    });
+    components["parameters"] = json!({
+        "Idempotency-Key": {"name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Makes the POST safe to retry: the first answer is kept for 24 hours and replayed for the same \
+                key and request (with `Idempotency-Replayed: true`); the same key with another request is 422 \
+                `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the first still runs.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}},
+    });
+    let shared = [
+        (
+            "BadRequest",
+            problem(
+                "A query parameter the operation does not take (`unknown_parameter`), a malformed one or cursor \
+            (`invalid_query`, `invalid_cursor`), malformed JSON or a body of the wrong shape (`malformed_json`, `invalid_body`), \
+            or a bad `Idempotency-Key` (`invalid_idempotency_key`)",
+                request_id.clone(),
+            ),
+        ),
+        (
+            "NotFound",
+            problem("No such record in the caller's scope, or a path that names none (`not_found`, `route_not_found`)", request_id.clone()),
+        ),
+        ("PayloadTooLarge", problem("The body is over the limit (`payload_too_large`)", request_id.clone())),
+        (
+            "IdempotencyInProgress",
+            problem(
+                "An earlier request with this `Idempotency-Key` is still running \
+            (`idempotency_key_in_progress`), or the record conflicts with what is stored",
+                request_id.clone(),
+            ),
+        ),
+        ("InternalError", problem("An error of the server (`internal_error`); the body names no cause, the log does", request_id.clone())),
+        (
+            "Unavailable",
+            problem(
+                "The database cannot be reached or is busy (`service_unavailable`); retry after `Retry-After` seconds",
+                with_retry.clone(),
+            ),
+        ),
+        (
+            "StorageFull",
+            problem(
+                "The server's storage is full (`storage_full`): nothing was stored; retry after `Retry-After` seconds",
+                with_retry.clone(),
+            ),
+        ),
+    ];
+    let responses = &mut components["responses"];
+    for (name, response) in shared {
+        responses[name] = response;
+    }
+    if let Some(all) = responses.as_object_mut() {
+        for (name, r) in all.iter_mut() {
+            let headers = &mut r["headers"];
+            headers["X-Request-Id"] = json!({"$ref": "#/components/headers/X-Request-Id"});
+            if name == "StaleVersion" {
+                headers["ETag"] = json!({"$ref": "#/components/headers/ETag"});
+            }
+        }
+    }
+    let Some(paths) = spec["paths"].as_object_mut() else { return };
+    for (path, item) in paths.iter_mut() {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            let Some(op) = item.get_mut(method) else { continue };
+            complete_operation(path, method, op);
+        }
+    }
+}
+
+fn complete_operation(path: &str, method: &str, op: &mut Value) {
+    use serde_json::json;
+    let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+    let params: Vec<Value> = op["parameters"].as_array().cloned().unwrap_or_default();
+    let has = |place: &str| params.iter().any(|p| p["in"] == place);
+    let (has_query, has_path) = (has("query"), has("path"));
+    let has_if_match = params.iter().any(|p| p["in"] == "header" && p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case("if-match")));
+    let has_body = op.get("requestBody").is_some();
+    let secured = op.get("security").is_some();
+    let idempotent = method == "post" && path.starts_with("/api/v1/") && takes_idempotency_key(path);
+    if idempotent {
+        let list = &mut op["parameters"];
+        if !list.is_array() {
+            *list = json!([]);
+        }
+        if let Some(list) = list.as_array_mut() {
+            list.push(json!({"$ref": "#/components/parameters/Idempotency-Key"}));
+        }
+    }
+    if op.get("description").is_none() {
+        if let Some(summary) = op["summary"].as_str() {
+            op["description"] = json!(summary);
+        }
+    }
+    let reference = |name: &str| json!({"$ref": format!("#/components/responses/{name}")});
+    let responses = &mut op["responses"];
+    let mut add = |code: &str, name: &str| {
+        if responses.get(code).is_none() {
+            responses[code] = reference(name);
+        }
+    };
+    add("400", "BadRequest");
+    if secured {
+        add("401", "Unauthorized");
+    }
+    if has_path {
+        add("404", "NotFound");
+    }
+    if has_body {
+        add("413", "PayloadTooLarge");
+        add("415", "NotJson");
+    }
+    if has_body || has_query {
+        add("422", "InvalidFields");
+    }
+    if has_if_match {
+        add("412", "StaleVersion");
+        add("428", "MissingIfMatch");
+    }
+    if idempotent {
+        add("409", "IdempotencyInProgress");
+        add("422", "InvalidFields");
+    }
+    add("500", "InternalError");
+    add("503", "Unavailable");
+    if method != "get" {
+        add("507", "StorageFull");
+    }
+    let Some(all) = responses.as_object_mut() else { return };
+    for (code, r) in all.iter_mut() {
+        if r.get("$ref").is_some() {
+            continue;
+        }
+        let headers = &mut r["headers"];
+        headers["X-Request-Id"] = json!({"$ref": "#/components/headers/X-Request-Id"});
+        if code.starts_with('2') && ETAG_OPERATIONS.contains(&id.as_str()) {
+            headers["ETag"] = json!({"$ref": "#/components/headers/ETag"});
+        }
+        if code.starts_with('2') && idempotent {
+            headers["Idempotency-Replayed"] = json!({"$ref": "#/components/headers/Idempotency-Replayed"});
+        }
+        if code == "429" || code == "503" || code == "507" {
+            headers["Retry-After"] = json!({"$ref": "#/components/headers/Retry-After"});
+        }
+        if code == "412" {
+            headers["ETag"] = json!({"$ref": "#/components/headers/ETag"});
+        }
+    }
 }

@@ -3,7 +3,6 @@
 
 use actix_web::web::{delete, get, patch, post, put, resource};
 use actix_web::{web, HttpResponse};
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::base::error::{self, ApiError};
@@ -20,7 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // validator.swagger.io from every browser that opens /docs.
         .service(
             SwaggerUi::new("/docs/{_:.*}")
-                .url("/api/v1/openapi.json", openapi::ApiDoc::openapi())
+                .external_url_unchecked("/api/v1/openapi.json", openapi::document())
                 .config(utoipa_swagger_ui::Config::default().validator_url("none")),
         )
         .service(

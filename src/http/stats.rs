@@ -12,7 +12,7 @@ use crate::http::state::AppState;
 
 /// Measures of the caller's scope (analysts, officers, admins).
 #[utoipa::path(
-    get, path = "/api/v1/stats/overview", tag = "stats", params(StatsQuery),
+    get, path = "/api/v1/stats/overview", tag = "stats", operation_id = "get_stats_overview", params(StatsQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The measures; for analysts, every count of people is perturbed (cell-key method: the same people always give the same value, never 1 or 2; docs/STATS.md)", body = Measures),
@@ -30,7 +30,7 @@ pub async fn get_overview(state: web::Data<AppState>, caller: Caller, query: web
 
 /// One row per unit of the scope, with the same measures and the participation rate.
 #[utoipa::path(
-    get, path = "/api/v1/stats/units", tag = "stats", params(StatsQuery, UnitsQuery),
+    get, path = "/api/v1/stats/units", tag = "stats", operation_id = "get_stats_by_unit", params(StatsQuery, UnitsQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Rows and the total (for analysts, counts of people perturbed, the total on its own)", body = UnitTable),
@@ -53,7 +53,7 @@ pub async fn get_units(
 
 /// Measures broken down by one or two dimensions. Ethnicity cells below 5 are withheld.
 #[utoipa::path(
-    get, path = "/api/v1/stats/breakdown", tag = "stats", params(StatsQuery, BreakdownQuery),
+    get, path = "/api/v1/stats/breakdown", tag = "stats", operation_id = "get_stats_breakdown", params(StatsQuery, BreakdownQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Cells and the total (for analysts, counts of people perturbed; ethnicity cells below 5 absent and named in `suppressed`)", body = Breakdown),
@@ -76,7 +76,7 @@ pub async fn get_breakdown(
 
 /// Set a commune-level unit's adult population (admins).
 #[utoipa::path(
-    put, path = "/api/v1/units/{code}/population", tag = "stats", request_body = Population,
+    put, path = "/api/v1/units/{code}/population", tag = "stats", operation_id = "put_unit_population", request_body = Population,
     params(("code" = String, Path, description = "Unit code (5 digits)")),
     security(("bearer" = [])),
     responses(

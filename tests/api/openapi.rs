@@ -98,3 +98,97 @@ fn closed_value_sets_are_enums() {
     let status = params.iter().find(|p| p["name"] == "status").unwrap();
     assert_eq!(status["schema"]["$ref"], "#/components/schemas/ClassStatus");
 }
+
+/// The component a `$ref` names, or the value itself.
+fn resolved<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
+    match v["$ref"].as_str() {
+        Some(r) => {
+            let (kind, name) = r.trim_start_matches("#/components/").split_once('/').unwrap();
+            &spec["components"][kind][name]
+        }
+        None => v,
+    }
+}
+
+#[test]
+fn every_operation_documents_what_any_request_can_meet() {
+    // What a generator takes literally (issue #14): the statuses every request can meet, the
+    // headers, page sizes, descriptions and a server.
+    let spec: Value = serde_json::from_str(&hocvuso::http::openapi::json()).unwrap();
+    assert_eq!(spec["servers"][0]["url"], "/");
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = format!("{method} {path}");
+            assert!(ids.insert(op["operationId"].as_str().unwrap().to_owned()), "{id}: operation id used twice");
+            assert!(op["description"].as_str().is_some_and(|d| !d.trim().is_empty()), "{id} has no description");
+            let responses = op["responses"].as_object().unwrap();
+            let params: Vec<&Value> = op["parameters"].as_array().into_iter().flatten().map(|p| resolved(&spec, p)).collect();
+            let mut need = vec!["400", "500", "503"];
+            if op.get("requestBody").is_some() {
+                need.extend(["413", "415", "422"]);
+            }
+            if params.iter().any(|p| p["in"] == "query") {
+                need.push("422");
+            }
+            if params.iter().any(|p| p["in"] == "path") {
+                need.push("404");
+            }
+            if params.iter().any(|p| p["in"] == "header" && p["name"] == "If-Match") {
+                need.extend(["412", "428"]);
+            }
+            if method != "get" {
+                need.push("507");
+            }
+            if op.get("security").is_some() {
+                need.push("401");
+            }
+            for code in need {
+                assert!(responses.contains_key(code), "{id} does not document {code}");
+            }
+            // Every POST of the API takes an Idempotency-Key, except those whose answers hold secrets.
+            let takes_key = params.iter().any(|p| p["in"] == "header" && p["name"] == "Idempotency-Key");
+            let secret = path.starts_with("/api/v1/auth/") || path == "/api/v1/me/password";
+            assert_eq!(takes_key, method == "post" && path.starts_with("/api/v1/") && !secret, "{id}: Idempotency-Key");
+            for (code, r) in responses {
+                let r = resolved(&spec, r);
+                assert!(r["headers"].get("X-Request-Id").is_some(), "{id} {code}: X-Request-Id");
+                if ["429", "503", "507"].contains(&code.as_str()) {
+                    assert!(r["headers"].get("Retry-After").is_some(), "{id} {code}: Retry-After");
+                }
+                if code == "412" {
+                    assert!(r["headers"].get("ETag").is_some(), "{id} {code}: ETag");
+                }
+            }
+            for p in params.iter().filter(|p| p["name"] == "limit") {
+                assert_eq!(p["schema"]["minimum"], 1, "{id}: limit");
+                assert!(p["schema"]["maximum"].as_i64().is_some(), "{id}: limit");
+            }
+        }
+    }
+    // Names that read well in a generated client.
+    assert_eq!(spec["paths"]["/api/v1/stats/units"]["get"]["operationId"], "get_stats_by_unit");
+    assert_eq!(spec["paths"]["/api/v1/units"]["get"]["operationId"], "list_units");
+}
+
+#[test]
+fn the_etag_list_is_the_handlers_that_send_one() {
+    // Handlers answering through `respond::created`, `with_etag` or `ok_with_etag` send an
+    // ETag; the document's list must name exactly those.
+    let mut sending = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir("src/http").unwrap() {
+        let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for part in src.split("\npub async fn ").skip(1) {
+            let name = part.split('(').next().unwrap().trim().to_owned();
+            let body = part.split("\n}\n").next().unwrap();
+            if body.contains("with_etag(") || body.contains(" created(") || body.contains("(created(") {
+                sending.insert(name);
+            }
+        }
+    }
+    let listed: std::collections::BTreeSet<String> = hocvuso::http::openapi::ETAG_OPERATIONS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(listed, sending);
+    let spec: Value = serde_json::from_str(&hocvuso::http::openapi::json()).unwrap();
+    let get_class = &spec["paths"]["/api/v1/classes/{id}"]["get"]["responses"]["200"];
+    assert_eq!(get_class["headers"]["ETag"]["$ref"], "#/components/headers/ETag");
+}

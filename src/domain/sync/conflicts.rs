@@ -97,6 +97,8 @@ pub struct ConflictQuery {
     /// Default `open`.
     #[param(value_type = Option<ConflictStatus>)]
     pub status: Option<Choice<ConflictStatus>>,
+    /// Page size: 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -69,6 +69,7 @@ pub struct ChangesQuery {
     /// `next_cursor` of the previous call; absent for a full snapshot.
     pub cursor: Option<String>,
     /// 1–1,000 (default 500).
+    #[param(minimum = 1, maximum = 1000, default = 500)]
     pub limit: Option<i64>,
 }
 
