@@ -240,11 +240,87 @@ fn complete(spec: &mut Value) {
             }
         }
     }
+    type_free_bodies(&mut spec["components"]["schemas"]);
     let Some(paths) = spec["paths"].as_object_mut() else { return };
     for (path, item) in paths.iter_mut() {
         for method in ["get", "put", "post", "delete", "patch"] {
             let Some(op) = item.get_mut(method) else { continue };
             complete_operation(path, method, op);
+        }
+    }
+}
+
+/// The record views the sync feed and the push carry (as the REST GETs return them).
+const RECORD_VIEWS: &[&str] = &["Hamlet", "Team", "Member", "Topic", "Class", "Session", "Trainee", "Enrollment", "Attendance"];
+
+/// Types for the bodies the handlers pass through as JSON (the feed's records, a pushed
+/// operation's body, a conflict's records, a breakdown cell's key), so a generated client
+/// gets union types instead of "any object" and a tombstone's `null` is allowed.
+fn type_free_bodies(schemas: &mut Value) {
+    use serde_json::json;
+    let refs = |names: &[&str]| names.iter().map(|n| json!({"$ref": format!("#/components/schemas/{n}")})).collect::<Vec<_>>();
+    let record_or_null = |description: &str| {
+        let mut any = refs(RECORD_VIEWS);
+        any.push(json!({"type": "null"}));
+        json!({"description": description, "anyOf": any})
+    };
+    schemas["Change"]["properties"]["body"] = record_or_null(
+        "The record as the API's GET returns it (by `type`: hamlet → Hamlet, team → Team, team_member → Member, topic → \
+         Topic, class → Class, class_session → Session, trainee → Trainee, enrollment → Enrollment, attendance → \
+         Attendance); `null` on a tombstone or a removal.",
+    );
+    if let Some(required) = schemas["Change"]["required"].as_array_mut() {
+        required.retain(|r| r != "body");
+    }
+    schemas["OpResult"]["properties"]["current"] = record_or_null(
+        "`conflict`: the record as the server has it (a record view, by the operation's `type`); `null` when it was deleted.",
+    );
+    schemas["Conflict"]["properties"]["current"] =
+        record_or_null("The record as the server has it now (a record view, by `type`); `null` when deleted or out of reach.");
+    // The bodies a push carries: the REST forms, some naming the class they belong to.
+    let with_class = |form: &str, required: bool, schemas: &Value| {
+        let mut s = schemas[form].clone();
+        s["properties"]["class_id"] = json!({"type": "string", "description": "The class the record belongs to."});
+        if required {
+            if let Some(r) = s["required"].as_array_mut() {
+                r.push(json!("class_id"));
+            }
+        }
+        s["description"] = json!(format!("{} In a push: also names its `class_id`.", s["description"].as_str().unwrap_or_default()));
+        s
+    };
+    schemas["PushNewSession"] = with_class("NewSession", true, schemas);
+    schemas["PushNewEnrollment"] = with_class("NewEnrollment", true, schemas);
+    schemas["PushDrop"] = with_class("DropForm", false, schemas);
+    schemas["PushAttendance"] = with_class("AttendanceForm", false, schemas);
+    let mut forms = refs(&[
+        "NewClass",
+        "ClassPatch",
+        "CancelForm",
+        "PushNewSession",
+        "SessionPatch",
+        "NewTrainee",
+        "TraineePatch",
+        "PushNewEnrollment",
+        "PushDrop",
+        "PushAttendance",
+    ]);
+    forms.push(json!({"type": "null"}));
+    schemas["Operation"]["properties"]["body"] = json!({
+        "description": "The record's fields, as the REST endpoint takes them. By `type` and `action`: class upsert → NewClass \
+            (new) or ClassPatch (with `base_version`), class delete → CancelForm; class_session upsert → PushNewSession or \
+            SessionPatch, delete → none; trainee upsert → NewTrainee or TraineePatch, delete → none; enrollment upsert → \
+            PushNewEnrollment, delete → PushDrop; attendance upsert → PushAttendance.",
+        "anyOf": forms,
+    });
+    let mut key = json!({"type": "object", "additionalProperties": false, "properties": {},
+        "description": "The cell's value of each dimension of `by` (e.g. `{\"gender\": \"female\", \"age_band\": \"60+\"}`)."});
+    for dim in <crate::store::values::BreakdownDim as crate::store::values::ClosedSet>::NAMES {
+        key["properties"][*dim] = json!({"type": "string"});
+    }
+    if let Some(parts) = schemas["BreakdownCell"]["allOf"].as_array_mut() {
+        for part in parts.iter_mut().filter(|p| p["properties"].get("key").is_some()) {
+            part["properties"]["key"] = key.clone();
         }
     }
 }
