@@ -24,7 +24,15 @@ async fn render(f: impl FnOnce() -> Result<Vec<u8>, ApiError> + Send + 'static) 
     params(("period" = String, Path, description = "2026-Q1…Q4, 2026-H1, 2026-H2 or 2026"), ReportQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The report (JSON, or CSV / XLSX with Vietnamese headers)", body = Report),
+        (status = 200, description = "The report: JSON by default; CSV or XLSX (`?format=` or `Accept`) with Vietnamese \
+            headers, whose first lines say the period, the window (Decree 09 or calendar), whether it is closed or provisional, \
+            and when it was made; the file name says the same (`bao-cao-bdhvs-2026-H1-nd09-tam-tinh-20260612-0930.csv`)",
+            content(
+                (Report = "application/json"),
+                (String = "text/csv; charset=utf-8"),
+                (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            ),
+            headers(("Content-Disposition" = String, description = "CSV and XLSX: `attachment; filename=\"…\"`"))),
         (status = 401, response = Unauthorized),
         (status = 403, description = "Team members do not read statistics", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad period, format or level", body = Problem, content_type = "application/problem+json"),
@@ -44,7 +52,7 @@ pub async fn get_report(
     let format = reports::format_of(accept, query.format.as_ref())?;
     let keys = CellKeys::from_secret(&state.config.id_hash_secret);
     let report = state.db.run(move |conn| reports::get_report(conn, &caller, &keys, &period, query.level.as_ref())).await?;
-    let file = format!("bao-cao-bdhvs-{}", report.period);
+    let file = reports::file_name(&report);
     Ok(match format {
         ReportFormat::Json => HttpResponse::Ok().json(report),
         ReportFormat::Csv => {

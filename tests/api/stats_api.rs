@@ -507,7 +507,16 @@ async fn periodic_reports_windows_formats_and_closing() {
     assert_eq!(csv.status, StatusCode::OK);
     assert_eq!(csv.header("content-type").as_deref(), Some("text/csv; charset=utf-8"));
     let text = String::from_utf8(csv.raw.clone()).unwrap();
-    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+    let all: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+    // What the file is (after a reopen: provisional), a blank line, then the table.
+    assert_eq!(all[0], "\"Báo cáo Bình dân học vụ số, kỳ\",2026-H2");
+    assert!(all[1].starts_with("Khung thời gian,Nghị định 09/2019/NĐ-CP: "), "{}", all[1]);
+    assert_eq!(all[2], "Trạng thái,\"Tạm tính (chưa chốt, còn thay đổi)\"");
+    assert!(all[3].starts_with("Thời điểm lập,"), "{}", all[3]);
+    assert_eq!(all[4], "");
+    let disposition = csv.header("content-disposition").unwrap();
+    assert!(disposition.starts_with("attachment; filename=\"bao-cao-bdhvs-2026-H2-nd09-tam-tinh-"), "{disposition}");
+    let lines = &all[5..];
     assert!(lines[0].starts_with("Mã đơn vị,Tên đơn vị,Loại,Tổ công nghệ số đang hoạt động"), "{}", lines[0]);
     let trainees_col = lines[0].split(',').position(|h| h == "Người học").unwrap();
     let ct: Vec<&str> = lines[1].split(',').collect();
@@ -522,7 +531,16 @@ async fn periodic_reports_windows_formats_and_closing() {
     assert_eq!(xlsx.status, StatusCode::OK);
     assert_eq!(xlsx.header("content-type").as_deref(), Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"));
     assert_eq!(&xlsx.raw[..2], b"PK", "an XLSX file is a zip archive");
-    assert!(xlsx.header("content-disposition").unwrap().contains("bao-cao-bdhvs-2026.xlsx"));
+    let disposition = xlsx.header("content-disposition").unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"bao-cao-bdhvs-2026-nd09-") && disposition.ends_with(".xlsx\""),
+        "{disposition}"
+    );
+    // A calendar report of the same period downloads under another name.
+    let calendar = app.get("/api/v1/reports/2026?format=csv&calendar=true", Some(&d.admin)).await;
+    let disposition = calendar.header("content-disposition").unwrap();
+    assert!(disposition.starts_with("attachment; filename=\"bao-cao-bdhvs-2026-lich-"), "{disposition}");
+    assert!(String::from_utf8(calendar.raw.clone()).unwrap().contains("Khung thời gian,Năm dương lịch: 01/01/2026 – 31/12/2026"));
 
     // Bad input and wrong roles.
     for bad in ["2026-Q5", "26", "2026-h1"] {

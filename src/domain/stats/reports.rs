@@ -8,7 +8,7 @@
 //! of the month before the period to the 14th of its last month (H1 2026 = 15/12/2025 →
 //! 14/06/2026); `?calendar=true` gives calendar windows.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Text};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use crate::domain::records;
 use crate::domain::stats::perturb::CellKeys;
 use crate::domain::stats::query::{self, Breakdown, Measures, UnitTable};
 use crate::domain::stats::read::{Dim, Filters, Source};
-use crate::store::db::AnyConnection;
+use crate::store::db::{self, AnyConnection};
 use crate::store::schema::report_snapshots as rs;
 use crate::store::values::{Choice, ReportFormat, ReportStatus, UnitLevel};
 
@@ -93,6 +93,8 @@ pub struct Report {
     pub to: NaiveDate,
     pub status: ReportStatus,
     pub closed_at: Option<DateTime<Utc>>,
+    /// When this copy was made (a report that is not closed changes with every write).
+    pub generated_at: DateTime<Utc>,
     pub overview: Measures,
     pub units: UnitTable,
     /// Breakdowns: `gender,age_band`, `target_group`, `ethnicity`, `topic`, `language`.
@@ -164,6 +166,7 @@ pub fn build(conn: &mut AnyConnection, caller: &Caller, keys: &CellKeys, period:
         to: period.to,
         status: if closed.is_some() { ReportStatus::Closed } else { ReportStatus::Open },
         closed_at: closed.map(utc),
+        generated_at: utc(db::now()).with_nanosecond(0).unwrap_or_else(|| utc(db::now())),
         overview,
         units,
         breakdowns,
@@ -219,13 +222,50 @@ fn values(m: &Measures) -> serde_json::Value {
 }
 
 /// The report as CSV (UTF-8, Vietnamese headers).
+/// What a report file says about itself, in Vietnamese: the period and its window, whether
+/// it is closed (final) or provisional, and when it was made (local time). The CSV's first
+/// lines and the XLSX's first rows.
+fn about(r: &Report) -> [(String, String); 4] {
+    let local = |t: DateTime<Utc>| t.with_timezone(&crate::base::time::zone()).format("%d/%m/%Y %H:%M").to_string();
+    let window = if r.calendar { "Năm dương lịch" } else { "Nghị định 09/2019/NĐ-CP" };
+    [
+        ("Báo cáo Bình dân học vụ số, kỳ".to_owned(), r.period.clone()),
+        ("Khung thời gian".to_owned(), format!("{window}: {} – {}", r.from.format("%d/%m/%Y"), r.to.format("%d/%m/%Y"))),
+        (
+            "Trạng thái".to_owned(),
+            match r.closed_at {
+                Some(at) if r.status == ReportStatus::Closed => format!("Đã chốt lúc {}", local(at)),
+                _ => "Tạm tính (chưa chốt, còn thay đổi)".to_owned(),
+            },
+        ),
+        ("Thời điểm lập".to_owned(), local(r.generated_at)),
+    ]
+}
+
+/// The report's file name, without extension: period, window (`nd09` or `lich`), closed
+/// (`chot`) or provisional (`tam-tinh`), and the local time it was made, so two reports
+/// of one period never download under the same name.
+pub fn file_name(r: &Report) -> String {
+    let made = r.generated_at.with_timezone(&crate::base::time::zone()).format("%Y%m%d-%H%M%S");
+    let window = if r.calendar { "lich" } else { "nd09" };
+    let state = if r.status == ReportStatus::Closed { "chot" } else { "tam-tinh" };
+    format!("bao-cao-bdhvs-{}-{window}-{state}-{made}", r.period)
+}
+
 pub fn csv_body(r: &Report) -> Result<Vec<u8>, ApiError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| ApiError::internal(format!("csv: {e}"));
+    // What the file is, then a blank line, then the table.
+    let mut preamble = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec()); // so that spreadsheet programs read UTF-8
+    for (k, v) in about(r) {
+        preamble.write_record([k, v]).map_err(fail)?;
+    }
+    let mut bytes = preamble.into_inner().map_err(|e| ApiError::internal(format!("csv: {e}")))?;
+    bytes.push(b'\n');
+    let mut w = csv::Writer::from_writer(bytes);
     let mut head = vec!["Mã đơn vị".to_owned(), "Tên đơn vị".to_owned(), "Loại".to_owned()];
     head.extend(COLUMNS.iter().map(|(h, _)| (*h).to_owned()));
     head.push("Dân số trưởng thành".into());
     head.push("Tỷ lệ tham gia".into());
-    let fail = |e: csv::Error| ApiError::internal(format!("csv: {e}"));
     w.write_record(&head).map_err(fail)?;
     let num = |v: Option<f64>| v.map(|x| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x}") }).unwrap_or_default();
     for u in &r.units.units {
@@ -241,9 +281,7 @@ pub fn csv_body(r: &Report) -> Result<Vec<u8>, ApiError> {
     total.extend(COLUMNS.iter().map(|(_, m)| num(cell(&v, m))));
     total.extend([String::new(), String::new()]);
     w.write_record(&total).map_err(fail)?;
-    let mut bytes = "\u{feff}".as_bytes().to_vec(); // so that spreadsheet programs read UTF-8
-    bytes.extend(w.into_inner().map_err(|e| ApiError::internal(format!("csv: {e}")))?);
-    Ok(bytes)
+    w.into_inner().map_err(|e| ApiError::internal(format!("csv: {e}")))
 }
 
 /// The report as an XLSX workbook (Vietnamese headers, a sheet per table).
@@ -263,10 +301,14 @@ pub fn xlsx_body(r: &Report) -> Result<Vec<u8>, ApiError> {
     {
         let s = book.add_worksheet().set_name("Tổng quan").map_err(fail)?;
         s.write_string_with_format(0, 0, &title, &bold).map_err(fail)?;
-        s.write_string(1, 0, note).map_err(fail)?;
+        for (i, (k, v)) in about(r).iter().enumerate() {
+            s.write_string(1 + i as u32, 0, k).map_err(fail)?;
+            s.write_string(1 + i as u32, 1, v).map_err(fail)?;
+        }
+        s.write_string(5, 0, note).map_err(fail)?;
         let o = values(&r.overview);
         for (i, (h, m)) in COLUMNS.iter().enumerate() {
-            let row = 3 + i as u32;
+            let row = 7 + i as u32;
             s.write_string(row, 0, *h).map_err(fail)?;
             if let Some(v) = cell(&o, m) {
                 s.write_number(row, 1, v).map_err(fail)?;
