@@ -195,7 +195,8 @@ pub async fn report_conflict(
     Ok(created(outcome, view.version, &view))
 }
 
-/// Reported conflicts of the caller's scope, oldest first (officers, admins).
+/// Reported conflicts, oldest first: officers and admins see those of their scope, team
+/// members those their own account filed (`?device_id=` narrows to one device).
 #[utoipa::path(
     get, path = "/api/v1/sync/conflicts", tag = "sync", params(ConflictQuery),
     security(("bearer" = [])),
@@ -203,7 +204,7 @@ pub async fn report_conflict(
         (status = 200, description = "Conflicts with the record as it is now", body = Page<Conflict>),
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, response = Unauthorized),
-        (status = 403, description = "Only officers and admins", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Analysts do not read person-level data", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad status or limit", body = Problem, content_type = "application/problem+json"),
     )
 )]

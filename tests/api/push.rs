@@ -262,8 +262,13 @@ async fn two_devices_from_the_same_base_version_one_applied_one_conflict_nothing
     assert_eq!(replay.body["id"], posted.body["id"]);
     let cid = id_of(&posted);
 
-    // Team members do not see the queue; the officer does, with the record as it is now.
-    assert_eq!(app.get("/api/v1/sync/conflicts", Some(&fx.member)).await.status, StatusCode::FORBIDDEN);
+    // A team member sees the reports their own account filed (not another member's); the
+    // officer sees the commune's queue, with the record as it is now.
+    let mine = app.get("/api/v1/sync/conflicts?device_id=phone-b", Some(&fx.member2)).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    assert_eq!((mine.body["items"][0]["id"].clone(), mine.body["items"][0]["status"].clone()), (json!(cid), json!("open")));
+    assert_eq!(app.get("/api/v1/sync/conflicts?device_id=phone-a", Some(&fx.member2)).await.body["items"], json!([]));
+    assert_eq!(app.get("/api/v1/sync/conflicts", Some(&fx.member)).await.body["items"], json!([]));
     let list = app.get("/api/v1/sync/conflicts", Some(&fx.officer)).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
@@ -297,9 +302,19 @@ async fn two_devices_from_the_same_base_version_one_applied_one_conflict_nothing
     assert_eq!(open.body["items"], json!([]));
     let done = app.get("/api/v1/sync/conflicts?status=resolved", Some(&fx.officer)).await;
     assert_eq!(done.body["items"][0]["decision"], "apply_device");
+    // The reporting phone learns the outcome.
+    let mine = app.get("/api/v1/sync/conflicts?status=resolved&device_id=phone-b", Some(&fx.member2)).await;
+    assert_eq!(
+        (mine.body["items"][0]["status"].clone(), mine.body["items"][0]["decision"].clone()),
+        (json!("resolved"), json!("apply_device"))
+    );
+    assert_eq!(app.get("/api/v1/sync/conflicts?status=resolved", Some(&fx.member)).await.body["items"], json!([]));
     // Another commune's officer sees nothing of it.
     let admin = app.admin().await;
     let nl = app.user(&admin, "nl.officer", "officer", Some(QN_NGHIA_LO)).await;
+    // Analysts read no person-level data.
+    let analyst = app.user(&admin, "an.conflicts", "analyst", None).await;
+    assert_eq!(app.get("/api/v1/sync/conflicts", Some(&analyst)).await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.get("/api/v1/sync/conflicts?status=resolved", Some(&nl)).await.body["items"], json!([]));
     let foreign =
         app.req("POST", &format!("/api/v1/sync/conflicts/{cid}/resolve"), &nl, None, Some(json!({"decision": "keep_server"}))).await;

@@ -97,6 +97,8 @@ pub struct ConflictQuery {
     /// Default `open`.
     #[param(value_type = Option<ConflictStatus>)]
     pub status: Option<Choice<ConflictStatus>>,
+    /// Only the reports filed from this device (e.g. a phone checking what became of its own).
+    pub device_id: Option<String>,
     /// Page size: 1–500 (default 50).
     #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
@@ -245,7 +247,15 @@ pub fn report_conflict(
 
 /// Reported conflicts of the caller's scope, oldest first (officers, admins).
 pub fn list_conflicts(conn: &mut AnyConnection, caller: &Caller, query: ConflictQuery) -> Result<Page<Conflict>, ApiError> {
-    policy::authorize(caller, Capability::VerifyAndManagePersonData, None, Access::Read)?;
+    // Officers and admins: every report of their scope. Those who only record (team
+    // members): the reports their own account filed, so a phone can see what became of them.
+    let own_only = match policy::authorize(caller, Capability::VerifyAndManagePersonData, None, Access::Read) {
+        Ok(()) => false,
+        Err(e) => {
+            policy::authorize(caller, Capability::RecordPersonData, None, Access::Write).map_err(|_| e)?;
+            true
+        }
+    };
     let limit = page_limit(query.limit)?;
     let mut errors = Vec::new();
     let status = match &query.status {
@@ -258,6 +268,12 @@ pub fn list_conflicts(conn: &mut AnyConnection, caller: &Caller, query: Conflict
     {
         let scope = caller.scope().clone();
         let mut q = filter_to_scope!(sc::table.filter(sc::status.eq(status)).into_boxed(), sc::commune_code, &scope);
+        if own_only {
+            q = q.filter(sc::account_id.eq(caller.user.id.clone()));
+        }
+        if let Some(device) = query.device_id.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+            q = q.filter(sc::device_id.eq(device.to_owned()));
+        }
         if let Some(Position(at, id)) = after {
             let at = NaiveDateTime::parse_from_str(&at, "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| records::invalid_cursor())?;
             q = q.filter(sc::created_at.gt(at).or(sc::created_at.eq(at).and(sc::id.gt(id))));
