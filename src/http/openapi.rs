@@ -241,6 +241,22 @@ fn complete(spec: &mut Value) {
         }
     }
     type_free_bodies(&mut spec["components"]["schemas"]);
+    // A page names its item schema instead of carrying a copy of it.
+    if let Some(schemas) = spec["components"]["schemas"].as_object_mut() {
+        let names: Vec<String> = schemas.keys().cloned().collect();
+        for name in names {
+            let Some(item) = name.strip_prefix("Page_") else { continue };
+            if schemas.contains_key(item) {
+                let page = &mut schemas[&name];
+                page["properties"]["items"]["items"] = serde_json::json!({"$ref": format!("#/components/schemas/{item}")});
+            }
+        }
+    }
+    if let Some(responses) = spec["components"]["responses"].as_object_mut() {
+        for r in responses.values_mut() {
+            problem_example(r, None);
+        }
+    }
     let Some(paths) = spec["paths"].as_object_mut() else { return };
     for (path, item) in paths.iter_mut() {
         for method in ["get", "put", "post", "delete", "patch"] {
@@ -325,6 +341,53 @@ fn type_free_bodies(schemas: &mut Value) {
     }
 }
 
+/// An example body for a problem response, of its own status and with the first code its
+/// description names (otherwise the problem schema's one example, a 422, shows under
+/// every status).
+fn problem_example(r: &mut Value, status: Option<u16>) {
+    use serde_json::json;
+    let description = r["description"].as_str().unwrap_or_default().to_owned();
+    let content = &mut r["content"]["application/problem+json"];
+    if !content.is_object() || content.get("example").is_some() {
+        return;
+    }
+    let named = description.split('`').nth(1).filter(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+    let status = status.or_else(|| {
+        // Shared responses carry no status: read it from the code they name.
+        named.map(|c| match c {
+            "malformed_json" | "invalid_body" | "invalid_query" | "invalid_cursor" | "unknown_parameter" => 400,
+            "missing_token" => 401,
+            "not_found" => 404,
+            "payload_too_large" => 413,
+            "unsupported_media_type" => 415,
+            "idempotency_key_in_progress" => 409,
+            "precondition_failed" => 412,
+            "precondition_required" => 428,
+            "service_unavailable" => 503,
+            "storage_full" => 507,
+            "internal_error" => 500,
+            _ => 422,
+        })
+    });
+    let Some(status) = status else { return };
+    let code = named.map(str::to_owned).unwrap_or_else(|| match status {
+        400 => "malformed_json".into(),
+        401 => "missing_token".into(),
+        403 => "forbidden".into(),
+        404 => "not_found".into(),
+        409 => "conflict".into(),
+        422 => "validation_failed".into(),
+        500 => "internal_error".into(),
+        _ => "error".into(),
+    });
+    let mut example = json!({"type": format!("urn:hocvuso:problem:{code}"), "title": "…", "status": status,
+        "detail": description, "code": code, "request_id": "0f9d5c1e-2b7a-4c3d-8e9f-1a2b3c4d5e6f"});
+    if status == 422 && code == "validation_failed" {
+        example["errors"] = json!([{"field": "full_name", "code": "required", "message": "Cần nhập họ tên."}]);
+    }
+    content["example"] = example;
+}
+
 fn complete_operation(path: &str, method: &str, op: &mut Value) {
     use serde_json::json;
     let id = op["operationId"].as_str().unwrap_or_default().to_owned();
@@ -388,6 +451,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
         if r.get("$ref").is_some() {
             continue;
         }
+        problem_example(r, code.parse().ok());
         let headers = &mut r["headers"];
         headers["X-Request-Id"] = json!({"$ref": "#/components/headers/X-Request-Id"});
         if code.starts_with('2') && ETAG_OPERATIONS.contains(&id.as_str()) {

@@ -166,6 +166,15 @@ fn every_operation_documents_what_any_request_can_meet() {
             }
         }
     }
+    // Examples of problems have their response's status; pages name their item schema;
+    // the push's examples are real ones.
+    let push = &spec["paths"]["/api/v1/sync/push"]["post"];
+    assert_eq!(push["responses"]["400"]["content"]["application/problem+json"]["example"]["status"], 400);
+    assert_eq!(resolved(&spec, &push["responses"]["415"])["content"]["application/problem+json"]["example"]["status"], 415);
+    assert_eq!(spec["components"]["schemas"]["Page_Class"]["properties"]["items"]["items"]["$ref"], "#/components/schemas/Class");
+    let example = &spec["components"]["schemas"]["PushResponse"]["example"];
+    assert_eq!(example["results"][0]["status"], "applied");
+    assert!(example["results"][0]["version"].as_i64().unwrap() < 1000);
     // Names that read well in a generated client.
     assert_eq!(spec["paths"]["/api/v1/stats/units"]["get"]["operationId"], "get_stats_by_unit");
     assert_eq!(spec["paths"]["/api/v1/units"]["get"]["operationId"], "list_units");

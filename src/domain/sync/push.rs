@@ -41,6 +41,17 @@ pub const MAX_OPERATIONS: usize = 1000;
 /// A push.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"device_id": "android-7f3a", "operations": [
+    {"op_id": "c0a80101-0000-4000-8000-000000000001", "type": "trainee", "action": "upsert",
+     "id": "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a",
+     "body": {"commune_code": "21025", "full_name": "Đinh Thị Lan", "gender": "female", "birth_year": 1968,
+              "consent": {"basic": true, "method": "paper"}}},
+    {"op_id": "c0a80101-0000-4000-8000-000000000002", "type": "enrollment", "action": "upsert",
+     "id": "4d3c2b1a-6f5e-4e8f-9a0b-7c3d2e6b1f4a",
+     "body": {"class_id": "2e6b1f4a-7c3d-4e8f-9a0b-1c2d3e4f5a6b", "trainee_id": "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"}},
+    {"op_id": "c0a80101-0000-4000-8000-000000000003", "type": "trainee", "action": "upsert",
+     "id": "0b6f1d1e-8a52-4c57-9d0e-2f6a1c3b7e55", "base_version": 2, "body": {"phone": "0912 345 678"}}
+]}))]
 pub struct PushRequest {
     /// The installation (1–100 visible ASCII characters), as in `X-Device-Id`.
     pub device_id: String,
@@ -76,6 +87,9 @@ pub struct Operation {
 
 /// What happened to one operation.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"index": 2, "op_id": "c0a80101-0000-4000-8000-000000000003", "status": "conflict", "type": "trainee",
+    "id": "0b6f1d1e-8a52-4c57-9d0e-2f6a1c3b7e55", "version": 3, "deleted": false, "differing_fields": ["phone"],
+    "current": {"id": "0b6f1d1e-8a52-4c57-9d0e-2f6a1c3b7e55", "phone": "0905 333 444", "version": 3}}))]
 pub struct OpResult {
     /// Position of the operation in the request (from 0).
     pub index: usize,
@@ -139,6 +153,15 @@ impl OpResult {
 
 /// The answer to a push: one result per operation, in order, and the counts.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"results": [
+    {"index": 0, "op_id": "c0a80101-0000-4000-8000-000000000001", "status": "applied", "type": "trainee",
+     "id": "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "version": 1},
+    {"index": 1, "op_id": "c0a80101-0000-4000-8000-000000000002", "status": "applied", "type": "enrollment",
+     "id": "4d3c2b1a-6f5e-4e8f-9a0b-7c3d2e6b1f4a", "version": 1},
+    {"index": 2, "op_id": "c0a80101-0000-4000-8000-000000000003", "status": "conflict", "type": "trainee",
+     "id": "0b6f1d1e-8a52-4c57-9d0e-2f6a1c3b7e55", "version": 3, "deleted": false, "differing_fields": ["phone"],
+     "current": {"id": "0b6f1d1e-8a52-4c57-9d0e-2f6a1c3b7e55", "phone": "0905 333 444", "version": 3}}
+], "applied": 2, "duplicates": 0, "conflicts": 1, "rejected": 0, "dependency_failed": 0}))]
 pub struct PushResponse {
     pub results: Vec<OpResult>,
     pub applied: usize,
