@@ -13,6 +13,7 @@ use validator::Validate;
 use crate::access::caller::Caller;
 use crate::access::policy::{self, filter_to_scope, Access, Area, Capability, Principal};
 use crate::base::error::{self, ApiError, FieldError, Text};
+use crate::base::text::fold;
 use crate::base::time::utc;
 use crate::domain::records::{self, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::domain::stats::Rec;
@@ -233,6 +234,8 @@ pub struct ClassQuery {
     /// Classes starting on or before this date (YYYY-MM-DD).
     pub to: Option<String>,
     pub campaign: Option<String>,
+    /// Text in the title or venue, without diacritics ("vneid" finds "Cài đặt VNeID").
+    pub q: Option<String>,
     /// Page size: 1–500 (default 50).
     #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
@@ -676,37 +679,51 @@ pub fn list_classes(conn: &mut AnyConnection, caller: &Caller, query: ClassQuery
     let status = status.map(records::valid).transpose()?;
     let scope = caller.scope().clone();
     {
-        let mut query = filter_to_scope!(classes::table.filter(classes::deleted_at.is_null()).into_boxed(), classes::commune_code, &scope);
-        if let Some(c) = q.commune {
-            query = query.filter(classes::commune_code.eq(c));
-        }
-        if let Some(h) = q.hamlet {
-            query = query.filter(classes::hamlet_id.eq(h));
-        }
-        if let Some(t) = q.team {
-            query = query.filter(classes::team_id.eq(t));
-        }
-        if let Some(t) = q.topic {
-            query =
-                query.filter(classes::id.eq_any(class_topics::table.filter(class_topics::topic_id.eq(t)).select(class_topics::class_id)));
-        }
-        if let Some(s) = status {
-            query = query.filter(classes::status.eq(s));
-        }
-        if let Some(f) = from {
-            query = query.filter(classes::start_date.ge(f));
-        }
-        if let Some(t) = to {
-            query = query.filter(classes::start_date.le(t));
-        }
-        if let Some(c) = q.campaign {
-            query = query.filter(classes::campaign.eq(c));
-        }
-        if let Some(Position(date, id)) = after {
-            let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|_| records::invalid_cursor())?;
-            query = query.filter(classes::start_date.gt(date).or(classes::start_date.eq(date).and(classes::id.gt(id))));
-        }
-        let rows: Vec<ClassRow> = query.order((classes::start_date, classes::id)).limit(limit + 1).load(conn)?;
+        let load = |conn: &mut AnyConnection, after: Option<Position>, n: i64| -> Result<Vec<ClassRow>, ApiError> {
+            let mut query =
+                filter_to_scope!(classes::table.filter(classes::deleted_at.is_null()).into_boxed(), classes::commune_code, &scope);
+            if let Some(c) = q.commune.clone() {
+                query = query.filter(classes::commune_code.eq(c));
+            }
+            if let Some(h) = q.hamlet.clone() {
+                query = query.filter(classes::hamlet_id.eq(h));
+            }
+            if let Some(t) = q.team.clone() {
+                query = query.filter(classes::team_id.eq(t));
+            }
+            if let Some(t) = q.topic.clone() {
+                query = query
+                    .filter(classes::id.eq_any(class_topics::table.filter(class_topics::topic_id.eq(t)).select(class_topics::class_id)));
+            }
+            if let Some(s) = status {
+                query = query.filter(classes::status.eq(s));
+            }
+            if let Some(f) = from {
+                query = query.filter(classes::start_date.ge(f));
+            }
+            if let Some(t) = to {
+                query = query.filter(classes::start_date.le(t));
+            }
+            if let Some(c) = q.campaign.clone() {
+                query = query.filter(classes::campaign.eq(c));
+            }
+            if let Some(Position(date, id)) = after {
+                let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|_| records::invalid_cursor())?;
+                query = query.filter(classes::start_date.gt(date).or(classes::start_date.eq(date).and(classes::id.gt(id))));
+            }
+            Ok(query.order((classes::start_date, classes::id)).limit(n).load(conn)?)
+        };
+        let key = |r: &ClassRow| Position(r.start_date.to_string(), r.id.clone());
+        let rows: Vec<ClassRow> = match records::search_text(q.q.as_deref()) {
+            None => load(conn, after, limit + 1)?,
+            Some(text) => records::scan_matching(
+                after,
+                limit,
+                key,
+                |after, n| load(conn, after, n),
+                |r| fold(&r.title).contains(&text) || r.venue.as_deref().is_some_and(|v| fold(v).contains(&text)),
+            )?,
+        };
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let (mut topics, mut instructors) = links(conn, &ids)?;
         records::page(

@@ -322,8 +322,47 @@ pub struct Page<T> {
 }
 
 /// Keyset position: the sort key and the id of the last item of a page.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Position(pub String, pub String);
+
+/// The rows of a keyset-ordered list that `keep` accepts, up to `limit + 1` (for
+/// [`page`]), read in batches from `after` on. For text searches (`q`) the databases cannot
+/// do alike: diacritic-insensitive matching on SQLite and PostgreSQL needs the folded text
+/// (`base::text::fold`), which only names and titles of people have a column for. A list's
+/// own filters and the caller's scope still run in the database; only the text is checked
+/// here, so a search reads at most the rows of the caller's scope that pass them.
+pub fn scan_matching<R>(
+    after: Option<Position>,
+    limit: i64,
+    key: impl Fn(&R) -> Position,
+    mut load: impl FnMut(Option<Position>, i64) -> Result<Vec<R>, ApiError>,
+    keep: impl Fn(&R) -> bool,
+) -> Result<Vec<R>, ApiError> {
+    const BATCH: i64 = 500;
+    let mut out = Vec::new();
+    let mut after = after;
+    loop {
+        let rows = load(after.clone(), BATCH)?;
+        let full = rows.len() as i64 == BATCH;
+        after = rows.last().map(&key).or(after);
+        for r in rows {
+            if keep(&r) {
+                out.push(r);
+                if out.len() as i64 > limit {
+                    return Ok(out);
+                }
+            }
+        }
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+/// The folded search text of a `q` parameter (`None` when absent or blank).
+pub fn search_text(q: Option<&str>) -> Option<String> {
+    q.map(crate::base::text::fold).filter(|t| !t.is_empty())
+}
 
 /// Cuts `rows` (loaded with `limit + 1`) to a page and makes the next cursor.
 pub fn page<R, T>(

@@ -12,6 +12,7 @@ use validator::Validate;
 use crate::access::caller::{Caller, RequestMeta};
 use crate::access::policy::{self, filter_to_scope, Access, Area, Capability, Principal};
 use crate::base::error::{self, ApiError, FieldError, Text};
+use crate::base::text::fold;
 use crate::base::time::utc;
 use crate::domain::records::{self, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::domain::stats::Rec;
@@ -111,6 +112,9 @@ pub struct TeamQuery {
     pub hamlet: Option<String>,
     /// Only active (`true`) or inactive (`false`) teams.
     pub active: Option<bool>,
+    /// Text in the name or decision number, without diacritics ("phu tho" finds "Tổ công
+    /// nghệ số thôn Phú Thọ").
+    pub q: Option<String>,
     /// Page size, 1–500 (default 50).
     #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
@@ -151,21 +155,34 @@ pub fn list_teams(conn: &mut AnyConnection, caller: &Caller, query: TeamQuery) -
     let after: Option<Position> = crate::domain::records::cursor_position(q.cursor.as_deref())?;
     let scope = caller.scope().clone();
     {
-        let mut query = filter_to_scope!(teams::table.filter(teams::deleted_at.is_null()).into_boxed(), teams::commune_code, &scope);
-        if let Some(c) = q.commune {
-            query = query.filter(teams::commune_code.eq(c));
-        }
-        if let Some(h) = q.hamlet {
-            query = query.filter(teams::hamlet_id.eq(h));
-        }
-        if let Some(a) = q.active {
-            query = query.filter(teams::active.eq(a));
-        }
-        if let Some(Position(name, id)) = after {
-            query = query.filter(teams::name.gt(name.clone()).or(teams::name.eq(name).and(teams::id.gt(id))));
-        }
-        let rows: Vec<TeamRow> = query.order((teams::name, teams::id)).limit(limit + 1).load(conn)?;
-        records::page(rows, limit, |r| Position(r.name.clone(), r.id.clone()), |r| Ok(Team::from(r)))
+        let load = |conn: &mut AnyConnection, after: Option<Position>, n: i64| -> Result<Vec<TeamRow>, ApiError> {
+            let mut query = filter_to_scope!(teams::table.filter(teams::deleted_at.is_null()).into_boxed(), teams::commune_code, &scope);
+            if let Some(c) = q.commune.clone() {
+                query = query.filter(teams::commune_code.eq(c));
+            }
+            if let Some(h) = q.hamlet.clone() {
+                query = query.filter(teams::hamlet_id.eq(h));
+            }
+            if let Some(a) = q.active {
+                query = query.filter(teams::active.eq(a));
+            }
+            if let Some(Position(name, id)) = after {
+                query = query.filter(teams::name.gt(name.clone()).or(teams::name.eq(name).and(teams::id.gt(id))));
+            }
+            Ok(query.order((teams::name, teams::id)).limit(n).load(conn)?)
+        };
+        let key = |r: &TeamRow| Position(r.name.clone(), r.id.clone());
+        let rows = match records::search_text(q.q.as_deref()) {
+            None => load(conn, after, limit + 1)?,
+            Some(text) => records::scan_matching(
+                after,
+                limit,
+                key,
+                |after, n| load(conn, after, n),
+                |r| fold(&r.name).contains(&text) || r.decision_number.as_deref().is_some_and(|d| fold(d).contains(&text)),
+            )?,
+        };
+        records::page(rows, limit, key, |r| Ok(Team::from(r)))
     }
 }
 

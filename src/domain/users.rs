@@ -14,7 +14,7 @@ use crate::access::policy::{self, Access, Area, Capability, Principal, Scope};
 use crate::access::token::{self, JwtKeys};
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
-use crate::domain::records::{encode_cursor, page_limit, parse_uuid, IfMatch};
+use crate::domain::records::{encode_cursor, page_limit, parse_uuid, IfMatch, Position};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::db::{self, AnyConnection, ChangeSeq};
 use crate::store::rows::UserRow;
@@ -132,6 +132,8 @@ pub struct UserListQuery {
     pub role: Option<Choice<Role>>,
     /// Only active (`true`) or deactivated (`false`) accounts.
     pub active: Option<bool>,
+    /// Text in the username or full name, without diacritics ("lan" finds "Nguyễn Thị Lan").
+    pub q: Option<String>,
     /// Page size, 1–500 (default 50).
     #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
@@ -348,17 +350,29 @@ pub fn list_users(conn: &mut AnyConnection, caller: &Caller, q: UserListQuery) -
         }
         None => None,
     };
-    let mut query = policy::users_in_scope(users::table.into_boxed(), caller.scope()).filter(users::deleted_at.is_null());
-    if let Some(role) = role {
-        query = query.filter(users::role.eq(role));
-    }
-    if let Some(active) = q.active {
-        query = query.filter(users::active.eq(active));
-    }
-    if let Some(after) = after {
-        query = query.filter(users::username.gt(after));
-    }
-    let rows = query.order(users::username.asc()).limit(limit + 1).load::<UserRow>(conn)?;
+    let load = |conn: &mut AnyConnection, after: Option<String>, n: i64| -> Result<Vec<UserRow>, ApiError> {
+        let mut query = policy::users_in_scope(users::table.into_boxed(), caller.scope()).filter(users::deleted_at.is_null());
+        if let Some(role) = role {
+            query = query.filter(users::role.eq(role));
+        }
+        if let Some(active) = q.active {
+            query = query.filter(users::active.eq(active));
+        }
+        if let Some(after) = after {
+            query = query.filter(users::username.gt(after));
+        }
+        Ok(query.order(users::username.asc()).limit(n).load::<UserRow>(conn)?)
+    };
+    let rows = match crate::domain::records::search_text(q.q.as_deref()) {
+        None => load(conn, after, limit + 1)?,
+        Some(text) => crate::domain::records::scan_matching(
+            after.map(|a| Position(a, String::new())),
+            limit,
+            |r: &UserRow| Position(r.username.clone(), String::new()),
+            |after, n| load(conn, after.map(|p| p.0), n),
+            |r| crate::base::text::fold(&r.username).contains(&text) || crate::base::text::fold(&r.full_name).contains(&text),
+        )?,
+    };
     let more = rows.len() as i64 > limit;
     let items = rows.iter().take(limit as usize).map(User::from_row).collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if more { items.last().map(|u| encode_cursor(&u.username)) } else { None };

@@ -1000,6 +1000,63 @@ async fn class_lists_filter_sort_and_page_stably() {
 }
 
 #[actix_web::test]
+async fn officers_search_classes_teams_and_accounts_by_text() {
+    let app = app().await;
+    let tk = tokens(&app).await;
+    let t1 = team(&app, &tk.officer, QN_CAM_THANH, "Tổ công nghệ số thôn Phú Thọ").await;
+    let t2 = team(&app, &tk.officer, QN_CAM_THANH, "Tổ thanh niên tình nguyện").await;
+    let hn_team = team(&app, &tk.hn_officer, HN_BA_DINH, "Tổ công nghệ số Phú Thọ Ba Đình").await;
+    let mut hn = class_body(HN_BA_DINH, &hn_team);
+    hn["title"] = json!("VNeID Ba Đình");
+    assert_eq!(app.req("POST", "/api/v1/classes", &tk.hn_member, None, Some(hn)).await.status, StatusCode::CREATED);
+    let names = |r: &Resp, field: &str| {
+        r.body["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}", r.body))
+            .iter()
+            .map(|c| c[field].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    // Without diacritics, any case; only the caller's scope.
+    let r = app.get("/api/v1/teams?q=PHU%20THO", Some(&tk.officer)).await;
+    assert_eq!(names(&r, "name"), ["Tổ công nghệ số thôn Phú Thọ"]);
+    assert_eq!(names(&app.get("/api/v1/teams?q=ph%C3%BA%20th%E1%BB%8D", Some(&tk.admin)).await, "name").len(), 2); // phú thọ
+    assert_eq!(names(&app.get("/api/v1/teams?q=", Some(&tk.officer)).await, "name").len(), 2, "a blank q filters nothing");
+    // Classes: by title or venue; matches are paged like the list (here one by one).
+    for (i, title) in
+        ["Cài đặt VNeID", "Dịch vụ công trực tuyến", "VNeID mức 2 cho người cao tuổi", "Thanh toán không tiền mặt"].iter().enumerate()
+    {
+        let mut body = class_body(QN_CAM_THANH, if i % 2 == 0 { &t1 } else { &t2 });
+        body["title"] = json!(title);
+        body["start_date"] = json!(format!("2026-12-0{}", i + 1));
+        if i == 3 {
+            body["venue"] = json!("Nhà văn hóa thôn Phú Thọ");
+        }
+        assert_eq!(app.req("POST", "/api/v1/classes", &tk.member, None, Some(body)).await.status, StatusCode::CREATED);
+    }
+    let r = app.get("/api/v1/classes?q=vneid", Some(&tk.officer)).await;
+    assert_eq!(names(&r, "title"), ["Cài đặt VNeID", "VNeID mức 2 cho người cao tuổi"]);
+    let p1 = app.get("/api/v1/classes?q=vneid&limit=1", Some(&tk.officer)).await;
+    assert_eq!(names(&p1, "title"), ["Cài đặt VNeID"]);
+    let cur = p1.body["next_cursor"].as_str().unwrap().to_owned();
+    let p2 = app.get(&format!("/api/v1/classes?q=vneid&limit=1&cursor={cur}"), Some(&tk.officer)).await;
+    assert_eq!(names(&p2, "title"), ["VNeID mức 2 cho người cao tuổi"]);
+    assert!(p2.body["next_cursor"].is_null(), "{}", p2.body);
+    assert_eq!(names(&app.get("/api/v1/classes?q=phu%20tho", Some(&tk.officer)).await, "title"), ["Thanh toán không tiền mặt"]);
+    assert_eq!(names(&app.get("/api/v1/classes?q=vneid", Some(&tk.hn_officer)).await, "title"), ["VNeID Ba Đình"]);
+    // Text and the other filters together.
+    assert_eq!(names(&app.get(&format!("/api/v1/classes?q=vneid&team={t2}"), Some(&tk.officer)).await, "title"), Vec::<String>::new());
+    // Accounts: by username or full name ("Người dùng ct.member" and so on).
+    let r = app.get("/api/v1/users?q=NGUOI%20DUNG%20CT", Some(&tk.admin)).await;
+    assert_eq!(names(&r, "username"), ["ct.member", "ct.officer"]);
+    let p1 = app.get("/api/v1/users?q=nguoi%20dung&limit=2", Some(&tk.admin)).await;
+    let cur = p1.body["next_cursor"].as_str().unwrap().to_owned();
+    let rest = app.get(&format!("/api/v1/users?q=nguoi%20dung&limit=50&cursor={cur}"), Some(&tk.admin)).await;
+    assert_eq!(names(&p1, "username").len() + names(&rest, "username").len(), 5);
+    assert_eq!(names(&app.get("/api/v1/users?q=hn.", Some(&tk.officer)).await, "username"), Vec::<String>::new(), "another commune's");
+}
+
+#[actix_web::test]
 async fn every_write_is_audited_in_scope() {
     let app = app().await;
     let tk = tokens(&app).await;
