@@ -211,14 +211,16 @@ impl ConfigArgs {
                 ))
             }
             Some(s) => Secret::new(s.as_bytes().to_vec()),
-            None => load_or_create_secret(&self.data_dir, "jwt-secret")?,
+            None => load_or_create_secret(&self.data_dir, "jwt-secret").map_err(|e| self.data_dir_problem(e, "HOCVUSO_JWT_SECRET"))?,
         };
         let id_hash_secret = match &self.id_hash_secret {
             Some(s) if s.len() < MIN_SECRET_BYTES => {
                 return Err(format!("HOCVUSO_ID_HASH_SECRET is {} bytes; it must be at least {MIN_SECRET_BYTES}", s.len()))
             }
             Some(s) => Secret::new(s.as_bytes().to_vec()),
-            None => load_or_create_secret(&self.data_dir, "id-hash-secret")?,
+            None => {
+                load_or_create_secret(&self.data_dir, "id-hash-secret").map_err(|e| self.data_dir_problem(e, "HOCVUSO_ID_HASH_SECRET"))?
+            }
         };
         positive("HOCVUSO_SYNC_HORIZON_DAYS", self.sync_horizon_days)?;
         let metrics_bind = self.metrics_bind.as_deref().map(str::trim).filter(|b| !b.is_empty());
@@ -267,6 +269,17 @@ impl ConfigArgs {
             metrics_bind: metrics_bind.map(str::to_owned),
             metrics_token,
         })
+    }
+}
+
+impl ConfigArgs {
+    /// A data folder that cannot be read or written: say which folder, and the ways out.
+    fn data_dir_problem(&self, e: String, variable: &str) -> String {
+        format!(
+            "{e}. The data folder {} (HOCVUSO_DATA_DIR) must be a folder hocvuso can read and write (it keeps the generated \
+             secrets and, by default, the SQLite database); choose another one, fix its owner or permissions, or give {variable}",
+            self.data_dir.display()
+        )
     }
 }
 

@@ -167,3 +167,15 @@ fn backup_writes_a_private_copy_and_names_the_secrets_to_keep() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("HOCVUSO_ID_HASH_SECRET is not the secret"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_data_folder_that_cannot_be_written_is_named() {
+    // /sys refuses new folders to everyone, root included (a read-only file system acts alike).
+    let data = std::path::Path::new("/sys/hocvuso-test-data");
+    let out = hocvuso(data).env("HOCVUSO_BIND", "127.0.0.1:0").arg("serve").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("/sys/hocvuso-test-data"), "{err}");
+    assert!(err.contains("HOCVUSO_DATA_DIR") && err.contains("HOCVUSO_JWT_SECRET"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
