@@ -48,3 +48,11 @@ export const tombstone: Change = { seq: 7, type: "trainee", id: "x", version: 4,
 export function genderOf(cell: Schemas["BreakdownCell"]): string | undefined {
   return cell.key.gender;
 }
+
+// The operation's `type` tells which bodies it takes.
+export function classOfNewSession(op: Operation): string | undefined {
+  if (op.type === "class_session" && op.body && "class_id" in op.body) {
+    return op.body.class_id;
+  }
+  return undefined;
+}

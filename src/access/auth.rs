@@ -173,6 +173,7 @@ pub fn record_login_failure(conn: &mut AnyConnection, config: &Config, keys: &(S
 
 /// Refresh request.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"refresh_token": "b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4"}))]
 pub struct RefreshForm {
     pub refresh_token: String,
 }
@@ -307,6 +308,7 @@ fn set_password(conn: &mut AnyConnection, user: &UserRow, hash: &str, now: Naive
 
 /// Change one's own password.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"current_password": "Mây-trắng-Trường-Sơn-27", "new_password": "Đồi-chè-xanh-bên-suối-2026"}))]
 pub struct PasswordChangeForm {
     #[schema(format = Password)]
     pub current_password: String,

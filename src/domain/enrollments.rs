@@ -295,6 +295,7 @@ pub struct Attendance {
 /// Who was present (replaces the session's list).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"present": ["9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "0b6f1d1e-8a52-4c57-9d0e-2f6a1c3b7e55"]}))]
 pub struct AttendanceForm {
     /// Trainee ids; each must be enrolled (not dropped) in the class.
     pub present: Vec<String>,

@@ -58,6 +58,7 @@ pub struct NewHamlet {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Thôn Phú Thọ 2"}))]
 pub struct HamletPatch {
     pub name: Option<String>,
     #[schema(value_type = Option<HamletKind>)]

@@ -23,6 +23,7 @@ use crate::store::values::{Choice, ConsentKind};
 /// Which duplicate to merge into which survivor.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"into": "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"}))]
 pub struct MergeForm {
     /// The record that stays.
     pub into: String,

@@ -73,6 +73,7 @@ pub struct NewSession {
 
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"duration_minutes": 120, "notes": "Thêm 3 người cài VNeID mức 2"}))]
 pub struct SessionPatch {
     pub held_on: Option<String>,
     #[validate(range(min = 1, max = 600))]

@@ -90,6 +90,7 @@ pub struct NewTeam {
 /// Changes to a team; `""` clears an optional text or date.
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Tổ công nghệ số cộng đồng thôn Phú Thọ", "decision_number": "131/QĐ-UBND", "active": true}))]
 pub struct TeamPatch {
     pub hamlet_id: Option<String>,
     pub name: Option<String>,

@@ -167,6 +167,7 @@ pub struct NewTrainee {
 /// `consent_ethnicity: true` (now or earlier).
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"phone": "0912 345 678", "occupation": "Nông dân", "target_groups": ["farmer", "elderly"]}))]
 pub struct TraineePatch {
     pub commune_code: Option<String>,
     pub hamlet_id: Option<String>,

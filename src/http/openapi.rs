@@ -309,25 +309,58 @@ fn type_free_bodies(schemas: &mut Value) {
     schemas["PushNewEnrollment"] = with_class("NewEnrollment", true, schemas);
     schemas["PushDrop"] = with_class("DropForm", false, schemas);
     schemas["PushAttendance"] = with_class("AttendanceForm", false, schemas);
-    let mut forms = refs(&[
-        "NewClass",
-        "ClassPatch",
-        "CancelForm",
-        "PushNewSession",
-        "SessionPatch",
-        "NewTrainee",
-        "TraineePatch",
-        "PushNewEnrollment",
-        "PushDrop",
-        "PushAttendance",
-    ]);
-    forms.push(json!({"type": "null"}));
-    schemas["Operation"]["properties"]["body"] = json!({
-        "description": "The record's fields, as the REST endpoint takes them. By `type` and `action`: class upsert → NewClass \
-            (new) or ClassPatch (with `base_version`), class delete → CancelForm; class_session upsert → PushNewSession or \
-            SessionPatch, delete → none; trainee upsert → NewTrainee or TraineePatch, delete → none; enrollment upsert → \
-            PushNewEnrollment, delete → PushDrop; attendance upsert → PushAttendance.",
-        "anyOf": forms,
+    // A pushed operation is one of five kinds, told apart by `type`; each names the bodies
+    // it takes (by `action`, and for an upsert by whether it has a `base_version`).
+    let base = schemas["Operation"].clone();
+    let kinds: [(&str, &str, &[&str], &str); 5] = [
+        (
+            "class",
+            "ClassOperation",
+            &["NewClass", "ClassPatch", "CancelForm"],
+            "upsert: NewClass (new) or ClassPatch (with `base_version`); delete: CancelForm (the class is cancelled, never deleted)",
+        ),
+        (
+            "class_session",
+            "ClassSessionOperation",
+            &["PushNewSession", "SessionPatch"],
+            "upsert: PushNewSession (new) or SessionPatch; delete: no body",
+        ),
+        ("trainee", "TraineeOperation", &["NewTrainee", "TraineePatch"], "upsert: NewTrainee (new) or TraineePatch; delete: no body"),
+        (
+            "enrollment",
+            "EnrollmentOperation",
+            &["PushNewEnrollment", "PushDrop"],
+            "upsert: PushNewEnrollment; delete: PushDrop (the trainee leaves the class)",
+        ),
+        (
+            "attendance",
+            "AttendanceOperation",
+            &["PushAttendance"],
+            "upsert: PushAttendance (the session's whole list; `id` is the session's id)",
+        ),
+    ];
+    let mut mapping = serde_json::Map::new();
+    let mut variants = Vec::new();
+    for (kind, name, bodies, says) in kinds {
+        let mut variant = base.clone();
+        variant["description"] = json!(format!("A `{kind}` operation of the outbox."));
+        variant["properties"]["type"] = json!({"type": "string", "enum": [kind]});
+        let mut any = refs(bodies);
+        any.push(json!({"type": "null"}));
+        variant["properties"]["body"] =
+            json!({"description": format!("The record's fields, as the REST endpoint takes them. {says}."), "anyOf": any});
+        if let Some(o) = variant.as_object_mut() {
+            o.remove("example");
+        }
+        schemas[name] = variant;
+        mapping.insert(kind.to_owned(), json!(format!("#/components/schemas/{name}")));
+        variants.push(json!({"$ref": format!("#/components/schemas/{name}")}));
+    }
+    schemas["Operation"] = json!({
+        "description": "One operation of the outbox: its `type` says which of five kinds it is, and so which bodies it takes.",
+        "oneOf": variants,
+        "discriminator": {"propertyName": "type", "mapping": mapping},
+        "example": base["example"].clone(),
     });
     let mut key = json!({"type": "object", "additionalProperties": false, "properties": {},
         "description": "The cell's value of each dimension of `by` (e.g. `{\"gender\": \"female\", \"age_band\": \"60+\"}`)."});
@@ -347,8 +380,9 @@ fn type_free_bodies(schemas: &mut Value) {
 fn problem_example(r: &mut Value, status: Option<u16>) {
     use serde_json::json;
     let description = r["description"].as_str().unwrap_or_default().to_owned();
-    let content = &mut r["content"]["application/problem+json"];
-    if !content.is_object() || content.get("example").is_some() {
+    // (`get_mut`, not indexing: indexing a JSON object inserts the key.)
+    let Some(content) = r.get_mut("content").and_then(|c| c.get_mut("application/problem+json")) else { return };
+    if content.get("example").is_some() {
         return;
     }
     let named = description.split('`').nth(1).filter(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'));

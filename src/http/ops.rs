@@ -11,6 +11,7 @@ use crate::http::state::AppState;
 use crate::store::db;
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
 pub struct Health {
     /// `ok`.
     pub status: &'static str,

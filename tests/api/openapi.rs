@@ -152,6 +152,9 @@ fn every_operation_documents_what_any_request_can_meet() {
             assert_eq!(takes_key, method == "post" && path.starts_with("/api/v1/") && !secret, "{id}: Idempotency-Key");
             for (code, r) in responses {
                 let r = resolved(&spec, r);
+                for (media, content) in r["content"].as_object().into_iter().flatten() {
+                    assert!(content.is_object(), "{id} {code} {media}: a media type without a schema");
+                }
                 assert!(r["headers"].get("X-Request-Id").is_some(), "{id} {code}: X-Request-Id");
                 if ["429", "503", "507"].contains(&code.as_str()) {
                     assert!(r["headers"].get("Retry-After").is_some(), "{id} {code}: Retry-After");
@@ -175,6 +178,13 @@ fn every_operation_documents_what_any_request_can_meet() {
     let example = &spec["components"]["schemas"]["PushResponse"]["example"];
     assert_eq!(example["results"][0]["status"], "applied");
     assert!(example["results"][0]["version"].as_i64().unwrap() < 1000);
+    // A pushed operation is one of five kinds, told apart by `type`.
+    let operation = &spec["components"]["schemas"]["Operation"];
+    assert_eq!(operation["discriminator"]["propertyName"], "type");
+    assert_eq!(operation["oneOf"].as_array().unwrap().len(), 5);
+    let session = &spec["components"]["schemas"]["ClassSessionOperation"]["properties"];
+    assert_eq!(session["type"]["enum"], serde_json::json!(["class_session"]));
+    assert_eq!(session["body"]["anyOf"][0]["$ref"], "#/components/schemas/PushNewSession");
     // Names that read well in a generated client.
     assert_eq!(spec["paths"]["/api/v1/stats/units"]["get"]["operationId"], "get_stats_by_unit");
     assert_eq!(spec["paths"]["/api/v1/units"]["get"]["operationId"], "list_units");

@@ -34,6 +34,7 @@ pub const PERSON_MEASURES: &[&str] =
 /// named in `suppressed` (docs/STATS.md). For analysts every person count is perturbed
 /// (docs/STATS.md, "Protecting small counts"); counts of classes, sessions and teams are exact.
 #[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq)]
+#[schema(example = json!({"teams_active": 12, "team_members": 58, "classes_total": 40, "classes_planned": 6, "classes_ongoing": 9, "classes_completed": 23, "classes_cancelled": 2, "sessions_held": 131, "trainees": 1204, "enrollments": 1390, "completions_passed": 951, "completions_verified": 820, "people_confirmed": 803, "completion_rate": 0.684, "verification_rate": 0.862, "participation_rate": 0.071, "suppressed": []}))]
 pub struct Measures {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub teams_active: Option<i64>,

@@ -391,6 +391,7 @@ pub struct CloseQuery {
 
 /// The state of a report after closing or reopening.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"period": "2026-H1", "calendar": false, "from": "2025-12-15", "to": "2026-06-14", "status": "closed", "province": "51"}))]
 pub struct ReportState {
     pub period: String,
     pub calendar: bool,
@@ -458,6 +459,7 @@ fn report_area(caller: &Caller) -> Result<Option<String>, ApiError> {
 /// Why a closed report is reopened.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Bổ sung số liệu phường Cẩm Thành"}))]
 pub struct ReopenForm {
     /// 1–500 characters.
     pub reason: String,

@@ -53,6 +53,7 @@ pub struct Change {
 
 /// A page of the feed.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"changes": [{"seq": 1042, "type": "class", "id": "2e6b1f4a-7c3d-4e8f-9a0b-1c2d3e4f5a6b", "version": 3, "deleted": false, "removed": false, "body": {"id": "2e6b1f4a-7c3d-4e8f-9a0b-1c2d3e4f5a6b", "title": "Cài đặt VNeID", "status": "ongoing", "version": 3}}, {"seq": 1043, "type": "trainee", "id": "0b6f1d1e-8a52-4c57-9d0e-2f6a1c3b7e55", "version": 5, "deleted": true, "removed": false, "body": null}], "next_cursor": "eyJzIjoxMDQzfQ.c2lnbmF0dXJl", "has_more": false}))]
 pub struct ChangePage {
     pub changes: Vec<Change>,
     /// Pass as `cursor` next time (also when `has_more` is false: it is where you are).
