@@ -117,7 +117,10 @@ pub async fn drop_enrollment(
 /// changes nothing. `If-Match` (the list's version) is checked when sent.
 #[utoipa::path(
     put, path = "/api/v1/classes/{id}/sessions/{session_id}/attendance", tag = "enrollments", request_body = AttendanceForm,
-    params(("id" = String, Path, description = "Class id"), ("session_id" = String, Path, description = "Session id")),
+    params(
+        ("id" = String, Path, description = "Class id"), ("session_id" = String, Path, description = "Session id"),
+        ("If-Match" = Option<String>, Header, description = "Optional: the list's ETag (`\"v0\"` before the first list); when sent, a stale one is 412"),
+    ),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The list as stored", body = Attendance),

@@ -428,7 +428,8 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     let params: Vec<Value> = op["parameters"].as_array().cloned().unwrap_or_default();
     let has = |place: &str| params.iter().any(|p| p["in"] == place);
     let (has_query, has_path) = (has("query"), has("path"));
-    let has_if_match = params.iter().any(|p| p["in"] == "header" && p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case("if-match")));
+    let if_match = params.iter().find(|p| p["in"] == "header" && p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case("if-match")));
+    let (has_if_match, needs_if_match) = (if_match.is_some(), if_match.is_some_and(|p| p["required"] == true));
     let has_body = op.get("requestBody").is_some();
     let secured = op.get("security").is_some();
     let idempotent = method == "post" && path.starts_with("/api/v1/") && takes_idempotency_key(path);
@@ -469,6 +470,8 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     }
     if has_if_match {
         add("412", "StaleVersion");
+    }
+    if needs_if_match {
         add("428", "MissingIfMatch");
     }
     if idempotent {

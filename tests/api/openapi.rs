@@ -134,8 +134,11 @@ fn every_operation_documents_what_any_request_can_meet() {
             if params.iter().any(|p| p["in"] == "path") {
                 need.push("404");
             }
-            if params.iter().any(|p| p["in"] == "header" && p["name"] == "If-Match") {
-                need.extend(["412", "428"]);
+            if let Some(p) = params.iter().find(|p| p["in"] == "header" && p["name"] == "If-Match") {
+                need.push("412");
+                if p["required"] == true {
+                    need.push("428");
+                }
             }
             if method != "get" {
                 need.push("507");
@@ -210,4 +213,30 @@ fn the_etag_list_is_the_handlers_that_send_one() {
     let spec: Value = serde_json::from_str(&hocvuso::http::openapi::json()).unwrap();
     let get_class = &spec["paths"]["/api/v1/classes/{id}"]["get"]["responses"]["200"];
     assert_eq!(get_class["headers"]["ETag"]["$ref"], "#/components/headers/ETag");
+}
+
+#[test]
+fn every_handler_taking_if_match_declares_it() {
+    let spec: Value = serde_json::from_str(&hocvuso::http::openapi::json()).unwrap();
+    let mut declared = std::collections::BTreeMap::new();
+    for item in spec["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let has = op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == "If-Match");
+            declared.insert(op["operationId"].as_str().unwrap().to_owned(), has);
+        }
+    }
+    for entry in std::fs::read_dir("src/http").unwrap() {
+        let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for part in src.split("\npub async fn ").skip(1) {
+            let name = part.split('(').next().unwrap().trim();
+            let signature = part.split('{').next().unwrap();
+            if let Some(has) = declared.get(name) {
+                assert_eq!(
+                    signature.contains("IfMatch"),
+                    *has,
+                    "{name}: takes If-Match in the code but not in the document, or the reverse"
+                );
+            }
+        }
+    }
 }
