@@ -149,6 +149,21 @@ pub const ETAG_OPERATIONS: &[&str] = &[
     "resolve_conflict",
 ];
 
+/// Creates that take the client's own id and answer a replay with the stored record
+/// (`respond::created`): a replay of a record deleted since is 410 `record_deleted`
+/// (tests/api/openapi.rs checks this list against the handlers' source).
+pub const REPLAYABLE_CREATES: &[&str] = &[
+    "create_hamlet",
+    "create_team",
+    "create_member",
+    "create_class",
+    "create_session",
+    "create_trainee",
+    "create_certificate",
+    "create_enrollment",
+    "report_conflict",
+];
+
 /// POST paths that take no `Idempotency-Key` (their answers carry secrets that are never
 /// stored; the idempotency middleware skips them).
 fn takes_idempotency_key(path: &str) -> bool {
@@ -208,6 +223,14 @@ fn complete(spec: &mut Value) {
             problem(
                 "An earlier request with this `Idempotency-Key` is still running \
             (`idempotency_key_in_progress`), or the record conflicts with what is stored",
+                request_id.clone(),
+            ),
+        ),
+        (
+            "RecordGone",
+            problem(
+                "The record was deleted (`record_deleted`): a replayed create of a record deleted since, or a \
+            decision about a record deleted since the report",
                 request_id.clone(),
             ),
         ),
@@ -392,6 +415,7 @@ fn problem_example(r: &mut Value, status: Option<u16>) {
             "malformed_json" | "invalid_body" | "invalid_query" | "invalid_cursor" | "unknown_parameter" => 400,
             "missing_token" => 401,
             "not_found" => 404,
+            "record_deleted" => 410,
             "payload_too_large" => 413,
             "unsupported_media_type" => 415,
             "idempotency_key_in_progress" => 409,
@@ -477,6 +501,9 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     if idempotent {
         add("409", "IdempotencyInProgress");
         add("422", "InvalidFields");
+    }
+    if REPLAYABLE_CREATES.contains(&id.as_str()) || id == "resolve_conflict" {
+        add("410", "RecordGone");
     }
     add("500", "InternalError");
     add("503", "Unavailable");

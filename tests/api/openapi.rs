@@ -210,6 +210,18 @@ fn the_etag_list_is_the_handlers_that_send_one() {
     }
     let listed: std::collections::BTreeSet<String> = hocvuso::http::openapi::ETAG_OPERATIONS.iter().map(|s| s.to_string()).collect();
     assert_eq!(listed, sending);
+    // Replayable creates (410 when the record was deleted since) are those answering through `created`.
+    let mut replayable = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir("src/http").unwrap() {
+        let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for part in src.split("\npub async fn ").skip(1) {
+            if part.split("\n}\n").next().unwrap().contains("(created(") {
+                replayable.insert(part.split('(').next().unwrap().trim().to_owned());
+            }
+        }
+    }
+    let listed: std::collections::BTreeSet<String> = hocvuso::http::openapi::REPLAYABLE_CREATES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(listed, replayable);
     let spec: Value = serde_json::from_str(&hocvuso::http::openapi::json()).unwrap();
     let get_class = &spec["paths"]["/api/v1/classes/{id}"]["get"]["responses"]["200"];
     assert_eq!(get_class["headers"]["ETag"]["$ref"], "#/components/headers/ETag");
