@@ -107,6 +107,7 @@ pub struct WithdrawForm {
 
 /// A certificate of the national online platform (binhdanhocvuso.gov.vn).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "7c3d2e6b-1f4a-4e8f-9a0b-1c2d3e4f5a6b", "trainee_id": "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "certificate_ref": "BDHVS-2026-004512", "course": "Kỹ năng số cơ bản", "issued_on": "2026-10-10", "version": 1, "created_at": "2026-10-10T09:00:00Z"}))]
 pub struct PlatformCertificate {
     pub id: String,
     pub trainee_id: String,

@@ -110,6 +110,7 @@ pub struct UserPatch {
 
 /// Result of creating an account.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"user": {"id": "0b6f1d1e-8a52-4c57-9d0e-2f6a1c3b7e55", "username": "lan.tcns", "full_name": "Nguyễn Thị Lan", "role": "team_member", "scope_kind": "commune", "scope_code": "21025", "active": true, "version": 1}, "reset_code": {"code": "48213907", "expires_at": "2026-11-26T08:15:00Z"}}))]
 pub struct CreatedUser {
     pub user: User,
     /// One-time code for `POST /auth/reset`, present when no password was given.

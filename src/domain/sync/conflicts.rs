@@ -62,6 +62,7 @@ pub struct Resolution {
 
 /// A reported conflict.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "5b0f7a52-1c8e-4f3a-9d2b-6e7f8a9b0c1d", "status": "open", "type": "trainee", "record_id": "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "commune_code": "21025", "reported_by": "0b6f1d1e-8a52-4c57-9d0e-2f6a1c3b7e55", "device_id": "android-7f3a", "base_version": 1, "server_version": 3, "device_body": {"phone": "0987 654 321"}, "note": "Người học báo đổi số điện thoại", "current_version": 3, "current": {"id": "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "full_name": "Đinh Thị Lan", "phone": "0905 333 444", "version": 3}, "decision": null, "resolution_note": null, "resolved_by": null, "resolved_at": null, "result_version": null, "version": 1, "created_at": "2026-11-24T07:30:00Z"}))]
 pub struct Conflict {
     pub id: String,
     pub status: ConflictStatus,
