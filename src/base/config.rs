@@ -130,6 +130,17 @@ impl Secret {
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
+
+    /// Whether `given` is this secret, compared in constant time.
+    pub fn matches(&self, given: &[u8]) -> bool {
+        same_bytes(&self.0, given)
+    }
+}
+
+/// Equality that takes the same time wherever the first difference is, so a guess cannot
+/// be improved byte by byte (the lengths are not secret).
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl fmt::Debug for Secret {

@@ -197,29 +197,16 @@ fn every_operation_documents_what_any_request_can_meet() {
 fn the_etag_list_is_the_handlers_that_send_one() {
     // Handlers answering through `respond::created`, `with_etag` or `ok_with_etag` send an
     // ETag; the document's list must name exactly those.
-    let mut sending = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir("src/http").unwrap() {
-        let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for part in src.split("\npub async fn ").skip(1) {
-            let name = part.split('(').next().unwrap().trim().to_owned();
-            let body = part.split("\n}\n").next().unwrap();
-            if body.contains("with_etag(") || body.contains(" created(") || body.contains("(created(") {
-                sending.insert(name);
-            }
-        }
-    }
+    let sending: std::collections::BTreeSet<String> = handlers()
+        .into_iter()
+        .filter(|(_, _, body)| body.contains("with_etag(") || body.contains(" created(") || body.contains("(created("))
+        .map(|(name, _, _)| name)
+        .collect();
     let listed: std::collections::BTreeSet<String> = hocvuso::http::openapi::ETAG_OPERATIONS.iter().map(|s| s.to_string()).collect();
     assert_eq!(listed, sending);
     // Replayable creates (410 when the record was deleted since) are those answering through `created`.
-    let mut replayable = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir("src/http").unwrap() {
-        let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for part in src.split("\npub async fn ").skip(1) {
-            if part.split("\n}\n").next().unwrap().contains("(created(") {
-                replayable.insert(part.split('(').next().unwrap().trim().to_owned());
-            }
-        }
-    }
+    let replayable: std::collections::BTreeSet<String> =
+        handlers().into_iter().filter(|(_, _, body)| body.contains("(created(")).map(|(name, _, _)| name).collect();
     let listed: std::collections::BTreeSet<String> = hocvuso::http::openapi::REPLAYABLE_CREATES.iter().map(|s| s.to_string()).collect();
     assert_eq!(listed, replayable);
     let spec: Value = serde_json::from_str(&hocvuso::http::openapi::json()).unwrap();
@@ -237,18 +224,24 @@ fn every_handler_taking_if_match_declares_it() {
             declared.insert(op["operationId"].as_str().unwrap().to_owned(), has);
         }
     }
+    for (name, signature, _) in handlers() {
+        if let Some(has) = declared.get(&name) {
+            assert_eq!(signature.contains("IfMatch"), *has, "{name}: takes If-Match in the code but not in the document, or the reverse");
+        }
+    }
+}
+
+/// Every handler of `src/http`: (name, signature, body).
+fn handlers() -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
     for entry in std::fs::read_dir("src/http").unwrap() {
         let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         for part in src.split("\npub async fn ").skip(1) {
-            let name = part.split('(').next().unwrap().trim();
-            let signature = part.split('{').next().unwrap();
-            if let Some(has) = declared.get(name) {
-                assert_eq!(
-                    signature.contains("IfMatch"),
-                    *has,
-                    "{name}: takes If-Match in the code but not in the document, or the reverse"
-                );
-            }
+            let name = part.split('(').next().unwrap().trim().to_owned();
+            let signature = part.split('{').next().unwrap().to_owned();
+            let body = part.split("\n}\n").next().unwrap().to_owned();
+            out.push((name, signature, body));
         }
     }
+    out
 }

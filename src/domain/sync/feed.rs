@@ -154,7 +154,7 @@ fn open_cursor(keys: &JwtKeys, raw: &str, scope: &Scope, now: i64, horizon_days:
     let (payload, mac) = rest.rsplit_once('.').ok_or_else(records::invalid_cursor)?;
     // Compared in constant time: the MAC must not be guessable byte by byte.
     let expected = cursor_mac(keys, payload);
-    if expected.len() != mac.len() || expected.bytes().zip(mac.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0 {
+    if !crate::base::config::same_bytes(expected.as_bytes(), mac.as_bytes()) {
         return Err(tampered());
     }
     let c: Cursor = decode_cursor(payload).map_err(|_| tampered())?;
