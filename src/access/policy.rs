@@ -152,6 +152,8 @@ pub enum Capability {
     VerifyAndManagePersonData,
     /// Read aggregate statistics and reports of the scope.
     ReadStats,
+    /// Importing lists from spreadsheets and exporting them (docs/IMPORT.md).
+    ImportRecords,
 }
 
 /// Read or write: decides between 404 and 403 for a record outside the scope.
@@ -170,7 +172,7 @@ pub fn role_can(role: Role, capability: Capability) -> bool {
         ReadFieldRecords | RecordClasses | ReadPersonData | RecordPersonData => {
             matches!(role, Role::Admin | Role::Officer | Role::TeamMember)
         }
-        ManageTeams | ReadAudit | VerifyAndManagePersonData => matches!(role, Role::Admin | Role::Officer),
+        ManageTeams | ReadAudit | VerifyAndManagePersonData | ImportRecords => matches!(role, Role::Admin | Role::Officer),
         ReadStats => matches!(role, Role::Admin | Role::Officer | Role::Analyst),
     }
 }

@@ -9,6 +9,7 @@ pub mod enrollments;
 pub mod ethnicities;
 pub mod hamlets;
 pub mod idempotency;
+pub mod imports;
 pub mod members;
 pub mod privacy;
 pub mod records;

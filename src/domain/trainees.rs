@@ -324,6 +324,11 @@ fn duplicates(
         .collect())
 }
 
+/// [`duplicates`] of a stored trainee (the REST create's hints, for an imported row).
+pub(crate) fn duplicates_of(conn: &mut AnyConnection, caller: &Caller, row: &TraineeRow) -> Result<Vec<DuplicateHint>, ApiError> {
+    duplicates(conn, caller, &row.id, row.id_hash.as_deref(), &row.search_name, row.birth_year, &row.commune_code)
+}
+
 fn check_member(conn: &mut AnyConnection, member: Option<&str>) -> Result<(), ApiError> {
     let Some(m) = member else { return Ok(()) };
     let n: i64 = team_members::table.filter(team_members::id.eq(m)).filter(team_members::deleted_at.is_null()).count().get_result(conn)?;

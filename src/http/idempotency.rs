@@ -24,9 +24,10 @@ use crate::http::extract::{RequestId, PUSH_LIMIT};
 use crate::http::problem::lang_of;
 use crate::http::state::AppState;
 
-/// Paths whose responses must never be stored.
+/// Paths whose responses must never be stored. An import is safe to repeat by design
+/// (docs/IMPORT.md): its upload (up to 20 MB) is not buffered here.
 fn excluded(path: &str) -> bool {
-    path.starts_with("/api/v1/auth/") || path == "/api/v1/me/password"
+    path.starts_with("/api/v1/auth/") || path == "/api/v1/me/password" || path == "/api/v1/imports"
 }
 
 pub async fn middleware(mut req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, Error> {

@@ -10,6 +10,7 @@ pub mod enrollments;
 pub mod extract;
 pub mod hamlets;
 pub mod idempotency;
+pub mod imports;
 pub mod known_params;
 pub mod metrics;
 pub mod middleware;

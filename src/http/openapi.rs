@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::base::error;
 use crate::http::{
-    audit, auth, classes, enrollments, hamlets, ops, reports, responses, stats, sync, teams, topics, trainees, units, users,
+    audit, auth, classes, enrollments, hamlets, imports, ops, reports, responses, stats, sync, teams, topics, trainees, units, users,
 };
 use crate::store::values;
 
@@ -44,6 +44,7 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         sync::report_conflict, sync::list_conflicts, sync::resolve_conflict,
         stats::get_overview, stats::get_units, stats::get_breakdown, stats::put_population,
         reports::get_report, reports::close_report, reports::reopen_report,
+        imports::create_import, imports::get_import, imports::get_template, imports::export_trainees,
         audit::list_audit,
     ),
     components(schemas(
@@ -54,7 +55,7 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         values::ConsentMethod, values::ConsentKind, values::CompletionFilter, values::CompletionResult, values::Evidence,
         values::VerificationDecision, values::EnrollmentStatus, values::PushType, values::PushAction, values::OpStatus,
         values::ChangeType, values::ConflictStatus, values::ConflictDecision, values::UnitLevel, values::AreaKind,
-        values::BreakdownDim, values::AgeBand, values::ReportFormat, values::ReportStatus,
+        values::BreakdownDim, values::AgeBand, values::ReportFormat, values::ReportStatus, values::ImportKind, values::ImportOutcome,
     ), responses(
         responses::MalformedBody, responses::BadQuery, responses::Unauthorized, responses::StaleVersion, responses::NotJson,
         responses::InvalidFields, responses::MissingIfMatch,
@@ -72,6 +73,7 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         (name = "enrollments", description = "Enrollment, attendance, completion and verification (never analysts)"),
         (name = "sync", description = "Offline sync for the field app: the delta feed, the batch push, devices and reported conflicts"),
         (name = "stats", description = "Statistics of the scope, from counters kept with every write (analysts, officers, admins)"),
+        (name = "imports", description = "Lists from spreadsheets: templates, dry runs, imports safe to repeat, exports (officers and admins; docs/IMPORT.md)"),
         (name = "audit", description = "Who changed what (admins and officers)"),
         (name = "operations", description = "Liveness, readiness and metrics"),
     )
@@ -165,9 +167,10 @@ pub const REPLAYABLE_CREATES: &[&str] = &[
 ];
 
 /// POST paths that take no `Idempotency-Key` (their answers carry secrets that are never
-/// stored; the idempotency middleware skips them).
+/// stored, or, for an import, the upload is too large to buffer and the import is safe to
+/// repeat by itself; the idempotency middleware skips them).
 fn takes_idempotency_key(path: &str) -> bool {
-    !(path.starts_with("/api/v1/auth/") || path == "/api/v1/me/password")
+    !(path.starts_with("/api/v1/auth/") || path == "/api/v1/me/password" || path == "/api/v1/imports")
 }
 
 /// What every operation can answer besides what its annotation says, added to the document

@@ -7,7 +7,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::base::error::{self, ApiError};
 use crate::http::extract::{json_config, PUSH_LIMIT};
-use crate::http::{audit, auth, classes, enrollments, hamlets, openapi, ops, reports, stats, sync, teams, topics, trainees, units, users};
+use crate::http::{
+    audit, auth, classes, enrollments, hamlets, imports, openapi, ops, reports, stats, sync, teams, topics, trainees, units, users,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", get().to(ops::healthz))
@@ -70,6 +72,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 // trainees, enrollments, attendance, completions
                 .service(resource("/trainees").route(get().to(trainees::list_trainees)).route(post().to(trainees::create_trainee)))
+                // before /trainees/{id}, which would take `export.xlsx` for an id
+                .service(resource("/trainees/export.xlsx").route(get().to(imports::export_trainees)))
                 .service(
                     resource("/trainees/{id}")
                         .route(get().to(trainees::get_trainee))
@@ -95,6 +99,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(resource("/enrollments/{id}/completion").route(post().to(enrollments::record_completion)))
                 .service(resource("/enrollments/{id}/verify").route(post().to(enrollments::verify_completion)))
+                // roster import (docs/IMPORT.md)
+                .service(resource("/imports").route(post().to(imports::create_import)))
+                .service(resource("/imports/templates/{file}").route(get().to(imports::get_template)))
+                .service(resource("/imports/{id}").route(get().to(imports::get_import)))
                 // offline sync
                 .service(resource("/sync/changes").route(get().to(sync::list_changes)))
                 .service(

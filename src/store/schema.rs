@@ -394,6 +394,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    imports (id) {
+        id -> Text,
+        kind -> Text,
+        file_name -> Text,
+        dry_run -> Bool,
+        applied -> Bool,
+        account_id -> Text,
+        commune_code -> Nullable<Text>,
+        province_code -> Nullable<Text>,
+        rows_read -> Integer,
+        created -> Integer,
+        updated -> Integer,
+        unchanged -> Integer,
+        skipped -> Integer,
+        failed -> Integer,
+        report -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     sync_ops (op_id) {
         op_id -> Text,
         account_id -> Text,
@@ -608,4 +629,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     report_snapshots,
     report_facts,
     server_settings,
+    imports,
 );

@@ -346,6 +346,16 @@ closed_set! {
     VerificationDecision { Verified = "verified", Rejected = "rejected" }
 }
 
+// ---- imports ----------------------------------------------------------------------------
+
+closed_set! {
+    ImportKind { Trainees = "trainees", Enrollments = "enrollments" }
+}
+
+closed_set! {
+    ImportOutcome { Created = "created", Updated = "updated", Unchanged = "unchanged", Skipped = "skipped", Failed = "failed" }
+}
+
 // ---- sync -------------------------------------------------------------------------------
 
 closed_set! {

@@ -13,6 +13,7 @@ mod config;
 mod errors;
 mod feed_concurrency;
 mod idempotency;
+mod imports;
 mod layers;
 mod metrics;
 mod openapi;
