@@ -400,3 +400,42 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
     }
     Ok(report)
 }
+
+/// A synthetic trainee list in the import template's layout: `rows` people of `commune`,
+/// each enrolled in `class` with a result (three in four passed).
+pub fn import_file(rows: usize, commune: &str, class: &str) -> Result<Vec<u8>, String> {
+    use crate::domain::imports::columns::{self, TRAINEE_COLUMNS};
+    let fail = |e: rust_xlsxwriter::XlsxError| format!("xlsx: {e}");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("Học viên").map_err(fail)?;
+    const FAMILY: [&str; 8] = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Võ", "Đinh", "Hồ"];
+    const MIDDLE: [&str; 6] = ["Thị", "Văn", "Hữu", "Ngọc", "Minh", "Thanh"];
+    const GIVEN: [&str; 10] = ["Lan", "Hùng", "Tâm", "Hoa", "Nam", "Mai", "Tuấn", "Hương", "Dũng", "Yến"];
+    for (c, col) in TRAINEE_COLUMNS.iter().enumerate() {
+        sheet.write_string(0, c as u16, columns::template_header(col)).map_err(fail)?;
+    }
+    for i in 0..rows {
+        let r = 1 + i as u32;
+        let name = format!("{} {} {} {}", FAMILY[i % 8], MIDDLE[(i / 8) % 6], GIVEN[(i / 48) % 10], i);
+        for (c, col) in TRAINEE_COLUMNS.iter().enumerate() {
+            let v = match col.key {
+                "commune_code" => commune.to_owned(),
+                "full_name" => name.clone(),
+                "gender" => if i % 2 == 0 { "Nữ" } else { "Nam" }.to_owned(),
+                "birth_year" => (1950 + i % 50).to_string(),
+                "phone" if i % 3 == 0 => format!("09{:08}", i),
+                "target_groups" => if i % 4 == 0 { "Nông dân; Người cao tuổi" } else { "Nông dân" }.to_owned(),
+                "consent_basic" => "Có".to_owned(),
+                "consent_method" => "Ký giấy".to_owned(),
+                "class_id" => class.to_owned(),
+                "result" => if i % 4 == 3 { "Không đạt" } else { "Đạt" }.to_owned(),
+                "completed_on" => "15/11/2026".to_owned(),
+                "override_reason" => "Lớp ghi trên giấy".to_owned(),
+                _ => continue,
+            };
+            sheet.write_string(r, c as u16, v).map_err(fail)?;
+        }
+    }
+    book.save_to_buffer().map_err(fail)
+}

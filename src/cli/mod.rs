@@ -101,6 +101,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         enrollments_per_trainee: usize,
     },
+    /// Write a synthetic trainee list (XLSX, the template's layout) for bench/import.sh:
+    /// every row enrolled in `--class` with a result.
+    ImportFile {
+        #[arg(long, default_value_t = 10_000)]
+        rows: usize,
+        #[arg(long)]
+        commune: String,
+        #[arg(long)]
+        class: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,6 +229,12 @@ fn execute(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Healthcheck => healthcheck(&cli.config.bind),
+        Command::Bench(BenchCommand::ImportFile { rows, commune, class, out }) => {
+            let bytes = crate::cli::bench::import_file(rows, &commune, &class)?;
+            std::fs::write(&out, bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!("{rows} rows written to {}", out.display());
+            Ok(())
+        }
         Command::Bench(BenchCommand::Seed {
             province,
             communes,

@@ -208,6 +208,18 @@ pub fn create_member(
     path: &str,
     form: NewMember,
 ) -> Result<(CreateOutcome, Member), ApiError> {
+    let (outcome, row) = records::in_write_tx(conn, caller, meta, |conn, w| create_member_in(conn, w, path, form))?;
+    Ok((outcome, Member::from(&row)))
+}
+
+/// [`create_member`] inside the caller's write transaction (REST and roster import).
+pub(crate) fn create_member_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    path: &str,
+    form: NewMember,
+) -> Result<(CreateOutcome, MemberRow), ApiError> {
+    let caller = w.caller;
     policy::authorize(caller, Capability::ManageTeams, None, Access::Write)?;
     let team_id = parse_uuid(path)?;
     let digest = records::digest(&form);
@@ -223,58 +235,50 @@ pub fn create_member(
     records::fail_if_any(errors)?;
     let (role, affiliation) = (records::valid(role)?, records::valid(affiliation)?);
     check_dates(joined_on, left_on)?;
-    let (outcome, row) = {
-        crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
-            let mut w = Write::new(caller, meta);
-            w.serialise(conn)?;
-            let team = load_team(conn, &team_id)?;
-            let area = Area::of_commune(conn, &team.commune_code)?;
-            policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
-            let existing = team_members::table
-                .find(&id)
-                .select((team_members::create_digest, team_members::deleted_at.is_not_null(), team_members::team_id))
-                .first::<(String, bool, String)>(conn)
-                .optional()?;
-            if records::check_replay_in(existing, &team_id, &digest)? == CreateOutcome::Replay {
-                return Ok((CreateOutcome::Replay, load_member(conn, &team_id, &id)?));
-            }
-            check_account(conn, user_id.as_deref(), &team.commune_code)?;
-            check_single_membership(conn, &team.commune_code, &id, user_id.as_deref(), phone.as_deref(), left_on)?;
-            w.touch_new(Rec::Member(id.clone()));
-            let seq = w.seq(conn)?;
-            diesel::insert_into(team_members::table)
-                .values((
-                    team_members::id.eq(&id),
-                    team_members::version.eq(1i64),
-                    team_members::created_at.eq(w.now),
-                    team_members::updated_at.eq(w.now),
-                    team_members::deleted_at.eq(None::<NaiveDateTime>),
-                    team_members::change_seq.eq(seq),
-                    team_members::create_digest.eq(digest.stored()),
-                    team_members::team_id.eq(&team_id),
-                    team_members::commune_code.eq(&team.commune_code),
-                    team_members::full_name.eq(&full_name),
-                    team_members::phone.eq(&phone),
-                    team_members::role.eq(role),
-                    team_members::affiliation.eq(affiliation),
-                    team_members::joined_on.eq(joined_on),
-                    team_members::left_on.eq(left_on),
-                    (team_members::user_id.eq(&user_id), team_members::cell_key.eq(crate::domain::stats::perturb::new_person_key())),
-                ))
-                .execute(conn)?;
-            w.audit(
-                conn,
-                "create",
-                "team_member",
-                &id,
-                Some(&team.commune_code),
-                &["full_name", "phone", "role", "affiliation", "dates", "user_id"],
-            )?;
-            w.finish(conn)?;
-            Ok((CreateOutcome::New, load_member(conn, &team_id, &id)?))
-        })
-    }?;
-    Ok((outcome, Member::from(&row)))
+    let team = load_team(conn, &team_id)?;
+    let area = Area::of_commune(conn, &team.commune_code)?;
+    policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
+    let existing = team_members::table
+        .find(&id)
+        .select((team_members::create_digest, team_members::deleted_at.is_not_null(), team_members::team_id))
+        .first::<(String, bool, String)>(conn)
+        .optional()?;
+    if records::check_replay_in(existing, &team_id, &digest)? == CreateOutcome::Replay {
+        return Ok((CreateOutcome::Replay, load_member(conn, &team_id, &id)?));
+    }
+    check_account(conn, user_id.as_deref(), &team.commune_code)?;
+    check_single_membership(conn, &team.commune_code, &id, user_id.as_deref(), phone.as_deref(), left_on)?;
+    w.touch_new(Rec::Member(id.clone()));
+    let seq = w.seq(conn)?;
+    diesel::insert_into(team_members::table)
+        .values((
+            team_members::id.eq(&id),
+            team_members::version.eq(1i64),
+            team_members::created_at.eq(w.now),
+            team_members::updated_at.eq(w.now),
+            team_members::deleted_at.eq(None::<NaiveDateTime>),
+            team_members::change_seq.eq(seq),
+            team_members::create_digest.eq(digest.stored()),
+            team_members::team_id.eq(&team_id),
+            team_members::commune_code.eq(&team.commune_code),
+            team_members::full_name.eq(&full_name),
+            team_members::phone.eq(&phone),
+            team_members::role.eq(role),
+            team_members::affiliation.eq(affiliation),
+            team_members::joined_on.eq(joined_on),
+            team_members::left_on.eq(left_on),
+            (team_members::user_id.eq(&user_id), team_members::cell_key.eq(crate::domain::stats::perturb::new_person_key())),
+        ))
+        .execute(conn)?;
+    w.audit(
+        conn,
+        "create",
+        "team_member",
+        &id,
+        Some(&team.commune_code),
+        &["full_name", "phone", "role", "affiliation", "dates", "user_id"],
+    )?;
+    Ok((CreateOutcome::New, load_member(conn, &team_id, &id)?))
 }
 
 /// Change a member (e.g. record the day they left). Needs `If-Match`.
@@ -286,6 +290,19 @@ pub fn update_member(
     path: (String, String),
     patch: MemberPatch,
 ) -> Result<Member, ApiError> {
+    let row = records::in_write_tx(conn, caller, meta, |conn, w| update_member_in(conn, w, if_match, path, patch))?;
+    Ok(Member::from(&row))
+}
+
+/// [`update_member`] inside the caller's write transaction (REST and roster import).
+pub(crate) fn update_member_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    if_match: &IfMatch,
+    path: (String, String),
+    patch: MemberPatch,
+) -> Result<MemberRow, ApiError> {
+    let caller = w.caller;
     policy::authorize(caller, Capability::ManageTeams, None, Access::Write)?;
     if_match.require()?;
     let (team_id, member_id) = path;
@@ -303,60 +320,52 @@ pub fn update_member(
     records::fail_if_any(errors)?;
     let role = role.map(records::valid).transpose()?;
     let affiliation = affiliation.map(records::valid).transpose()?;
-    let row = {
-        crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
-            let mut w = Write::new(caller, meta);
-            w.serialise(conn)?;
-            let row = load_member(conn, &team_id, &member_id)?;
-            let area = Area::of_commune(conn, &row.commune_code)?;
-            policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
-            if_match.check(row.version)?;
-            let n_name = full_name.clone().unwrap_or(row.full_name.clone());
-            let n_phone = phone.clone().unwrap_or(row.phone.clone());
-            let n_role = role.unwrap_or(row.role);
-            let n_aff = affiliation.unwrap_or(row.affiliation);
-            let n_joined = joined_on.unwrap_or(row.joined_on);
-            let n_left = left_on.unwrap_or(row.left_on);
-            let n_user = user_id.clone().unwrap_or(row.user_id.clone());
-            check_dates(n_joined, n_left)?;
-            if n_user != row.user_id {
-                check_account(conn, n_user.as_deref(), &row.commune_code)?;
-            }
-            check_single_membership(conn, &row.commune_code, &row.id, n_user.as_deref(), n_phone.as_deref(), n_left)?;
-            let changed = records::changed_fields(&[
-                ("full_name", n_name != row.full_name),
-                ("phone", n_phone != row.phone),
-                ("role", n_role != row.role),
-                ("affiliation", n_aff != row.affiliation),
-                ("joined_on", n_joined != row.joined_on),
-                ("left_on", n_left != row.left_on),
-                ("user_id", n_user != row.user_id),
-            ]);
-            if changed.is_empty() {
-                return Ok(row);
-            }
-            w.touch(conn, Rec::Member(row.id.clone()))?;
-            let seq = w.seq(conn)?;
-            diesel::update(team_members::table.find(&row.id))
-                .set((
-                    team_members::full_name.eq(n_name),
-                    team_members::phone.eq(n_phone),
-                    team_members::role.eq(n_role),
-                    team_members::affiliation.eq(n_aff),
-                    team_members::joined_on.eq(n_joined),
-                    team_members::left_on.eq(n_left),
-                    team_members::user_id.eq(n_user),
-                    team_members::version.eq(row.version + 1),
-                    team_members::updated_at.eq(w.now),
-                    team_members::change_seq.eq(seq),
-                ))
-                .execute(conn)?;
-            w.audit(conn, "update", "team_member", &row.id, Some(&row.commune_code), &changed)?;
-            w.finish(conn)?;
-            load_member(conn, &team_id, &member_id)
-        })
-    }?;
-    Ok(Member::from(&row))
+    let row = load_member(conn, &team_id, &member_id)?;
+    let area = Area::of_commune(conn, &row.commune_code)?;
+    policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
+    if_match.check(row.version)?;
+    let n_name = full_name.clone().unwrap_or(row.full_name.clone());
+    let n_phone = phone.clone().unwrap_or(row.phone.clone());
+    let n_role = role.unwrap_or(row.role);
+    let n_aff = affiliation.unwrap_or(row.affiliation);
+    let n_joined = joined_on.unwrap_or(row.joined_on);
+    let n_left = left_on.unwrap_or(row.left_on);
+    let n_user = user_id.clone().unwrap_or(row.user_id.clone());
+    check_dates(n_joined, n_left)?;
+    if n_user != row.user_id {
+        check_account(conn, n_user.as_deref(), &row.commune_code)?;
+    }
+    check_single_membership(conn, &row.commune_code, &row.id, n_user.as_deref(), n_phone.as_deref(), n_left)?;
+    let changed = records::changed_fields(&[
+        ("full_name", n_name != row.full_name),
+        ("phone", n_phone != row.phone),
+        ("role", n_role != row.role),
+        ("affiliation", n_aff != row.affiliation),
+        ("joined_on", n_joined != row.joined_on),
+        ("left_on", n_left != row.left_on),
+        ("user_id", n_user != row.user_id),
+    ]);
+    if changed.is_empty() {
+        return Ok(row);
+    }
+    w.touch(conn, Rec::Member(row.id.clone()))?;
+    let seq = w.seq(conn)?;
+    diesel::update(team_members::table.find(&row.id))
+        .set((
+            team_members::full_name.eq(n_name),
+            team_members::phone.eq(n_phone),
+            team_members::role.eq(n_role),
+            team_members::affiliation.eq(n_aff),
+            team_members::joined_on.eq(n_joined),
+            team_members::left_on.eq(n_left),
+            team_members::user_id.eq(n_user),
+            team_members::version.eq(row.version + 1),
+            team_members::updated_at.eq(w.now),
+            team_members::change_seq.eq(seq),
+        ))
+        .execute(conn)?;
+    w.audit(conn, "update", "team_member", &row.id, Some(&row.commune_code), &changed)?;
+    load_member(conn, &team_id, &member_id)
 }
 
 /// Remove a member record (tombstone). To record that someone left, set `left_on` instead.

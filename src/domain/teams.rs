@@ -194,6 +194,13 @@ pub fn create_team(
     meta: &RequestMeta,
     form: NewTeam,
 ) -> Result<(CreateOutcome, Team), ApiError> {
+    let (outcome, row) = records::in_write_tx(conn, caller, meta, |conn, w| create_team_in(conn, w, form))?;
+    Ok((outcome, Team::from(&row)))
+}
+
+/// [`create_team`] inside the caller's write transaction (REST and roster import).
+pub(crate) fn create_team_in(conn: &mut AnyConnection, w: &mut Write<'_>, form: NewTeam) -> Result<(CreateOutcome, TeamRow), ApiError> {
+    let caller = w.caller;
     policy::authorize(caller, Capability::ManageTeams, None, Access::Write)?;
     let digest = records::digest_with(&form, &[("active", serde_json::json!(true))]);
     let mut errors = Vec::new();
@@ -210,58 +217,40 @@ pub fn create_team(
     check_level(level, hamlet_id.as_deref())?;
     let commune = form.commune_code.trim().to_owned();
     let active = form.active.unwrap_or(true);
-    let (outcome, row) = {
-        crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
-            let mut w = Write::new(caller, meta);
-            w.serialise(conn)?;
-            let existing = teams::table
-                .find(&id)
-                .select((teams::create_digest, teams::deleted_at.is_not_null()))
-                .first::<(String, bool)>(conn)
-                .optional()?;
-            if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
-                let row = load_team(conn, &id)?;
-                let area = Area::of_commune(conn, &row.commune_code)?;
-                policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
-                return Ok((CreateOutcome::Replay, row));
-            }
-            let area = commune_of(conn, "commune_code", &commune)?;
-            policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
-            crate::domain::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
-            w.touch_new(Rec::Team(id.clone()));
-            let seq = w.seq(conn)?;
-            diesel::insert_into(teams::table)
-                .values((
-                    teams::id.eq(&id),
-                    teams::version.eq(1i64),
-                    teams::created_at.eq(w.now),
-                    teams::updated_at.eq(w.now),
-                    teams::deleted_at.eq(None::<NaiveDateTime>),
-                    teams::change_seq.eq(seq),
-                    teams::create_digest.eq(digest.stored()),
-                    teams::commune_code.eq(&commune),
-                    teams::hamlet_id.eq(&hamlet_id),
-                    teams::name.eq(&name),
-                    teams::kind.eq(kind),
-                    teams::level.eq(level),
-                    teams::decision_number.eq(&decision_number),
-                    teams::decision_date.eq(decision_date),
-                    teams::active.eq(active),
-                ))
-                .execute(conn)?;
-            w.audit(
-                conn,
-                "create",
-                "team",
-                &id,
-                Some(&commune),
-                &["commune_code", "hamlet_id", "name", "kind", "level", "decision", "active"],
-            )?;
-            w.finish(conn)?;
-            Ok((CreateOutcome::New, load_team(conn, &id)?))
-        })
-    }?;
-    Ok((outcome, Team::from(&row)))
+    let existing =
+        teams::table.find(&id).select((teams::create_digest, teams::deleted_at.is_not_null())).first::<(String, bool)>(conn).optional()?;
+    if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+        let row = load_team(conn, &id)?;
+        let area = Area::of_commune(conn, &row.commune_code)?;
+        policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
+        return Ok((CreateOutcome::Replay, row));
+    }
+    let area = commune_of(conn, "commune_code", &commune)?;
+    policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
+    crate::domain::hamlets::check_hamlet(conn, hamlet_id.as_deref(), &commune)?;
+    w.touch_new(Rec::Team(id.clone()));
+    let seq = w.seq(conn)?;
+    diesel::insert_into(teams::table)
+        .values((
+            teams::id.eq(&id),
+            teams::version.eq(1i64),
+            teams::created_at.eq(w.now),
+            teams::updated_at.eq(w.now),
+            teams::deleted_at.eq(None::<NaiveDateTime>),
+            teams::change_seq.eq(seq),
+            teams::create_digest.eq(digest.stored()),
+            teams::commune_code.eq(&commune),
+            teams::hamlet_id.eq(&hamlet_id),
+            teams::name.eq(&name),
+            teams::kind.eq(kind),
+            teams::level.eq(level),
+            teams::decision_number.eq(&decision_number),
+            teams::decision_date.eq(decision_date),
+            teams::active.eq(active),
+        ))
+        .execute(conn)?;
+    w.audit(conn, "create", "team", &id, Some(&commune), &["commune_code", "hamlet_id", "name", "kind", "level", "decision", "active"])?;
+    Ok((CreateOutcome::New, load_team(conn, &id)?))
 }
 
 /// One team.
@@ -286,6 +275,19 @@ pub fn update_team(
     path: &str,
     patch: TeamPatch,
 ) -> Result<Team, ApiError> {
+    let row = records::in_write_tx(conn, caller, meta, |conn, w| update_team_in(conn, w, if_match, path, patch))?;
+    Ok(Team::from(&row))
+}
+
+/// [`update_team`] inside the caller's write transaction (REST and roster import).
+pub(crate) fn update_team_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    if_match: &IfMatch,
+    path: &str,
+    patch: TeamPatch,
+) -> Result<TeamRow, ApiError> {
+    let caller = w.caller;
     policy::authorize(caller, Capability::ManageTeams, None, Access::Write)?;
     if_match.require()?;
     let id = parse_uuid(path)?;
@@ -303,59 +305,51 @@ pub fn update_team(
     records::fail_if_any(errors)?;
     let kind = kind.map(records::valid).transpose()?;
     let level = level.map(records::valid).transpose()?;
-    let row = {
-        crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
-            let mut w = Write::new(caller, meta);
-            w.serialise(conn)?;
-            let row = load_team(conn, &id)?;
-            let area = Area::of_commune(conn, &row.commune_code)?;
-            policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
-            if_match.check(row.version)?;
-            let new_hamlet = hamlet_id.clone().unwrap_or(row.hamlet_id.clone());
-            let new_level = level.unwrap_or(row.level);
-            check_level(new_level, new_hamlet.as_deref())?;
-            if hamlet_id.is_some() {
-                crate::domain::hamlets::check_hamlet(conn, new_hamlet.as_deref(), &row.commune_code)?;
-            }
-            let new_name = name.clone().unwrap_or(row.name.clone());
-            let new_kind = kind.unwrap_or(row.kind);
-            let new_number = decision_number.clone().unwrap_or(row.decision_number.clone());
-            let new_date = decision_date.unwrap_or(row.decision_date);
-            let new_active = p.active.unwrap_or(row.active);
-            let changed = records::changed_fields(&[
-                ("hamlet_id", new_hamlet != row.hamlet_id),
-                ("name", new_name != row.name),
-                ("kind", new_kind != row.kind),
-                ("level", new_level != row.level),
-                ("decision_number", new_number != row.decision_number),
-                ("decision_date", new_date != row.decision_date),
-                ("active", new_active != row.active),
-            ]);
-            if changed.is_empty() {
-                return Ok(row);
-            }
-            w.touch(conn, Rec::Team(id.clone()))?;
-            let seq = w.seq(conn)?;
-            diesel::update(teams::table.find(&id))
-                .set((
-                    teams::hamlet_id.eq(new_hamlet),
-                    teams::name.eq(new_name),
-                    teams::kind.eq(new_kind),
-                    teams::level.eq(new_level),
-                    teams::decision_number.eq(new_number),
-                    teams::decision_date.eq(new_date),
-                    teams::active.eq(new_active),
-                    teams::version.eq(row.version + 1),
-                    teams::updated_at.eq(w.now),
-                    teams::change_seq.eq(seq),
-                ))
-                .execute(conn)?;
-            w.audit(conn, "update", "team", &id, Some(&row.commune_code), &changed)?;
-            w.finish(conn)?;
-            load_team(conn, &id)
-        })
-    }?;
-    Ok(Team::from(&row))
+    let row = load_team(conn, &id)?;
+    let area = Area::of_commune(conn, &row.commune_code)?;
+    policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;
+    if_match.check(row.version)?;
+    let new_hamlet = hamlet_id.clone().unwrap_or(row.hamlet_id.clone());
+    let new_level = level.unwrap_or(row.level);
+    check_level(new_level, new_hamlet.as_deref())?;
+    if hamlet_id.is_some() {
+        crate::domain::hamlets::check_hamlet(conn, new_hamlet.as_deref(), &row.commune_code)?;
+    }
+    let new_name = name.clone().unwrap_or(row.name.clone());
+    let new_kind = kind.unwrap_or(row.kind);
+    let new_number = decision_number.clone().unwrap_or(row.decision_number.clone());
+    let new_date = decision_date.unwrap_or(row.decision_date);
+    let new_active = p.active.unwrap_or(row.active);
+    let changed = records::changed_fields(&[
+        ("hamlet_id", new_hamlet != row.hamlet_id),
+        ("name", new_name != row.name),
+        ("kind", new_kind != row.kind),
+        ("level", new_level != row.level),
+        ("decision_number", new_number != row.decision_number),
+        ("decision_date", new_date != row.decision_date),
+        ("active", new_active != row.active),
+    ]);
+    if changed.is_empty() {
+        return Ok(row);
+    }
+    w.touch(conn, Rec::Team(id.clone()))?;
+    let seq = w.seq(conn)?;
+    diesel::update(teams::table.find(&id))
+        .set((
+            teams::hamlet_id.eq(new_hamlet),
+            teams::name.eq(new_name),
+            teams::kind.eq(new_kind),
+            teams::level.eq(new_level),
+            teams::decision_number.eq(new_number),
+            teams::decision_date.eq(new_date),
+            teams::active.eq(new_active),
+            teams::version.eq(row.version + 1),
+            teams::updated_at.eq(w.now),
+            teams::change_seq.eq(seq),
+        ))
+        .execute(conn)?;
+    w.audit(conn, "update", "team", &id, Some(&row.commune_code), &changed)?;
+    load_team(conn, &id)
 }
 
 /// Delete a team (tombstone). Refused while classes of the team exist: cancel or move them

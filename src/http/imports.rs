@@ -21,8 +21,9 @@ use crate::store::values::{Choice, ImportKind};
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
-    /// What the file lists: `trainees` (optionally with a class and its result per row) or
-    /// `enrollments` (a class's list with results).
+    /// What the file lists: `trainees` (optionally with a class and its result per row),
+    /// `enrollments` (a class's list with results), `teams` (teams with their members, one
+    /// row per member) or `classes` (classes with the days of their sessions).
     #[param(value_type = ImportKind)]
     pub kind: Choice<ImportKind>,
     /// Check only: the report of what would happen; nothing is written. Default false.
@@ -179,7 +180,7 @@ fn xlsx(file: &str, body: Vec<u8>) -> HttpResponse {
 /// (with the caller's communes and hamlets).
 #[utoipa::path(
     get, path = "/api/v1/imports/templates/{file}", tag = "imports",
-    params(("file" = String, Path, description = "`trainees.xlsx` or `enrollments.xlsx`")),
+    params(("file" = String, Path, description = "`trainees.xlsx`, `enrollments.xlsx`, `teams.xlsx` or `classes.xlsx`")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The template",
@@ -228,8 +229,69 @@ pub async fn export_trainees(
 ) -> Result<HttpResponse, ApiError> {
     let commune = query.into_inner().commune.map(|c| c.trim().to_owned());
     let who = caller.clone();
-    let name = format!("hoc-vien-{}-{}.xlsx", commune.clone().or_else(|| caller.scope.code().map(str::to_owned)).unwrap_or_else(|| "ca-nuoc".into()), crate::base::time::local_today().format("%Y%m%d"));
+    let name = format!(
+        "hoc-vien-{}-{}.xlsx",
+        commune.clone().or_else(|| caller.scope.code().map(str::to_owned)).unwrap_or_else(|| "ca-nuoc".into()),
+        crate::base::time::local_today().format("%Y%m%d")
+    );
     let (body, rows) = state.db.run(move |conn| imports::workbook::export_trainees(conn, &who, commune.as_deref())).await?;
     state.access_log.record(&caller, &meta.request_id, "export", "trainee", None, rows);
     Ok(xlsx(&name, body))
+}
+
+/// The teams of the caller's scope with their members (one row per member) in the import
+/// template's layout, ids included (officers and admins; access-logged).
+#[utoipa::path(
+    get, path = "/api/v1/teams/export.xlsx", tag = "imports", params(ExportQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The teams and members",
+            content((String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"to-cong-nghe-so-….xlsx\"`"))),
+        (status = 400, response = BadQuery),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "Team members and analysts do not export", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such commune in the caller's scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn export_teams(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let commune = query.into_inner().commune.map(|c| c.trim().to_owned());
+    let name = export_name("to-cong-nghe-so", &caller, commune.as_deref());
+    let who = caller.clone();
+    let (body, people) = state.db.run(move |conn| imports::workbook::export_teams(conn, &who, commune.as_deref())).await?;
+    state.access_log.record(&caller, &meta.request_id, "export", "team_member", None, people);
+    Ok(xlsx(&name, body))
+}
+
+/// The classes of the caller's scope with the days of their sessions in the import
+/// template's layout, ids included (officers and admins).
+#[utoipa::path(
+    get, path = "/api/v1/classes/export.xlsx", tag = "imports", params(ExportQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The classes",
+            content((String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"lop-hoc-….xlsx\"`"))),
+        (status = 400, response = BadQuery),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "Team members and analysts do not export", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such commune in the caller's scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn export_classes(state: web::Data<AppState>, caller: Caller, query: web::Query<ExportQuery>) -> Result<HttpResponse, ApiError> {
+    let commune = query.into_inner().commune.map(|c| c.trim().to_owned());
+    let name = export_name("lop-hoc", &caller, commune.as_deref());
+    let (body, _) = state.db.run(move |conn| imports::workbook::export_classes(conn, &caller, commune.as_deref())).await?;
+    Ok(xlsx(&name, body))
+}
+
+/// `{what}-{commune, province or ca-nuoc}-{local date}.xlsx`.
+fn export_name(what: &str, caller: &Caller, commune: Option<&str>) -> String {
+    let area = commune.map(str::to_owned).or_else(|| caller.scope.code().map(str::to_owned)).unwrap_or_else(|| "ca-nuoc".into());
+    format!("{what}-{area}-{}.xlsx", crate::base::time::local_today().format("%Y%m%d"))
 }

@@ -44,7 +44,8 @@ is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_progress` while the
         sync::report_conflict, sync::list_conflicts, sync::resolve_conflict,
         stats::get_overview, stats::get_units, stats::get_breakdown, stats::put_population,
         reports::get_report, reports::close_report, reports::reopen_report,
-        imports::create_import, imports::get_import, imports::get_template, imports::export_trainees,
+        imports::create_import, imports::get_import, imports::get_template, imports::export_trainees, imports::export_teams,
+        imports::export_classes,
         audit::list_audit,
     ),
     components(schemas(

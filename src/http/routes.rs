@@ -46,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/topics/{id}").route(patch().to(topics::update_topic)))
                 // teams and members
                 .service(resource("/teams").route(get().to(teams::list_teams)).route(post().to(teams::create_team)))
+                .service(resource("/teams/export.xlsx").route(get().to(imports::export_teams)))
                 .service(
                     resource("/teams/{id}")
                         .route(get().to(teams::get_team))
@@ -60,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 // classes and sessions
                 .service(resource("/classes").route(get().to(classes::list_classes)).route(post().to(classes::create_class)))
+                .service(resource("/classes/export.xlsx").route(get().to(imports::export_classes)))
                 .service(resource("/classes/{id}").route(get().to(classes::get_class)).route(patch().to(classes::update_class)))
                 .service(resource("/classes/{id}/cancel").route(post().to(classes::cancel_class)))
                 .service(

@@ -349,7 +349,7 @@ closed_set! {
 // ---- imports ----------------------------------------------------------------------------
 
 closed_set! {
-    ImportKind { Trainees = "trainees", Enrollments = "enrollments" }
+    ImportKind { Trainees = "trainees", Enrollments = "enrollments", Teams = "teams", Classes = "classes" }
 }
 
 closed_set! {

@@ -74,7 +74,13 @@ where
     let (_, analyst) = app.user_with_token(&admin, "qn.analyst", "analyst", "province", Some(QN)).await;
     let (_, hn_officer) = app.user_with_token(&admin, "hn.officer", "officer", "commune", Some(HN_BA_DINH)).await;
     let r = app
-        .req("POST", &format!("/api/v1/units/{QN_CAM_THANH}/hamlets"), &officer, None, Some(json!({"name": "Thôn Phú Lộc", "kind": "village"})))
+        .req(
+            "POST",
+            &format!("/api/v1/units/{QN_CAM_THANH}/hamlets"),
+            &officer,
+            None,
+            Some(json!({"name": "Thôn Phú Lộc", "kind": "village"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     W { admin, officer, member, analyst, hn_officer }
@@ -150,7 +156,8 @@ async fn dry_run_commit_repeat_and_correction() {
     assert!(hocvuso::domain::stats::rebuild::rebuild(&mut conn, false).unwrap().is_empty());
     // The sync feed carries them.
     let feed = app.req("GET", "/api/v1/sync/changes?limit=1000", &w.officer, None, None).await;
-    let fed: Vec<&str> = feed.body["changes"].as_array().unwrap().iter().filter(|c| c["type"] == "trainee").filter_map(|c| c["id"].as_str()).collect();
+    let fed: Vec<&str> =
+        feed.body["changes"].as_array().unwrap().iter().filter(|c| c["type"] == "trainee").filter_map(|c| c["id"].as_str()).collect();
     assert_eq!(fed.len(), 3);
 
     // The same file again creates nothing.
@@ -162,7 +169,10 @@ async fn dry_run_commit_repeat_and_correction() {
     // A corrected file updates what changed, and only that.
     let corrected = String::from_utf8(file.clone()).unwrap().replace("0912 345 678", "0905 111 222").into_bytes();
     let fixed = upload(&app, &w.officer, "kind=trainees", "ds_thon_phu_loc.csv", &corrected).await;
-    assert_eq!((fixed.body["updated"].clone(), fixed.body["unchanged"].clone(), fixed.body["created"].clone()), (json!(1), json!(2), json!(0)));
+    assert_eq!(
+        (fixed.body["updated"].clone(), fixed.body["unchanged"].clone(), fixed.body["created"].clone()),
+        (json!(1), json!(2), json!(0))
+    );
     assert_eq!(fixed.body["rows"][0]["id"], json!(lan));
     let t = app.req("GET", &format!("/api/v1/trainees/{lan}"), &w.officer, None, None).await;
     assert_eq!((t.body["phone"].clone(), t.body["version"].clone()), (json!("0905111222"), json!(2)));
@@ -170,9 +180,14 @@ async fn dry_run_commit_repeat_and_correction() {
 
     // A person already recorded through the app is reported as a possible duplicate.
     let r = app
-        .req("POST", "/api/v1/trainees", &w.member, None,
-             Some(json!({"commune_code": QN_CAM_THANH, "full_name": "Lê Văn Tám", "gender": "male", "birth_year": 1970,
-                         "consent": {"basic": true, "method": "paper"}})))
+        .req(
+            "POST",
+            "/api/v1/trainees",
+            &w.member,
+            None,
+            Some(json!({"commune_code": QN_CAM_THANH, "full_name": "Lê Văn Tám", "gender": "male", "birth_year": 1970,
+                         "consent": {"basic": true, "method": "paper"}})),
+        )
         .await;
     let tam = r.body["id"].as_str().unwrap().to_owned();
     let dup = upload(&app, &w.officer, "kind=trainees&dry_run=true", "them.csv", &csv(&["LE VAN TAM,Nam,1970,,,,,Có,Ký giấy"])).await;
@@ -191,7 +206,8 @@ async fn dry_run_commit_repeat_and_correction() {
     assert_eq!(app.req("GET", &format!("/api/v1/imports/{id}"), &w.member, None, None).await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.req("GET", "/api/v1/imports/not-a-uuid", &w.officer, None, None).await.status, StatusCode::NOT_FOUND);
     // A stored report names no one: the file's names and numbers are not in it.
-    let stored = count(&mut conn, "SELECT COUNT(*) AS n FROM imports WHERE report LIKE '%Lan%' OR report LIKE '%0912%' OR report LIKE '%4821%'");
+    let stored =
+        count(&mut conn, "SELECT COUNT(*) AS n FROM imports WHERE report LIKE '%Lan%' OR report LIKE '%0912%' OR report LIKE '%4821%'");
     assert_eq!(stored, 0);
 
     // Team members and analysts do not import.
@@ -208,20 +224,20 @@ async fn every_row_error_is_named_and_nothing_is_half_applied() {
     let header = "Họ và tên,Giới tính,Năm sinh,Số điện thoại,Thôn/tổ dân phố,Dân tộc,Đồng ý ghi dân tộc,Mã xã/phường,\
 Đồng ý xử lý dữ liệu cá nhân,Hình thức đồng ý,Ngày đồng ý";
     let rows = [
-        "Người Tốt,Nữ,1961,,,,,,Có,Ký giấy,",            // 2 fine
-        ",Nữ,1961,,,,,,Có,Ký giấy,",                     // 3 no name
-        "Người Hai,Cái,1961,,,,,,Có,Ký giấy,",           // 4 bad gender
-        "Người Ba,Nam,1800,,,,,,Có,Ký giấy,",            // 5 birth year out of range (domain)
-        "Người Bốn,Nam,1970,12345,,,,,Có,Ký giấy,",      // 6 bad phone (domain)
-        "Người Năm,Nam,1970,,,,,,Không,Ký giấy,",        // 7 no consent
-        "Người Sáu,Nam,1970,,Thôn Không Có,,,,Có,Ký giấy,", // 8 unknown hamlet
-        "Người Bảy,Nam,1970,,,Tày,,,Có,Ký giấy,",        // 9 ethnicity without its consent (domain)
-        "Người Tám,Nam,1970,,,Người Sao Hỏa,Có,,Có,Ký giấy,", // 10 unknown ethnicity
+        "Người Tốt,Nữ,1961,,,,,,Có,Ký giấy,",                         // 2 fine
+        ",Nữ,1961,,,,,,Có,Ký giấy,",                                  // 3 no name
+        "Người Hai,Cái,1961,,,,,,Có,Ký giấy,",                        // 4 bad gender
+        "Người Ba,Nam,1800,,,,,,Có,Ký giấy,",                         // 5 birth year out of range (domain)
+        "Người Bốn,Nam,1970,12345,,,,,Có,Ký giấy,",                   // 6 bad phone (domain)
+        "Người Năm,Nam,1970,,,,,,Không,Ký giấy,",                     // 7 no consent
+        "Người Sáu,Nam,1970,,Thôn Không Có,,,,Có,Ký giấy,",           // 8 unknown hamlet
+        "Người Bảy,Nam,1970,,,Tày,,,Có,Ký giấy,",                     // 9 ethnicity without its consent (domain)
+        "Người Tám,Nam,1970,,,Người Sao Hỏa,Có,,Có,Ký giấy,",         // 10 unknown ethnicity
         &format!("Người Chín,Nam,1970,,,,,{HN_BA_DINH},Có,Ký giấy,"), // 11 another commune
-        "Người Mười,Nam,1970,,,,,99999,Có,Ký giấy,",     // 12 no such commune
-        "Người Mười Một,Nam,1970,,,,,,Có,Ký giấy,31/02/2026", // 13 bad date
-        "Người Mười Hai,Nam,năm bảy mươi,,,,,,Có,Ký giấy,", // 14 birth year not a number
-        "Người Mười Ba,Nam,1970,,,,,,Có,Gửi thư,",       // 15 bad consent method
+        "Người Mười,Nam,1970,,,,,99999,Có,Ký giấy,",                  // 12 no such commune
+        "Người Mười Một,Nam,1970,,,,,,Có,Ký giấy,31/02/2026",         // 13 bad date
+        "Người Mười Hai,Nam,năm bảy mươi,,,,,,Có,Ký giấy,",           // 14 birth year not a number
+        "Người Mười Ba,Nam,1970,,,,,,Có,Gửi thư,",                    // 15 bad consent method
     ];
     let file = format!("{header}\n{}\n", rows.join("\n")).into_bytes();
     let dry = upload(&app, &w.officer, "kind=trainees&dry_run=true", "loi.csv", &file).await;
@@ -272,14 +288,17 @@ async fn every_row_error_is_named_and_nothing_is_half_applied() {
     assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'import_rejected'"), 1);
     // …unless asked to skip them, and then it says which.
     let r = upload(&app, &w.officer, "kind=trainees&skip_invalid=true", "loi.csv", &file).await;
-    assert_eq!((r.body["applied"].clone(), r.body["created"].clone(), r.body["skipped"].clone(), r.body["failed"].clone()), (json!(true), json!(1), json!(13), json!(0)));
+    assert_eq!(
+        (r.body["applied"].clone(), r.body["created"].clone(), r.body["skipped"].clone(), r.body["failed"].clone()),
+        (json!(true), json!(1), json!(13), json!(0))
+    );
     let skipped: Vec<u64> = rows_of(&r).into_iter().filter(|(_, o)| o == "skipped").map(|(n, _)| n).collect();
     assert_eq!(skipped, (3..=15).collect::<Vec<u64>>());
     assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM trainees"), 1);
     assert_eq!(count(&mut conn, &format!("SELECT COUNT(*) AS n FROM trainees WHERE commune_code = '{HN_BA_DINH}'")), 0);
 
     // Bad query parameters.
-    let r = upload(&app, &w.officer, "kind=classes", "x.csv", &file).await;
+    let r = upload(&app, &w.officer, "kind=courses", "x.csv", &file).await;
     assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
     let r = upload(&app, &w.officer, "kind=trainees&encoding=latin-1", "x.csv", &file).await;
     assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
@@ -349,40 +368,70 @@ async fn bad_files_get_a_clear_4xx_and_write_nothing() {
         ("old.xls", vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0], 422, "legacy_excel_format"),
         ("notes.csv", "ghi chú\nkhông phải danh sách\n".as_bytes().to_vec(), 422, "missing_header_row"),
         ("cols.csv", "Họ và tên,Giới tính,Năm sinh,Màu mắt\nA,Nam,1970,nâu\n".as_bytes().to_vec(), 422, "invalid_columns"),
-        ("header-only.csv", "Họ và tên,Giới tính,Năm sinh,Đồng ý xử lý dữ liệu cá nhân,Hình thức đồng ý\n".as_bytes().to_vec(), 422, "no_rows"),
+        (
+            "header-only.csv",
+            "Họ và tên,Giới tính,Năm sinh,Đồng ý xử lý dữ liệu cá nhân,Hình thức đồng ý\n".as_bytes().to_vec(),
+            422,
+            "no_rows",
+        ),
         ("bomb.xlsx", zip_bomb(450 << 20), 422, "file_too_large_unpacked"),
-        ("zip.xlsx", {
-            let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-            z.start_file("readme.txt", zip::write::SimpleFileOptions::default()).unwrap();
-            std::io::Write::write_all(&mut z, b"hello").unwrap();
-            z.finish().unwrap().into_inner()
-        }, 422, "not_a_spreadsheet"),
-        ("formula.xlsx", xlsx(|s| {
-            s.write_row(0, 0, headers).unwrap();
-            s.write_row(1, 0, ["Đinh Thị Lan", "Nữ"]).unwrap();
-            s.write_formula(1, 2, "=1960+1").unwrap();
-            s.write_row(1, 3, ["Có", "Ký giấy"]).unwrap();
-        }), 422, "formulas_not_allowed"),
-        ("merged.xlsx", xlsx(|s| {
-            s.write_row(0, 0, headers).unwrap();
-            s.write_row(1, 0, ["Đinh Thị Lan", "Nữ", "1961", "Có", "Ký giấy"]).unwrap();
-            s.merge_range(2, 1, 3, 1, "Nam", &rust_xlsxwriter::Format::new()).unwrap();
-            s.write_row(2, 0, ["Hồ Văn A"]).unwrap();
-        }), 422, "merged_cells"),
-        ("empty-rows.xlsx", xlsx(|s| {
-            s.write_row(0, 0, headers).unwrap();
-            let f = rust_xlsxwriter::Format::new().set_bold();
-            for row in 1..1_000_000u32 {
-                s.write_blank(row, 0, &f).unwrap();
-            }
-        }), 422, "no_rows"),
-        ("too-many.csv", {
-            let mut s = String::from("Họ và tên,Giới tính,Năm sinh,Đồng ý xử lý dữ liệu cá nhân,Hình thức đồng ý\n");
-            for i in 0..50_001 {
-                s.push_str(&format!("Người {i},Nam,1970,Có,Ký giấy\n"));
-            }
-            s.into_bytes()
-        }, 422, "too_many_rows"),
+        (
+            "zip.xlsx",
+            {
+                let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+                z.start_file("readme.txt", zip::write::SimpleFileOptions::default()).unwrap();
+                std::io::Write::write_all(&mut z, b"hello").unwrap();
+                z.finish().unwrap().into_inner()
+            },
+            422,
+            "not_a_spreadsheet",
+        ),
+        (
+            "formula.xlsx",
+            xlsx(|s| {
+                s.write_row(0, 0, headers).unwrap();
+                s.write_row(1, 0, ["Đinh Thị Lan", "Nữ"]).unwrap();
+                s.write_formula(1, 2, "=1960+1").unwrap();
+                s.write_row(1, 3, ["Có", "Ký giấy"]).unwrap();
+            }),
+            422,
+            "formulas_not_allowed",
+        ),
+        (
+            "merged.xlsx",
+            xlsx(|s| {
+                s.write_row(0, 0, headers).unwrap();
+                s.write_row(1, 0, ["Đinh Thị Lan", "Nữ", "1961", "Có", "Ký giấy"]).unwrap();
+                s.merge_range(2, 1, 3, 1, "Nam", &rust_xlsxwriter::Format::new()).unwrap();
+                s.write_row(2, 0, ["Hồ Văn A"]).unwrap();
+            }),
+            422,
+            "merged_cells",
+        ),
+        (
+            "empty-rows.xlsx",
+            xlsx(|s| {
+                s.write_row(0, 0, headers).unwrap();
+                let f = rust_xlsxwriter::Format::new().set_bold();
+                for row in 1..1_000_000u32 {
+                    s.write_blank(row, 0, &f).unwrap();
+                }
+            }),
+            422,
+            "no_rows",
+        ),
+        (
+            "too-many.csv",
+            {
+                let mut s = String::from("Họ và tên,Giới tính,Năm sinh,Đồng ý xử lý dữ liệu cá nhân,Hình thức đồng ý\n");
+                for i in 0..50_001 {
+                    s.push_str(&format!("Người {i},Nam,1970,Có,Ký giấy\n"));
+                }
+                s.into_bytes()
+            },
+            422,
+            "too_many_rows",
+        ),
         ("huge.csv", vec![b'a'; 20 * 1024 * 1024 + 1], 413, "payload_too_large"),
     ];
     for (name, bytes, status, code) in cases {
@@ -423,13 +472,20 @@ async fn legacy_encodings_and_bom_are_read() {
     let mut cp = b"full_name,gender,birth_year,consent_basic,consent_method\n".to_vec();
     cp.extend_from_slice(b"H\xF4\xCC V\xE3n An,Nam,1970,C\xF3,Ky\xEC gi\xE2\xECy\n");
     let r = upload(&app, &w.officer, "kind=trainees", "cp1258.csv", &cp).await;
-    assert_eq!((r.status, r.body["encoding"].clone(), r.body["created"].clone()), (StatusCode::OK, json!("windows-1258"), json!(1)), "{}", r.body);
+    assert_eq!(
+        (r.status, r.body["encoding"].clone(), r.body["created"].clone()),
+        (StatusCode::OK, json!("windows-1258"), json!(1)),
+        "{}",
+        r.body
+    );
     let id = r.body["rows"][0]["id"].as_str().unwrap();
     let t = app.req("GET", &format!("/api/v1/trainees/{id}"), &w.officer, None, None).await;
     assert_eq!(t.body["full_name"], "Hồ Văn An");
     // UTF-8 with BOM and semicolons (Excel in a locale with a decimal comma).
     let mut bom = b"\xEF\xBB\xBF".to_vec();
-    bom.extend_from_slice("Họ và tên;Giới tính;Năm sinh;Đồng ý xử lý dữ liệu cá nhân;Hình thức đồng ý\nNguyễn Thị Bé;Nữ;1985;Có;Ký giấy\n".as_bytes());
+    bom.extend_from_slice(
+        "Họ và tên;Giới tính;Năm sinh;Đồng ý xử lý dữ liệu cá nhân;Hình thức đồng ý\nNguyễn Thị Bé;Nữ;1985;Có;Ký giấy\n".as_bytes(),
+    );
     let r = upload(&app, &w.officer, "kind=trainees", "bom.csv", &bom).await;
     assert_eq!((r.status, r.body["encoding"].clone(), r.body["created"].clone()), (StatusCode::OK, json!("utf-8"), json!(1)), "{}", r.body);
     // Chosen explicitly: UTF-8 that is not UTF-8 is refused.
@@ -474,7 +530,9 @@ async fn template_export_edit_and_import_round_trip() {
     assert!(lists.contains("Thôn Phú Lộc") && lists.contains("Cẩm Thành") && lists.contains("Hrê"));
     for (path, token, status) in [
         ("/api/v1/imports/templates/enrollments.xlsx", &w.officer, StatusCode::OK),
-        ("/api/v1/imports/templates/classes.xlsx", &w.officer, StatusCode::NOT_FOUND),
+        ("/api/v1/imports/templates/classes.xlsx", &w.officer, StatusCode::OK),
+        ("/api/v1/imports/templates/teams.xlsx", &w.officer, StatusCode::OK),
+        ("/api/v1/imports/templates/courses.xlsx", &w.officer, StatusCode::NOT_FOUND),
         ("/api/v1/imports/templates/trainees.csv", &w.officer, StatusCode::NOT_FOUND),
         ("/api/v1/imports/templates/trainees.xlsx", &w.member, StatusCode::FORBIDDEN),
         ("/api/v1/trainees/export.xlsx", &w.member, StatusCode::FORBIDDEN),
@@ -486,10 +544,15 @@ async fn template_export_edit_and_import_round_trip() {
     // Two people recorded in the app, one imported.
     for (name, year) in [("Đinh Thị Lan", 1961), ("Hồ Văn Minh", 1958)] {
         let r = app
-            .req("POST", "/api/v1/trainees", &w.member, None,
-                 Some(json!({"commune_code": QN_CAM_THANH, "full_name": name, "gender": "female", "birth_year": year,
+            .req(
+                "POST",
+                "/api/v1/trainees",
+                &w.member,
+                None,
+                Some(json!({"commune_code": QN_CAM_THANH, "full_name": name, "gender": "female", "birth_year": year,
                              "phone": "0912345678", "personal_id": "051161004821", "target_groups": ["farmer"],
-                             "consent": {"basic": true, "method": "paper"}})))
+                             "consent": {"basic": true, "method": "paper"}})),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
@@ -505,7 +568,10 @@ async fn template_export_edit_and_import_round_trip() {
     // Exported from another commune: nothing of this one.
     let other = app.req("GET", "/api/v1/trainees/export.xlsx", &w.hn_officer, None, None).await;
     assert_eq!(read_sheet(&other.raw).1.len(), 1);
-    assert_eq!(app.req("GET", &format!("/api/v1/trainees/export.xlsx?commune={QN_CAM_THANH}"), &w.hn_officer, None, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.req("GET", &format!("/api/v1/trainees/export.xlsx?commune={QN_CAM_THANH}"), &w.hn_officer, None, None).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     // Edited in Excel: one phone changed, one row added.
     let minh = rows.iter().position(|r| r[name] == "Hồ Văn Minh").unwrap();
@@ -546,8 +612,13 @@ async fn a_finished_paper_class_comes_in_with_its_results() {
     let app = app().await;
     let w = world(&app).await;
     let team = app
-        .req("POST", "/api/v1/teams", &w.officer, None,
-             Some(json!({"commune_code": QN_CAM_THANH, "name": "Tổ A", "kind": "community_tech_team", "level": "commune"})))
+        .req(
+            "POST",
+            "/api/v1/teams",
+            &w.officer,
+            None,
+            Some(json!({"commune_code": QN_CAM_THANH, "name": "Tổ A", "kind": "community_tech_team", "level": "commune"})),
+        )
         .await;
     let team = team.body["id"].as_str().unwrap().to_owned();
     let class = app
@@ -581,16 +652,26 @@ Lý do công nhận khi thiếu điểm danh";
     assert_eq!((passed, failed), (2, 1), "{}", e.body);
     // Again: nothing new.
     let again = upload(&app, &w.officer, "kind=trainees", "lop-vneid.csv", file.as_bytes()).await;
-    assert_eq!((again.body["created"].clone(), again.body["updated"].clone(), again.body["unchanged"].clone()), (json!(0), json!(0), json!(4)));
+    assert_eq!(
+        (again.body["created"].clone(), again.body["updated"].clone(), again.body["unchanged"].clone()),
+        (json!(0), json!(0), json!(4))
+    );
     let mut conn = app.conn();
     assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM enrollments"), 4);
 
     // An enrollment list names trainees by name and birth year; the result of Lê Văn Tư comes later.
-    let list = format!("Mã lớp,Họ và tên,Năm sinh,Kết quả,Ngày hoàn thành,Căn cứ công nhận,Lý do công nhận khi thiếu điểm danh\n\
+    let list = format!(
+        "Mã lớp,Họ và tên,Năm sinh,Kết quả,Ngày hoàn thành,Căn cứ công nhận,Lý do công nhận khi thiếu điểm danh\n\
                         {class},Lê Văn Tư,1980,Đạt,06/02/2026,Cán bộ xác nhận,Lớp ghi trên giấy\n\
-                        {class},Không Có Ai,1980,Đạt,06/02/2026,,\n");
+                        {class},Không Có Ai,1980,Đạt,06/02/2026,,\n"
+    );
     let r = upload(&app, &w.officer, "kind=enrollments&skip_invalid=true", "ket-qua.csv", list.as_bytes()).await;
-    assert_eq!((r.body["applied"].clone(), r.body["unchanged"].clone(), r.body["skipped"].clone()), (json!(true), json!(0), json!(1)), "{}", r.body);
+    assert_eq!(
+        (r.body["applied"].clone(), r.body["unchanged"].clone(), r.body["skipped"].clone()),
+        (json!(true), json!(0), json!(1)),
+        "{}",
+        r.body
+    );
     assert_eq!(rows_of(&r), vec![(2, "created".into()), (3, "skipped".into())]);
     assert_eq!(problems_of(&r), vec![(3, "trainee_id".into(), "unknown_trainee".into())]);
     assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM enrollments WHERE completion_evidence = 'officer_confirmation'"), 1);
@@ -621,4 +702,99 @@ async fn a_province_admin_imports_into_its_communes_only() {
     let id = r.body["id"].as_str().unwrap();
     assert_eq!(app.req("GET", &format!("/api/v1/imports/{id}"), &w.officer, None, None).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.req("GET", &format!("/api/v1/imports/{id}"), &w.admin, None, None).await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn teams_with_members_and_classes_with_sessions_round_trip() {
+    let app = app().await;
+    let w = world(&app).await;
+    let mut conn = app.conn();
+    let teams = "Tên tổ,Cấp tổ,Thôn/tổ dân phố,Số quyết định thành lập,Ngày quyết định,Họ và tên thành viên,Số điện thoại thành viên,Vai trò,Thành phần\n\
+                 Tổ công nghệ số xã,Xã,,125/QĐ-UBND,12/08/2025,Trần Văn Bình,0912 345 678,Tổ trưởng,Đoàn thanh niên\n\
+                 Tổ công nghệ số xã,Xã,,125/QĐ-UBND,12/08/2025,Lê Thị Cúc,0912 000 111,Thành viên,Hội phụ nữ\n\
+                 Tổ thôn Phú Lộc,,Thôn Phú Lộc,,,,,,\n\
+                 Tổ không thôn,Thôn,,,,,,,\n";
+    let r = upload(&app, &w.officer, "kind=teams&skip_invalid=true", "to.csv", teams.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(rows_of(&r), vec![(2, "created".into()), (3, "created".into()), (4, "created".into()), (5, "skipped".into())]);
+    assert_eq!(problems_of(&r), vec![(5, "hamlet_id".into(), "required".into())]);
+    assert_eq!(r.body["rows"][0]["id"], r.body["rows"][1]["id"], "one team for its two members");
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM teams"), 2);
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM team_members"), 2);
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM teams WHERE level = 'hamlet' AND hamlet_id IS NOT NULL"), 1);
+    let again = upload(&app, &w.officer, "kind=teams&skip_invalid=true", "to.csv", teams.as_bytes()).await;
+    assert_eq!((again.body["created"].clone(), again.body["unchanged"].clone()), (json!(0), json!(3)), "{}", again.body);
+
+    let classes = "Tổ phụ trách,Tên lớp,Chủ đề,Hình thức học,Ngày bắt đầu,Ngày kết thúc,Số buổi dự kiến,Ngày các buổi đã học\n\
+                   Tổ công nghệ số xã,Cài đặt VNeID,vneid_e_identity; Sử dụng điện thoại thông minh và máy tính cơ bản,Trực tiếp,05/01/2026,05/02/2026,4,06/01/2026; 13/01/2026\n\
+                   Tổ không có,Lớp lạc,vneid_e_identity,Trực tiếp,05/01/2026,05/02/2026,4,\n\
+                   Tổ thôn Phú Lộc,Lớp ngoài ngày,vneid_e_identity,Trực tuyến,05/01/2026,05/02/2026,2,01/03/2026\n";
+    let r = upload(&app, &w.officer, "kind=classes&skip_invalid=true", "lop.csv", classes.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(rows_of(&r), vec![(2, "created".into()), (3, "skipped".into()), (4, "skipped".into())]);
+    assert_eq!(
+        problems_of(&r),
+        vec![(3, "team".into(), "unknown_team".into()), (4, "session_dates.held_on".into(), "outside_class_dates".into())]
+    );
+    let class = r.body["rows"][0]["id"].as_str().unwrap().to_owned();
+    let c = app.req("GET", &format!("/api/v1/classes/{class}"), &w.officer, None, None).await;
+    assert_eq!(c.body["topic_ids"], json!(["digital_devices_basics", "vneid_e_identity"]), "{}", c.body);
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM class_sessions"), 2);
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM classes"), 1, "the class of row 4 was rolled back with its session");
+    // A day added to the list: one more session, nothing else.
+    let more = classes.replace("06/01/2026; 13/01/2026", "06/01/2026; 13/01/2026; 20/01/2026");
+    let r = upload(&app, &w.officer, "kind=classes&skip_invalid=true", "lop.csv", more.as_bytes()).await;
+    assert_eq!(rows_of(&r)[0], (2, "updated".into()));
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM class_sessions"), 3);
+    let r = upload(&app, &w.officer, "kind=classes&skip_invalid=true", "lop.csv", more.as_bytes()).await;
+    assert_eq!(rows_of(&r)[0], (2, "unchanged".into()));
+
+    // Exports in the templates' layouts; edited and imported back, they update in place.
+    let t = app.req("GET", "/api/v1/teams/export.xlsx", &w.officer, None, None).await;
+    assert_eq!(t.status, StatusCode::OK);
+    let (sheet, mut rows) = read_sheet(&t.raw);
+    assert_eq!((sheet.as_str(), rows.len()), ("Tổ công nghệ số", 4), "{rows:?}");
+    let header = rows[0].clone();
+    let col = |name: &str| header.iter().position(|h| h.starts_with(name)).unwrap();
+    let binh = rows.iter().position(|r| r[col("Họ và tên thành viên")] == "Trần Văn Bình").unwrap();
+    rows[binh][col("Số điện thoại thành viên")] = "0988 777 666".into();
+    let edited = xlsx(|s| {
+        for (i, r) in rows.iter().enumerate() {
+            s.write_row(i as u32, 0, r.iter().map(String::as_str)).unwrap();
+        }
+    });
+    let r = upload(&app, &w.officer, "kind=teams", "to-export.xlsx", &edited).await;
+    assert_eq!(
+        (r.body["updated"].clone(), r.body["unchanged"].clone(), r.body["created"].clone()),
+        (json!(1), json!(2), json!(0)),
+        "{}",
+        r.body
+    );
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM team_members WHERE phone = '0988777666'"), 1);
+
+    let c = app.req("GET", "/api/v1/classes/export.xlsx", &w.officer, None, None).await;
+    let (sheet, mut rows) = read_sheet(&c.raw);
+    assert_eq!((sheet.as_str(), rows.len()), ("Lớp học", 2));
+    let header = rows[0].clone();
+    let col = |name: &str| header.iter().position(|h| h.starts_with(name)).unwrap();
+    assert_eq!(rows[1][col("Ngày các buổi đã học")], "06/01/2026; 13/01/2026; 20/01/2026");
+    rows[1][col("Tên lớp")] = "Cài đặt và sử dụng VNeID".into();
+    let edited = xlsx(|s| {
+        for (i, r) in rows.iter().enumerate() {
+            s.write_row(i as u32, 0, r.iter().map(String::as_str)).unwrap();
+        }
+    });
+    let r = upload(&app, &w.officer, "kind=classes", "lop-export.xlsx", &edited).await;
+    assert_eq!(rows_of(&r), vec![(2, "updated".into())], "{}", r.body);
+    let c = app.req("GET", &format!("/api/v1/classes/{class}"), &w.officer, None, None).await;
+    assert_eq!((c.body["title"].clone(), c.body["version"].clone()), (json!("Cài đặt và sử dụng VNeID"), json!(2)));
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM class_sessions"), 3);
+    // Other communes' officers get nothing of these; team members do not export.
+    let other = app.req("GET", "/api/v1/teams/export.xlsx", &w.hn_officer, None, None).await;
+    assert_eq!(read_sheet(&other.raw).1.len(), 1);
+    assert_eq!(app.req("GET", "/api/v1/classes/export.xlsx", &w.member, None, None).await.status, StatusCode::FORBIDDEN);
+    // A team row for another commune is out of scope.
+    let foreign = format!("Mã xã/phường,Tên tổ\n{HN_BA_DINH},Tổ Ba Đình\n");
+    let r = upload(&app, &w.officer, "kind=teams&dry_run=true", "x.csv", foreign.as_bytes()).await;
+    assert_eq!(problems_of(&r), vec![(2, "".into(), "out_of_scope".into())]);
 }

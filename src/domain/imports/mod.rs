@@ -16,6 +16,7 @@
 //!   record ids, never a name or a phone number, so erasure has nothing to chase in it.
 
 pub mod columns;
+mod lists;
 pub mod sheet;
 pub mod workbook;
 
@@ -86,13 +87,16 @@ pub struct RowWarning {
 pub struct RowResult {
     pub row: usize,
     pub outcome: ImportOutcome,
-    /// The record the row created or matched (the trainee; for an enrollment list, the
-    /// enrollment).
+    /// The record the row created or matched: the trainee, the enrollment (enrollment
+    /// lists), the team (team lists) or the class (class lists).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// The enrollment the row created or matched (trainee lists with a class).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enrollment_id: Option<String>,
+    /// The member the row created or matched (team lists; `id` is the team).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
 }
 
 /// The report of an import.
@@ -309,6 +313,8 @@ struct Context<'s> {
     /// How many rows of each derived key came before (two people of the same name and
     /// birth year in one file are two people).
     seen: HashMap<String, usize>,
+    /// The topic catalogue: (id, Vietnamese name, English name).
+    topics: Vec<(String, String, String)>,
 }
 
 /// Imports a file: reads it, runs every row in one write transaction, and keeps the
@@ -365,9 +371,13 @@ pub fn import(
         hamlets_by_name: hamlet_names(conn, &communes)?,
         default_commune,
         seen: HashMap::new(),
+        topics: crate::store::schema::topics::table
+            .filter(crate::store::schema::topics::retired_at.is_null())
+            .select((crate::store::schema::topics::id, crate::store::schema::topics::name_vi, crate::store::schema::topics::name_en))
+            .load(conn)?,
     };
     // Rows as values the domain takes; a row with unreadable cells fails before the database.
-    let mut rows: Vec<(usize, Result<RowPlan, Vec<(Option<String>, FieldError)>>)> = Vec::with_capacity(table.rows.len());
+    let mut rows: Vec<(usize, Result<RowPlan, CellProblems>)> = Vec::with_capacity(table.rows.len());
     for (number, cells) in &table.rows {
         let mut c = Cells { number: *number, map: HashMap::new(), problems: Vec::new() };
         for (i, col) in layout.iter().enumerate() {
@@ -499,10 +509,15 @@ fn hamlet_names(conn: &mut AnyConnection, communes: &[String]) -> Result<HashMap
     Ok(out)
 }
 
+/// A row's problems found before the database: (the column as written, the problem).
+type CellProblems = Vec<(Option<String>, FieldError)>;
+
 /// A row ready for the domain.
 enum RowPlan {
     Trainee(Box<TraineePlan>),
     Enrollment(EnrollmentPlan),
+    Team(Box<lists::TeamPlan>),
+    Class(Box<lists::ClassPlan>),
 }
 
 struct TraineePlan {
@@ -538,7 +553,11 @@ fn uuid_cell(cells: &mut Cells<'_>, key: &str) -> Option<String> {
     match uuid::Uuid::parse_str(raw.trim()) {
         Ok(u) => Some(u.to_string()),
         Err(_) => {
-            cells.problem(key, "invalid_uuid", Text::new("Mã phải là UUID (sao chép từ hocvuso).", "An id must be a UUID (copy it from hocvuso)."));
+            cells.problem(
+                key,
+                "invalid_uuid",
+                Text::new("Mã phải là UUID (sao chép từ hocvuso).", "An id must be a UUID (copy it from hocvuso)."),
+            );
             None
         }
     }
@@ -559,6 +578,8 @@ fn plan_row(c: &mut Cells<'_>, kind: ImportKind, ctx: &mut Context<'_>) -> Optio
     match kind {
         ImportKind::Trainees => plan_trainee(c, ctx).map(|p| RowPlan::Trainee(Box::new(p))),
         ImportKind::Enrollments => plan_enrollment(c).map(RowPlan::Enrollment),
+        ImportKind::Teams => lists::plan_team(c, ctx).map(|p| RowPlan::Team(Box::new(p))),
+        ImportKind::Classes => lists::plan_class(c, ctx).map(|p| RowPlan::Class(Box::new(p))),
     }
 }
 
@@ -598,14 +619,18 @@ fn plan_trainee(c: &mut Cells<'_>, ctx: &mut Context<'_>) -> Option<TraineePlan>
         None
     };
     let consent_ethnicity = c.yes_no("consent_ethnicity");
-    let groups = if c.present("target_groups") { target_groups(c).or_else(|| c.get("target_groups").is_none().then(Vec::new)) } else { None };
+    let groups =
+        if c.present("target_groups") { target_groups(c).or_else(|| c.get("target_groups").is_none().then(Vec::new)) } else { None };
     let occupation = c.present("occupation").then(|| c.get("occupation").map(str::to_owned));
     let consent_basic = if c.get("consent_basic").is_some() { c.yes_no("consent_basic") } else { c.required("consent_basic").and(None) };
     if consent_basic == Some(false) {
         c.problem(
             "consent_basic",
             "consent_required",
-            Text::new("Chỉ nhập người đã đồng ý xử lý dữ liệu cá nhân.", "Only people who consented to the processing of their data can be imported."),
+            Text::new(
+                "Chỉ nhập người đã đồng ý xử lý dữ liệu cá nhân.",
+                "Only people who consented to the processing of their data can be imported.",
+            ),
         );
     }
     let consent_method = if c.get("consent_method").is_some() {
@@ -635,7 +660,10 @@ fn plan_trainee(c: &mut Cells<'_>, ctx: &mut Context<'_>) -> Option<TraineePlan>
                     c.problem(
                         "hamlet",
                         "ambiguous_hamlet",
-                        Text::new("Xã có nhiều thôn cùng tên này: ghi mã của thôn.", "The commune has several hamlets of this name: write its id."),
+                        Text::new(
+                            "Xã có nhiều thôn cùng tên này: ghi mã của thôn.",
+                            "The commune has several hamlets of this name: write its id.",
+                        ),
                     );
                     return None;
                 }
@@ -730,7 +758,7 @@ fn run_rows(
     caller: &Caller,
     meta: &RequestMeta,
     ctx: &Context<'_>,
-    rows: &[(usize, Result<RowPlan, Vec<(Option<String>, FieldError)>>)],
+    rows: &[(usize, Result<RowPlan, CellProblems>)],
     lang: Lang,
     apply: bool,
     skip_invalid: bool,
@@ -743,6 +771,7 @@ fn run_rows(
             report.problems.clear();
             report.warnings.clear();
             report.rows.clear();
+            let mut state = lists::RunState::default();
             let mut failed = 0usize;
             for (number, plan) in rows {
                 let number = *number;
@@ -753,15 +782,21 @@ fn run_rows(
                         for (column, e) in problems {
                             report.problems.push(row_problem(number, column.clone(), e, lang));
                         }
-                        report.rows.push(RowResult { row: number, outcome: ImportOutcome::Failed, id: None, enrollment_id: None });
+                        report.rows.push(RowResult {
+                            row: number,
+                            outcome: ImportOutcome::Failed,
+                            id: None,
+                            enrollment_id: None,
+                            member_id: None,
+                        });
                         continue;
                     }
                 };
                 let mark = w.mark();
                 let ran = if savepoints {
-                    conn.transaction(|conn| apply_row(conn, &mut w, ctx, plan))
+                    conn.transaction(|conn| apply_row(conn, &mut w, ctx, &state, plan))
                 } else {
-                    apply_row(conn, &mut w, ctx, plan)
+                    apply_row(conn, &mut w, ctx, &state, plan)
                 };
                 match ran {
                     Ok(done) => {
@@ -779,7 +814,16 @@ fn run_rows(
                                 reason,
                             });
                         }
-                        report.rows.push(RowResult { row: number, outcome: done.outcome, id: Some(done.id), enrollment_id: done.enrollment });
+                        if let Some((key, id)) = done.team_done {
+                            state.teams_done.insert(key, id);
+                        }
+                        report.rows.push(RowResult {
+                            row: number,
+                            outcome: done.outcome,
+                            id: Some(done.id),
+                            enrollment_id: done.enrollment,
+                            member_id: done.member,
+                        });
                     }
                     Err(e) if e.is_server_error() => return Err(Attempt::Failed(e)),
                     Err(_) if !savepoints => return Err(Attempt::NeedsSavepoints),
@@ -787,7 +831,13 @@ fn run_rows(
                         w.rollback_to(mark);
                         failed += 1;
                         push_domain_problems(report, number, &e, lang);
-                        report.rows.push(RowResult { row: number, outcome: ImportOutcome::Failed, id: None, enrollment_id: None });
+                        report.rows.push(RowResult {
+                            row: number,
+                            outcome: ImportOutcome::Failed,
+                            id: None,
+                            enrollment_id: None,
+                            member_id: None,
+                        });
                     }
                 }
             }
@@ -835,7 +885,13 @@ fn row_problem(row: usize, column: Option<String>, e: &FieldError, lang: Lang) -
 /// A domain refusal of a row as problems: one per field it names, or one for the row.
 fn push_domain_problems(report: &mut ImportReport, row: usize, e: &ApiError, lang: Lang) {
     if e.errors.is_empty() {
-        report.problems.push(RowProblem { row, column: None, field: String::new(), code: e.code.to_owned(), message: e.detail.get(lang).to_owned() });
+        report.problems.push(RowProblem {
+            row,
+            column: None,
+            field: String::new(),
+            code: e.code.to_owned(),
+            message: e.detail.get(lang).to_owned(),
+        });
     } else {
         for f in &e.errors {
             report.problems.push(row_problem(row, None, f, lang));
@@ -847,13 +903,24 @@ struct RowDone {
     outcome: ImportOutcome,
     id: String,
     enrollment: Option<String>,
+    member: Option<String>,
     duplicates: Vec<(String, String)>,
+    /// A team the row settled (its key in the file, its id).
+    team_done: Option<(String, String)>,
 }
 
-fn apply_row(conn: &mut AnyConnection, w: &mut Write<'_>, ctx: &Context<'_>, plan: &RowPlan) -> Result<RowDone, ApiError> {
+fn apply_row(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    ctx: &Context<'_>,
+    state: &lists::RunState,
+    plan: &RowPlan,
+) -> Result<RowDone, ApiError> {
     match plan {
         RowPlan::Trainee(p) => apply_trainee(conn, w, ctx, p),
         RowPlan::Enrollment(p) => apply_enrollment(conn, w, ctx, p),
+        RowPlan::Team(p) => lists::apply_team(conn, w, state, p),
+        RowPlan::Class(p) => lists::apply_class(conn, w, ctx, p),
     }
 }
 
@@ -908,7 +975,14 @@ fn apply_trainee(conn: &mut AnyConnection, w: &mut Write<'_>, ctx: &Context<'_>,
             outcome = ImportOutcome::Updated;
         }
     }
-    Ok(RowDone { outcome, id: p.id.clone(), enrollment, duplicates: duplicates.into_iter().map(|d| (d.id, d.reason)).collect() })
+    Ok(RowDone {
+        outcome,
+        id: p.id.clone(),
+        enrollment,
+        member: None,
+        duplicates: duplicates.into_iter().map(|d| (d.id, d.reason)).collect(),
+        team_done: None,
+    })
 }
 
 /// The changes a row makes to a stored trainee (`None` when it changes nothing). Empty
@@ -1027,7 +1101,10 @@ fn enroll(
     };
     if let Some(result) = completion.result {
         match stored_result {
-            Some((r, on, score)) if r == result && (completion.completed_on.is_none() || on == completion.completed_on) && (completion.score.is_none() || score == completion.score) => {}
+            Some((r, on, score))
+                if r == result
+                    && (completion.completed_on.is_none() || on == completion.completed_on)
+                    && (completion.score.is_none() || score == completion.score) => {}
             Some(_) => {
                 return Err(error::conflict(
                     "completion_exists",
@@ -1101,7 +1178,9 @@ fn apply_enrollment(conn: &mut AnyConnection, w: &mut Write<'_>, ctx: &Context<'
         outcome: if changed { ImportOutcome::Created } else { ImportOutcome::Unchanged },
         id: eid,
         enrollment: None,
+        member: None,
         duplicates: Vec::new(),
+        team_done: None,
     })
 }
 
@@ -1135,7 +1214,13 @@ fn keep_report(conn: &mut AnyConnection, w: &mut Write<'_>, caller: &Caller, rep
             imports::created_at.eq(w.now),
         ))
         .execute(conn)?;
-    let action = if report.dry_run { "import_dry_run" } else if report.applied { "import" } else { "import_rejected" };
+    let action = if report.dry_run {
+        "import_dry_run"
+    } else if report.applied {
+        "import"
+    } else {
+        "import_rejected"
+    };
     let fields: Vec<String> = vec![
         format!("file_name={}", report.file_name),
         format!("kind={}", report.kind.as_str()),

@@ -243,13 +243,7 @@ fn read_xlsx(bytes: &[u8], kind_sheets: &[&str], known: &dyn Fn(&str) -> bool) -
     let header_row = table.header_row;
     let merged = book.merge_cells_by_sheet_name(&sheet).map_err(|_| not_a_spreadsheet())?;
     if let Some(m) = merged.iter().find(|d| d.end.0 as usize + 1 >= header_row) {
-        let range = format!(
-            "{}{}:{}{}",
-            column_letters(m.start.1 as usize),
-            m.start.0 + 1,
-            column_letters(m.end.1 as usize),
-            m.end.0 + 1
-        );
+        let range = format!("{}{}:{}{}", column_letters(m.start.1 as usize), m.start.0 + 1, column_letters(m.end.1 as usize), m.end.0 + 1);
         return Err(bad_file(
             "merged_cells",
             format!("Vùng {range} là ô gộp. Hãy bỏ gộp ô (Merge & Center → Unmerge) và ghi giá trị vào từng dòng."),
@@ -387,6 +381,7 @@ fn into_table(rows: Vec<(usize, Vec<String>)>, known: &dyn Fn(&str) -> bool) -> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
