@@ -158,7 +158,7 @@ pub(crate) fn create_enrollment_in(
     // by someone whose scope holds both (docs/DECISIONS.md), never by a bare id, which
     // would hand the name to anyone who learned the id. Out of scope looks like no trainee.
     let in_scope = match &trainee {
-        Some((_, _, commune)) => caller.scope().covers(&Area::of_commune(conn, commune)?),
+        Some((_, _, commune)) => caller.scope().covers(&w.area(conn, commune)?),
         None => false,
     };
     let name = match trainee.filter(|_| in_scope).map(|(erased, name, _)| (erased, name)) {
@@ -446,6 +446,17 @@ pub(crate) fn record_completion_in(
     eid: String,
     form: CompletionForm,
 ) -> Result<(Enrollment, i64), ApiError> {
+    let row = record_completion_row_in(conn, w, eid, form)?;
+    Ok((with_name(conn, &row)?, row.version))
+}
+
+/// [`record_completion_in`] without the trainee's name: the enrollment as written.
+pub(crate) fn record_completion_row_in(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    eid: String,
+    form: CompletionForm,
+) -> Result<EnrollmentRow, ApiError> {
     let caller = w.caller;
     policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
     let mut errors = Vec::new();
@@ -530,8 +541,19 @@ pub(crate) fn record_completion_in(
         ))
         .execute(conn)?;
     w.audit(conn, "record_completion", "enrollment", &eid, Some(&class.commune_code), &["completion"])?;
-    let row = load_enrollment(conn, &eid)?;
-    Ok((with_name(conn, &row)?, row.version))
+    // The row as written (what a reload would read back).
+    let mut row = row;
+    row.completion_result = Some(result);
+    row.completion_evidence = Some(evidence);
+    row.completed_on = Some(completed_on);
+    row.score = score;
+    row.certificate_ref = certificate_ref;
+    row.attendance_override_reason = override_reason;
+    row.completion_recorded_by = Some(caller.user.id.clone());
+    row.version += 1;
+    row.updated_at = w.now;
+    row.change_seq = seq;
+    Ok(row)
 }
 
 /// An officer's decision.

@@ -2,7 +2,7 @@
 -- with the report the upload answered. A report holds row numbers, columns, codes and
 -- record ids, never a person's name or number (erasure has nothing to chase in it).
 CREATE TABLE imports (
-    id TEXT PRIMARY KEY,
+    id TEXT PRIMARY KEY NOT NULL,
     kind TEXT NOT NULL,
     file_name TEXT NOT NULL,
     dry_run BOOLEAN NOT NULL,

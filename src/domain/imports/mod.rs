@@ -315,6 +315,11 @@ struct Context<'s> {
     seen: HashMap<String, usize>,
     /// The topic catalogue: (id, Vietnamese name, English name).
     topics: Vec<(String, String, String)>,
+    /// Trainee ids of the file that no record had when the import began, and (class,
+    /// trainee) pairs not enrolled then: looked up once for the whole file instead of once
+    /// per row. An entry is used once (a second row with the same id asks the database).
+    absent_trainees: std::cell::RefCell<HashSet<String>>,
+    absent_enrollments: std::cell::RefCell<HashSet<(String, String)>>,
 }
 
 /// Imports a file: reads it, runs every row in one write transaction, and keeps the
@@ -375,6 +380,8 @@ pub fn import(
             .filter(crate::store::schema::topics::retired_at.is_null())
             .select((crate::store::schema::topics::id, crate::store::schema::topics::name_vi, crate::store::schema::topics::name_en))
             .load(conn)?,
+        absent_trainees: Default::default(),
+        absent_enrollments: Default::default(),
     };
     // Rows as values the domain takes; a row with unreadable cells fails before the database.
     let mut rows: Vec<(usize, Result<RowPlan, CellProblems>)> = Vec::with_capacity(table.rows.len());
@@ -403,6 +410,45 @@ pub fn import(
         })?;
     }
     Ok(report)
+}
+
+/// Fills the context's sets of absent trainees and enrollments for the rows of a trainee
+/// list, with a query per 500 ids instead of one per row.
+fn look_ahead(conn: &mut AnyConnection, ctx: &Context<'_>, rows: &[(usize, Result<RowPlan, CellProblems>)]) -> Result<(), ApiError> {
+    let plans: Vec<&TraineePlan> = rows
+        .iter()
+        .filter_map(|(_, p)| match p {
+            Ok(RowPlan::Trainee(t)) => Some(t.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let ids: Vec<String> = plans.iter().map(|p| p.id.clone()).collect();
+    let mut absent: HashSet<String> = ids.iter().cloned().collect();
+    for chunk in ids.chunks(500) {
+        let found: Vec<String> = trainees::table.filter(trainees::id.eq_any(chunk)).select(trainees::id).load(conn)?;
+        for id in found {
+            absent.remove(&id);
+        }
+    }
+    let classes: Vec<String> = plans.iter().filter_map(|p| p.class_id.clone()).collect::<HashSet<_>>().into_iter().collect();
+    let mut enrolled: HashSet<(String, String)> = HashSet::new();
+    for chunk in classes.chunks(100) {
+        let found: Vec<(String, String)> = enrollments::table
+            .filter(enrollments::class_id.eq_any(chunk))
+            .filter(enrollments::deleted_at.is_null())
+            .filter(enrollments::status.eq(EnrollmentStatus::Enrolled))
+            .select((enrollments::class_id, enrollments::trainee_id))
+            .load(conn)?;
+        enrolled.extend(found);
+    }
+    let pairs: HashSet<(String, String)> = plans
+        .iter()
+        .filter_map(|p| p.class_id.clone().map(|c| (c, p.id.clone())))
+        .filter(|pair| !enrolled.contains(pair))
+        .collect();
+    *ctx.absent_trainees.borrow_mut() = absent;
+    *ctx.absent_enrollments.borrow_mut() = pairs;
+    Ok(())
 }
 
 /// The file name as kept: its last path part, at most 200 characters, no control characters.
@@ -772,6 +818,9 @@ fn run_rows(
             report.warnings.clear();
             report.rows.clear();
             let mut state = lists::RunState::default();
+            // Inside the transaction (after the write lock on PostgreSQL), so what it finds
+            // absent stays absent until this write adds it.
+            look_ahead(conn, ctx, rows)?;
             let mut failed = 0usize;
             for (number, plan) in rows {
                 let number = *number;
@@ -928,7 +977,8 @@ fn apply_trainee(conn: &mut AnyConnection, w: &mut Write<'_>, ctx: &Context<'_>,
     // Scope first: a row for another commune names the row, whatever else it holds.
     let area = w.unit(conn, "commune_code", &p.commune)?;
     policy::authorize(w.caller, Capability::ImportRecords, Some(&area), Access::Write)?;
-    let existing: Option<TraineeRow> = trainees::table.find(&p.id).first(conn).optional()?;
+    let known_absent = ctx.absent_trainees.borrow_mut().remove(&p.id);
+    let existing: Option<TraineeRow> = if known_absent { None } else { trainees::table.find(&p.id).first(conn).optional()? };
     let mut outcome = ImportOutcome::Unchanged;
     let mut duplicates = Vec::new();
     match existing {
@@ -1077,13 +1127,18 @@ fn enroll(
     trainee_id: &str,
     completion: &CompletionCells,
 ) -> Result<(String, bool), ApiError> {
-    let existing: Option<EnrollmentRow> = enrollments::table
-        .filter(enrollments::class_id.eq(class_id))
-        .filter(enrollments::trainee_id.eq(trainee_id))
-        .filter(enrollments::deleted_at.is_null())
-        .filter(enrollments::status.eq(EnrollmentStatus::Enrolled))
-        .first(conn)
-        .optional()?;
+    let known_absent = ctx.absent_enrollments.borrow_mut().remove(&(class_id.to_owned(), trainee_id.to_owned()));
+    let existing: Option<EnrollmentRow> = if known_absent {
+        None
+    } else {
+        enrollments::table
+            .filter(enrollments::class_id.eq(class_id))
+            .filter(enrollments::trainee_id.eq(trainee_id))
+            .filter(enrollments::deleted_at.is_null())
+            .filter(enrollments::status.eq(EnrollmentStatus::Enrolled))
+            .first(conn)
+            .optional()?
+    };
     let mut changed = false;
     let (eid, stored_result) = match existing {
         Some(e) => {
@@ -1123,7 +1178,7 @@ fn enroll(
                     certificate_ref: None,
                     override_reason: completion.override_reason.clone(),
                 };
-                crate::domain::enrollments::record_completion_in(conn, w, eid.clone(), form)?;
+                crate::domain::enrollments::record_completion_row_in(conn, w, eid.clone(), form)?;
                 changed = true;
             }
         }

@@ -596,6 +596,9 @@ fn expand(conn: &mut AnyConnection, rec: &Rec) -> Result<Vec<Rec>, ApiError> {
 #[derive(Debug, Default)]
 pub struct Stats {
     touched: HashSet<Rec>,
+    /// Records created in this write: they counted nothing before, and whatever hangs from
+    /// them was created in this write too (and touched as it was).
+    created: HashSet<Rec>,
     order: Vec<Rec>,
     before: HashMap<Fact, Count>,
 }
@@ -603,6 +606,9 @@ pub struct Stats {
 impl Stats {
     /// Call before changing `rec` (and before creating it).
     pub fn touch(&mut self, conn: &mut AnyConnection, rec: Rec) -> Result<(), ApiError> {
+        if self.created.contains(&rec) {
+            return Ok(());
+        }
         let mut loaded = Loaded::default();
         for r in expand(conn, &rec)? {
             if self.touched.insert(r.clone()) {
@@ -621,6 +627,7 @@ impl Stats {
     /// id exists: it counted nothing before and nothing hangs from it.
     pub fn touch_new(&mut self, rec: Rec) {
         if self.touched.insert(rec.clone()) {
+            self.created.insert(rec.clone());
             self.order.push(rec);
         }
     }
@@ -643,6 +650,7 @@ impl Stats {
             }
         }
         self.touched.clear();
+        self.created.clear();
         let mut provinces: HashMap<String, String> = HashMap::new();
         let mut deltas = Deltas::default();
         for (f, n) in delta {
