@@ -499,13 +499,18 @@ pub(crate) fn record_completion_row_in(
             .filter(class_sessions::deleted_at.is_null())
             .count()
             .get_result(conn)?;
-        let attended: i64 = attendance_marks::table
-            .inner_join(class_sessions::table.on(class_sessions::id.eq(attendance_marks::session_id)))
-            .filter(attendance_marks::class_id.eq(&class.id))
-            .filter(attendance_marks::trainee_id.eq(&row.trainee_id))
-            .filter(class_sessions::deleted_at.is_null())
-            .count()
-            .get_result(conn)?;
+        // No session held, none attended (a class kept on paper): no need to count.
+        let attended: i64 = if held == 0 {
+            0
+        } else {
+            attendance_marks::table
+                .inner_join(class_sessions::table.on(class_sessions::id.eq(attendance_marks::session_id)))
+                .filter(attendance_marks::class_id.eq(&class.id))
+                .filter(attendance_marks::trainee_id.eq(&row.trainee_id))
+                .filter(class_sessions::deleted_at.is_null())
+                .count()
+                .get_result(conn)?
+        };
         let ratio = if held == 0 { 0.0 } else { attended as f64 / held as f64 };
         if ratio + 1e-9 < class.min_attendance_ratio && override_reason.is_none() {
             return Err(error::unprocessable(

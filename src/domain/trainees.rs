@@ -296,37 +296,78 @@ fn duplicates(
     birth_year: i32,
     commune: &str,
 ) -> Result<Vec<DuplicateHint>, ApiError> {
-    let scope = caller.scope().clone();
-    let base = trainees::table
-        .filter(trainees::deleted_at.is_null())
-        .filter(trainees::erased_at.is_null())
-        .filter(trainees::id.ne(id.to_owned()))
-        .into_boxed();
-    let base = filter_to_scope!(base, trainees::commune_code, &scope);
-    let same_name = trainees::commune_code
-        .eq(commune.to_owned())
-        .and(trainees::birth_year.eq(birth_year))
-        .and(trainees::search_name.eq(search_name.to_owned()));
-    let rows: Vec<TraineeRow> = match id_hash {
-        Some(h) => base.filter(trainees::id_hash.eq(h.to_owned()).or(same_name)).order(trainees::id).limit(20).load(conn)?,
-        None => base.filter(same_name).order(trainees::id).limit(20).load(conn)?,
-    };
-    Ok(rows
-        .into_iter()
-        .map(|r| DuplicateHint {
-            reason: if id_hash.is_some() && r.id_hash.as_deref() == id_hash { "same_personal_id" } else { "same_name_birth_year_commune" }
-                .to_owned(),
-            id: r.id,
-            full_name: r.full_name,
-            birth_year: r.birth_year,
-            commune_code: r.commune_code,
-        })
-        .collect())
+    let probe = Probe { id, id_hash, search_name, birth_year, commune };
+    Ok(duplicates_many(conn, caller, &[probe])?.pop().unwrap_or_default())
 }
 
-/// [`duplicates`] of a stored trainee (the REST create's hints, for an imported row).
-pub(crate) fn duplicates_of(conn: &mut AnyConnection, caller: &Caller, row: &TraineeRow) -> Result<Vec<DuplicateHint>, ApiError> {
-    duplicates(conn, caller, &row.id, row.id_hash.as_deref(), &row.search_name, row.birth_year, &row.commune_code)
+/// What [`duplicates_many`] compares of one trainee.
+pub(crate) struct Probe<'a> {
+    pub id: &'a str,
+    pub id_hash: Option<&'a str>,
+    pub search_name: &'a str,
+    pub birth_year: i32,
+    pub commune: &'a str,
+}
+
+impl<'a> Probe<'a> {
+    pub fn of(row: &'a TraineeRow) -> Self {
+        Probe {
+            id: &row.id,
+            id_hash: row.id_hash.as_deref(),
+            search_name: &row.search_name,
+            birth_year: row.birth_year,
+            commune: &row.commune_code,
+        }
+    }
+}
+
+/// [`duplicates`] of many trainees at once (an import), one query per 200 of them; the
+/// answer has one list per probe, in order, each of at most 20 look-alikes by id.
+pub(crate) fn duplicates_many(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    probes: &[Probe<'_>],
+) -> Result<Vec<Vec<DuplicateHint>>, ApiError> {
+    let scope = caller.scope().clone();
+    let mut out = Vec::with_capacity(probes.len());
+    for chunk in probes.chunks(200) {
+        let communes: Vec<String> = chunk.iter().map(|p| p.commune.to_owned()).collect();
+        let names: Vec<String> = chunk.iter().map(|p| p.search_name.to_owned()).collect();
+        let hashes: Vec<String> = chunk.iter().filter_map(|p| p.id_hash.map(str::to_owned)).collect();
+        let base = trainees::table.filter(trainees::deleted_at.is_null()).filter(trainees::erased_at.is_null()).into_boxed();
+        let base = filter_to_scope!(base, trainees::commune_code, &scope);
+        let same_name = trainees::commune_code.eq_any(communes).and(trainees::search_name.eq_any(names));
+        let candidates: Vec<TraineeRow> = if hashes.is_empty() {
+            base.filter(same_name).order(trainees::id).load(conn)?
+        } else {
+            base.filter(same_name.or(trainees::id_hash.eq_any(hashes))).order(trainees::id).load(conn)?
+        };
+        for p in chunk {
+            let hits = candidates
+                .iter()
+                .filter(|c| c.id != p.id)
+                .filter(|c| {
+                    let same_id = p.id_hash.is_some() && c.id_hash.as_deref() == p.id_hash;
+                    same_id || (c.commune_code == p.commune && c.birth_year == p.birth_year && c.search_name == p.search_name)
+                })
+                .take(20)
+                .map(|r| DuplicateHint {
+                    reason: if p.id_hash.is_some() && r.id_hash.as_deref() == p.id_hash {
+                        "same_personal_id"
+                    } else {
+                        "same_name_birth_year_commune"
+                    }
+                    .to_owned(),
+                    id: r.id.clone(),
+                    full_name: r.full_name.clone(),
+                    birth_year: r.birth_year,
+                    commune_code: r.commune_code.clone(),
+                })
+                .collect();
+            out.push(hits);
+        }
+    }
+    Ok(out)
 }
 
 fn check_member(conn: &mut AnyConnection, member: Option<&str>) -> Result<(), ApiError> {

@@ -352,7 +352,7 @@ pub(super) fn apply_team(conn: &mut AnyConnection, w: &mut Write<'_>, state: &Ru
         id: p.id.clone(),
         enrollment: None,
         member: member_id,
-        duplicates: Vec::new(),
+        created_trainee: None,
         team_done: Some((p.key.clone(), p.id.clone())),
     })
 }
@@ -618,7 +618,7 @@ pub(super) fn apply_class(conn: &mut AnyConnection, w: &mut Write<'_>, ctx: &Con
             outcome = ImportOutcome::Updated;
         }
     }
-    Ok(RowDone { outcome, id: p.id.clone(), enrollment: None, member: None, duplicates: Vec::new(), team_done: None })
+    Ok(RowDone { outcome, id: p.id.clone(), enrollment: None, member: None, created_trainee: None, team_done: None })
 }
 
 /// A session's refusal, naming the session column.

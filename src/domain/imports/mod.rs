@@ -441,11 +441,8 @@ fn look_ahead(conn: &mut AnyConnection, ctx: &Context<'_>, rows: &[(usize, Resul
             .load(conn)?;
         enrolled.extend(found);
     }
-    let pairs: HashSet<(String, String)> = plans
-        .iter()
-        .filter_map(|p| p.class_id.clone().map(|c| (c, p.id.clone())))
-        .filter(|pair| !enrolled.contains(pair))
-        .collect();
+    let pairs: HashSet<(String, String)> =
+        plans.iter().filter_map(|p| p.class_id.clone().map(|c| (c, p.id.clone()))).filter(|pair| !enrolled.contains(pair)).collect();
     *ctx.absent_trainees.borrow_mut() = absent;
     *ctx.absent_enrollments.borrow_mut() = pairs;
     Ok(())
@@ -818,6 +815,7 @@ fn run_rows(
             report.warnings.clear();
             report.rows.clear();
             let mut state = lists::RunState::default();
+            let mut created: Vec<(usize, TraineeRow)> = Vec::new();
             // Inside the transaction (after the write lock on PostgreSQL), so what it finds
             // absent stays absent until this write adds it.
             look_ahead(conn, ctx, rows)?;
@@ -849,19 +847,8 @@ fn run_rows(
                 };
                 match ran {
                     Ok(done) => {
-                        for (id, reason) in done.duplicates {
-                            report.warnings.push(RowWarning {
-                                row: number,
-                                code: "possible_duplicate".into(),
-                                message: Text::new(
-                                    "Có thể trùng với người đã được ghi nhận (mã trong trainee_id); kiểm tra trước khi gộp.",
-                                    "May be the same person as one already recorded (id in trainee_id); check before merging.",
-                                )
-                                .get(lang)
-                                .to_owned(),
-                                trainee_id: id,
-                                reason,
-                            });
+                        if let Some(t) = done.created_trainee {
+                            created.push((number, t));
                         }
                         if let Some((key, id)) = done.team_done {
                             state.teams_done.insert(key, id);
@@ -888,6 +875,27 @@ fn run_rows(
                             member_id: None,
                         });
                     }
+                }
+            }
+            // Look-alikes of the people created, with the API's duplicate rules, once all rows
+            // are in (so two rows of the file that look alike point at each other).
+            let probes: Vec<crate::domain::trainees::Probe<'_>> =
+                created.iter().map(|(_, t)| crate::domain::trainees::Probe::of(t)).collect();
+            let hints = crate::domain::trainees::duplicates_many(conn, caller, &probes)?;
+            for ((number, _), found) in created.iter().zip(hints) {
+                for d in found {
+                    report.warnings.push(RowWarning {
+                        row: *number,
+                        code: "possible_duplicate".into(),
+                        message: Text::new(
+                            "Có thể trùng với người đã được ghi nhận (mã trong trainee_id); kiểm tra trước khi gộp.",
+                            "May be the same person as one already recorded (id in trainee_id); check before merging.",
+                        )
+                        .get(lang)
+                        .to_owned(),
+                        trainee_id: d.id,
+                        reason: d.reason,
+                    });
                 }
             }
             let count = |o: ImportOutcome| report.rows.iter().filter(|r| r.outcome == o).count();
@@ -953,7 +961,8 @@ struct RowDone {
     id: String,
     enrollment: Option<String>,
     member: Option<String>,
-    duplicates: Vec<(String, String)>,
+    /// The trainee the row created (its look-alikes are looked for once the rows are in).
+    created_trainee: Option<TraineeRow>,
     /// A team the row settled (its key in the file, its id).
     team_done: Option<(String, String)>,
 }
@@ -980,7 +989,7 @@ fn apply_trainee(conn: &mut AnyConnection, w: &mut Write<'_>, ctx: &Context<'_>,
     let known_absent = ctx.absent_trainees.borrow_mut().remove(&p.id);
     let existing: Option<TraineeRow> = if known_absent { None } else { trainees::table.find(&p.id).first(conn).optional()? };
     let mut outcome = ImportOutcome::Unchanged;
-    let mut duplicates = Vec::new();
+    let mut created = None;
     match existing {
         Some(row) if row.deleted_at.is_some() => return Err(error::gone_record()),
         Some(row) => {
@@ -1013,7 +1022,7 @@ fn apply_trainee(conn: &mut AnyConnection, w: &mut Write<'_>, ctx: &Context<'_>,
                 },
             };
             let (_, row) = crate::domain::trainees::create_in(conn, w, ctx.secret, form)?;
-            duplicates = crate::domain::trainees::duplicates_of(conn, w.caller, &row)?;
+            created = Some(row);
             outcome = ImportOutcome::Created;
         }
     }
@@ -1025,14 +1034,7 @@ fn apply_trainee(conn: &mut AnyConnection, w: &mut Write<'_>, ctx: &Context<'_>,
             outcome = ImportOutcome::Updated;
         }
     }
-    Ok(RowDone {
-        outcome,
-        id: p.id.clone(),
-        enrollment,
-        member: None,
-        duplicates: duplicates.into_iter().map(|d| (d.id, d.reason)).collect(),
-        team_done: None,
-    })
+    Ok(RowDone { outcome, id: p.id.clone(), enrollment, member: None, created_trainee: created, team_done: None })
 }
 
 /// The changes a row makes to a stored trainee (`None` when it changes nothing). Empty
@@ -1234,7 +1236,7 @@ fn apply_enrollment(conn: &mut AnyConnection, w: &mut Write<'_>, ctx: &Context<'
         id: eid,
         enrollment: None,
         member: None,
-        duplicates: Vec::new(),
+        created_trainee: None,
         team_done: None,
     })
 }
