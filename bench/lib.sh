@@ -17,7 +17,7 @@ need_tools() {
 new_env() {
   WORK=$(mktemp -d)
   export DATABASE_URL="sqlite://$WORK/hocvuso.db" HOCVUSO_DATA_DIR="$WORK" HOCVUSO_BIND="127.0.0.1:$PORT" \
-    HOCVUSO_ADMIN_PASSWORD="$PASSWORD" HOCVUSO_LOG=warn HOCVUSO_WORKERS=2 HOCVUSO_POOL_SIZE=8
+    HOCVUSO_ADMIN_PASSWORD="$PASSWORD" HOCVUSO_LOG=${HOCVUSO_LOG:-warn} HOCVUSO_WORKERS=2 HOCVUSO_POOL_SIZE=8
 }
 
 # start_server: starts the release binary; sets SERVER_PID and ready_ms.

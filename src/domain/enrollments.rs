@@ -148,12 +148,15 @@ pub(crate) fn create_enrollment_in(
     if class.status == ClassStatus::Cancelled {
         return Err(class_cancelled());
     }
-    let trainee: Option<(Option<NaiveDateTime>, String, String)> = trainees::table
-        .find(&trainee_id)
-        .filter(trainees::deleted_at.is_null())
-        .select((trainees::erased_at, trainees::full_name, trainees::commune_code))
-        .first(conn)
-        .optional()?;
+    let trainee: Option<(Option<NaiveDateTime>, String, String)> = match w.cached_trainee(&trainee_id) {
+        Some(t) => Some((t.erased_at, t.full_name.clone(), t.commune_code.clone())),
+        None => trainees::table
+            .find(&trainee_id)
+            .filter(trainees::deleted_at.is_null())
+            .select((trainees::erased_at, trainees::full_name, trainees::commune_code))
+            .first(conn)
+            .optional()?,
+    };
     // The caller must be able to read the trainee: a trainee of another commune is enrolled
     // by someone whose scope holds both (docs/DECISIONS.md), never by a bare id, which
     // would hand the name to anyone who learned the id. Out of scope looks like no trainee.
@@ -201,6 +204,7 @@ pub(crate) fn create_enrollment_in(
             enrollments::status.eq(EnrollmentStatus::Enrolled),
         ))
         .get_result::<EnrollmentRow>(conn)?;
+    w.cache_enrollment(&row);
     w.audit(conn, "create", "enrollment", &id, Some(&class.commune_code), &["class_id", "trainee_id"])?;
     Ok((CreateOutcome::New, view(&row, name), row.version))
 }
@@ -479,7 +483,10 @@ pub(crate) fn record_completion_row_in(
     let (result, evidence, completed_on) = (records::valid(result)?, records::valid(evidence)?, records::valid(completed_on)?);
     let certificate_ref = records::optional_text(form.certificate_ref.as_deref());
     let score = form.score;
-    let row = load_enrollment(conn, &eid)?;
+    let row = match w.cached_enrollment(&eid) {
+        Some(r) => r,
+        None => load_enrollment(conn, &eid)?,
+    };
     let class = crate::domain::classes::class_for_write(conn, w, &row.class_id, Capability::RecordPersonData)?;
     if row.completion_result.is_some() {
         return Err(error::conflict(
@@ -494,11 +501,18 @@ pub(crate) fn record_completion_row_in(
         ));
     }
     if result == CompletionResult::Passed {
-        let held: i64 = class_sessions::table
-            .filter(class_sessions::class_id.eq(&class.id))
-            .filter(class_sessions::deleted_at.is_null())
-            .count()
-            .get_result(conn)?;
+        let held: i64 = match w.cached_sessions_held(&class.id) {
+            Some(n) => n,
+            None => {
+                let n = class_sessions::table
+                    .filter(class_sessions::class_id.eq(&class.id))
+                    .filter(class_sessions::deleted_at.is_null())
+                    .count()
+                    .get_result(conn)?;
+                w.cache_sessions_held(&class.id, n);
+                n
+            }
+        };
         // No session held, none attended (a class kept on paper): no need to count.
         let attended: i64 = if held == 0 {
             0

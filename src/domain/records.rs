@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::db::{self, AnyConnection, ChangeSeq};
-use crate::store::rows::ClassRow;
+use crate::store::rows::{ClassRow, EnrollmentRow, TraineeRow};
 
 /// SHA-256 of a value's JSON, hex.
 pub fn plain_digest<T: Serialize>(value: &T) -> String {
@@ -157,6 +157,13 @@ pub struct Write<'a> {
     /// leaves it when it is touched (every change of a class touches it first) and all
     /// leave on a rollback to a savepoint.
     classes: std::collections::HashMap<String, ClassRow>,
+    /// Trainees and enrollments created by this write and not changed since, and the
+    /// number of sessions held per class, read back by the next steps of a batch (an
+    /// import row enrolls the trainee it created and records the result). Any change of a
+    /// trainee, an enrollment, a class or a session empties what it could affect.
+    trainees: std::collections::HashMap<String, TraineeRow>,
+    enrollments: std::collections::HashMap<String, EnrollmentRow>,
+    sessions_held: std::collections::HashMap<String, i64>,
 }
 
 impl<'a> Write<'a> {
@@ -170,6 +177,9 @@ impl<'a> Write<'a> {
             audit: Vec::new(),
             provinces: Default::default(),
             classes: Default::default(),
+            trainees: Default::default(),
+            enrollments: Default::default(),
+            sessions_held: Default::default(),
         }
     }
 
@@ -278,6 +288,55 @@ impl<'a> Write<'a> {
     pub fn rollback_to(&mut self, mark: usize) {
         self.audit.truncate(mark);
         self.classes.clear();
+        self.trainees.clear();
+        self.enrollments.clear();
+        self.sessions_held.clear();
+    }
+
+    /// A trainee this write created, unchanged since.
+    pub fn cached_trainee(&self, id: &str) -> Option<&TraineeRow> {
+        self.trainees.get(id)
+    }
+
+    pub fn cache_trainee(&mut self, row: &TraineeRow) {
+        self.trainees.insert(row.id.clone(), row.clone());
+    }
+
+    /// An enrollment this write created, unchanged since.
+    pub fn cached_enrollment(&self, id: &str) -> Option<EnrollmentRow> {
+        self.enrollments.get(id).cloned()
+    }
+
+    pub fn cache_enrollment(&mut self, row: &EnrollmentRow) {
+        self.enrollments.insert(row.id.clone(), row.clone());
+    }
+
+    /// The live sessions of a class counted earlier in this write, no session changed since.
+    pub fn cached_sessions_held(&self, class_id: &str) -> Option<i64> {
+        self.sessions_held.get(class_id).copied()
+    }
+
+    pub fn cache_sessions_held(&mut self, class_id: &str, n: i64) {
+        self.sessions_held.insert(class_id.to_owned(), n);
+    }
+
+    /// Empties what a change of `rec` could make stale.
+    fn forget(&mut self, rec: &crate::domain::stats::Rec) {
+        use crate::domain::stats::Rec;
+        match rec {
+            Rec::Class(id) => {
+                self.classes.remove(id);
+                self.enrollments.clear();
+                self.sessions_held.clear();
+            }
+            Rec::Trainee(_) => {
+                self.trainees.clear();
+                self.enrollments.clear();
+            }
+            Rec::Enrollment(_) => self.enrollments.clear(),
+            Rec::Session(_) => self.sessions_held.clear(),
+            _ => {}
+        }
     }
 
     /// A class read earlier in this write and not changed since.
@@ -292,15 +351,16 @@ impl<'a> Write<'a> {
     /// Notes that this write will change (or create) `rec`, so that the statistics
     /// counters follow: call before the change.
     pub fn touch(&mut self, conn: &mut AnyConnection, rec: crate::domain::stats::Rec) -> Result<(), ApiError> {
-        if let crate::domain::stats::Rec::Class(id) = &rec {
-            self.classes.remove(id);
-        }
+        self.forget(&rec);
         self.stats.touch(conn, rec)
     }
 
     /// Like [`Write::touch`] for a record about to be created under an id no record has
     /// (checked by the caller): it counted nothing before and nothing hangs from it.
     pub fn touch_new(&mut self, rec: crate::domain::stats::Rec) {
+        if let crate::domain::stats::Rec::Session(_) = &rec {
+            self.sessions_held.clear();
+        }
         self.stats.touch_new(rec)
     }
 

@@ -331,9 +331,11 @@ pub(crate) fn duplicates_many(
     let scope = caller.scope().clone();
     let mut out = Vec::with_capacity(probes.len());
     for chunk in probes.chunks(200) {
-        let communes: Vec<String> = chunk.iter().map(|p| p.commune.to_owned()).collect();
-        let names: Vec<String> = chunk.iter().map(|p| p.search_name.to_owned()).collect();
-        let hashes: Vec<String> = chunk.iter().filter_map(|p| p.id_hash.map(str::to_owned)).collect();
+        // Each list without repeats: PostgreSQL probes the index once per pair of values.
+        let set = |v: Vec<String>| v.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>();
+        let communes = set(chunk.iter().map(|p| p.commune.to_owned()).collect());
+        let names = set(chunk.iter().map(|p| p.search_name.to_owned()).collect());
+        let hashes = set(chunk.iter().filter_map(|p| p.id_hash.map(str::to_owned)).collect());
         let base = trainees::table.filter(trainees::deleted_at.is_null()).filter(trainees::erased_at.is_null()).into_boxed();
         let base = filter_to_scope!(base, trainees::commune_code, &scope);
         let same_name = trainees::commune_code.eq_any(communes).and(trainees::search_name.eq_any(names));
@@ -473,6 +475,7 @@ pub(crate) fn create_in(
             ),
         ))
         .get_result::<TraineeRow>(conn)?;
+    w.cache_trainee(&row);
     w.audit(conn, "create", "trainee", &id, Some(&commune), &["personal data", "consent"])?;
     Ok((CreateOutcome::New, row))
 }

@@ -334,6 +334,7 @@ pub fn import(
 ) -> Result<ImportReport, ApiError> {
     policy::authorize(caller, Capability::ImportRecords, None, Access::Write)?;
     let kind = upload.kind;
+    let started = std::time::Instant::now();
     let table = sheet::read(&upload.bytes, upload.encoding, columns::sheet_names(kind), &|h| columns::find(kind, h).is_some())?;
     drop(upload.bytes);
     let layout = layout(kind, &table.headers)?;
@@ -399,8 +400,18 @@ pub fn import(
     }
     let apply = !upload.dry_run;
     let skip_invalid = upload.skip_invalid;
+    let planned = started.elapsed();
     let outcome = run_rows(conn, caller, meta, &ctx, &rows, lang, apply, skip_invalid, &mut report)?;
     report.applied = outcome;
+    tracing::info!(
+        kind = kind.as_str(),
+        rows = report.rows_read,
+        dry_run = report.dry_run,
+        applied = report.applied,
+        read_ms = planned.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "import"
+    );
     if !report.applied {
         // Nothing was written: the report alone is kept (and audited).
         db::write_tx(conn, |conn| -> Result<(), ApiError> {
@@ -818,6 +829,7 @@ fn run_rows(
             let mut created: Vec<(usize, TraineeRow)> = Vec::new();
             // Inside the transaction (after the write lock on PostgreSQL), so what it finds
             // absent stays absent until this write adds it.
+            let t0 = std::time::Instant::now();
             look_ahead(conn, ctx, rows)?;
             let mut failed = 0usize;
             for (number, plan) in rows {
@@ -877,6 +889,7 @@ fn run_rows(
                     }
                 }
             }
+            let t_rows = t0.elapsed();
             // Look-alikes of the people created, with the API's duplicate rules, once all rows
             // are in (so two rows of the file that look alike point at each other).
             let probes: Vec<crate::domain::trainees::Probe<'_>> =
@@ -898,6 +911,7 @@ fn run_rows(
                     });
                 }
             }
+            let t_dups = t0.elapsed();
             let count = |o: ImportOutcome| report.rows.iter().filter(|r| r.outcome == o).count();
             report.created = count(ImportOutcome::Created);
             report.updated = count(ImportOutcome::Updated);
@@ -919,6 +933,12 @@ fn run_rows(
             report.applied = true;
             keep_report(conn, &mut w, caller, report)?;
             w.finish(conn)?;
+            tracing::debug!(
+                rows_ms = t_rows.as_millis() as u64,
+                duplicates_ms = (t_dups - t_rows).as_millis() as u64,
+                finish_ms = (t0.elapsed() - t_dups).as_millis() as u64,
+                "import phases"
+            );
             Ok(true)
         })
     };

@@ -429,6 +429,132 @@ fn first_qualified(conn: &mut AnyConnection, trainee_id: &str) -> Result<Option<
 struct Loaded {
     people: HashMap<String, Option<(Person, NaiveDate, bool)>>,
     classes: HashMap<String, Option<ClassInfo>>,
+    enrollments: HashMap<String, Option<EnrollmentCols>>,
+    first: HashMap<String, Option<NaiveDate>>,
+}
+
+/// What the statistics read of an enrollment.
+type EnrollmentCols = (
+    String,
+    String,
+    String,
+    String,
+    chrono::NaiveDateTime,
+    Option<chrono::NaiveDateTime>,
+    Option<String>,
+    Option<NaiveDate>,
+    Option<String>,
+    Option<chrono::NaiveDateTime>,
+);
+
+macro_rules! enrollment_cols {
+    () => {
+        (
+            enrollments::id,
+            (
+                enrollments::class_id,
+                enrollments::trainee_id,
+                enrollments::commune_code,
+                enrollments::status,
+                enrollments::created_at,
+                enrollments::deleted_at,
+                enrollments::completion_result,
+                enrollments::completed_on,
+                enrollments::verification,
+                enrollments::verified_at,
+            ),
+        )
+    };
+}
+
+impl Loaded {
+    /// Reads what the facts of many records need with a few queries per 500 records
+    /// instead of several per record (a batch push, an import). What it does not hold is
+    /// read one by one as before.
+    fn prefetch(&mut self, conn: &mut AnyConnection, recs: &[Rec]) -> Result<(), ApiError> {
+        let enrollment_ids: Vec<String> =
+            recs.iter().filter_map(|r| if let Rec::Enrollment(id) = r { Some(id.clone()) } else { None }).collect();
+        if enrollment_ids.len() + recs.len() < 8 {
+            return Ok(());
+        }
+        for chunk in enrollment_ids.chunks(500) {
+            let rows: Vec<(String, EnrollmentCols)> =
+                enrollments::table.filter(enrollments::id.eq_any(chunk)).select(enrollment_cols!()).load(conn)?;
+            for id in chunk {
+                self.enrollments.insert(id.clone(), None);
+            }
+            for (id, cols) in rows {
+                self.enrollments.insert(id, Some(cols));
+            }
+        }
+        let trainee_recs: Vec<String> =
+            recs.iter().filter_map(|r| if let Rec::Trainee(id) = r { Some(id.clone()) } else { None }).collect();
+        let mut people: HashSet<String> = trainee_recs.iter().cloned().collect();
+        people.extend(self.enrollments.values().flatten().map(|e| e.1.clone()));
+        let people: Vec<String> = people.into_iter().filter(|p| !self.people.contains_key(p)).collect();
+        for chunk in people.chunks(500) {
+            let rows: Vec<(String, TraineeCols)> = trainees::table
+                .filter(trainees::id.eq_any(chunk))
+                .select((
+                    trainees::id,
+                    (
+                        trainees::commune_code,
+                        trainees::gender,
+                        trainees::birth_year,
+                        trainees::ethnicity_code,
+                        trainees::target_groups,
+                        trainees::created_at,
+                        trainees::deleted_at,
+                        trainees::merged_into,
+                        trainees::cell_key,
+                    ),
+                ))
+                .load(conn)?;
+            for id in chunk {
+                self.people.insert(id.clone(), None);
+            }
+            for (id, r) in rows {
+                let live = r.6.is_none() && r.7.is_none();
+                self.people.insert(id, Some((person_of(&r), local_day(r.5), live)));
+            }
+        }
+        for chunk in trainee_recs.chunks(500) {
+            let by_class: Vec<(String, Option<NaiveDate>)> = enrollments::table
+                .inner_join(classes::table)
+                .filter(enrollments::trainee_id.eq_any(chunk))
+                .filter(enrollments::deleted_at.is_null())
+                .filter(enrollments::completion_result.eq("passed"))
+                .filter(classes::deleted_at.is_null())
+                .filter(classes::status.ne("cancelled"))
+                .group_by(enrollments::trainee_id)
+                .select((enrollments::trainee_id, diesel::dsl::min(enrollments::completed_on)))
+                .load(conn)?;
+            let by_certificate: Vec<(String, Option<NaiveDate>)> = platform_certificates::table
+                .filter(platform_certificates::trainee_id.eq_any(chunk))
+                .filter(platform_certificates::deleted_at.is_null())
+                .group_by(platform_certificates::trainee_id)
+                .select((platform_certificates::trainee_id, diesel::dsl::min(platform_certificates::issued_on)))
+                .load(conn)?;
+            for id in chunk {
+                self.first.insert(id.clone(), None);
+            }
+            for (id, day) in by_class.into_iter().chain(by_certificate) {
+                let slot = self.first.entry(id).or_insert(None);
+                *slot = match (*slot, day) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn first_qualified(&mut self, conn: &mut AnyConnection, id: &str) -> Result<Option<NaiveDate>, ApiError> {
+        match self.first.get(id) {
+            Some(d) => Ok(*d),
+            None => first_qualified(conn, id),
+        }
+    }
 }
 
 impl Loaded {
@@ -455,39 +581,15 @@ fn facts_of(conn: &mut AnyConnection, rec: &Rec, loaded: &mut Loaded, out: &mut 
     match rec {
         Rec::Trainee(id) => {
             if let Some((p, recorded, true)) = loaded.person(conn, id)? {
-                let q = first_qualified(conn, id)?;
+                let q = loaded.first_qualified(conn, id)?;
                 trainee_facts(&p, recorded, q, out);
             }
         }
         Rec::Enrollment(id) => {
-            type Cols = (
-                String,
-                String,
-                String,
-                String,
-                chrono::NaiveDateTime,
-                Option<chrono::NaiveDateTime>,
-                Option<String>,
-                Option<NaiveDate>,
-                Option<String>,
-                Option<chrono::NaiveDateTime>,
-            );
-            let row: Option<Cols> = enrollments::table
-                .find(id)
-                .select((
-                    enrollments::class_id,
-                    enrollments::trainee_id,
-                    enrollments::commune_code,
-                    enrollments::status,
-                    enrollments::created_at,
-                    enrollments::deleted_at,
-                    enrollments::completion_result,
-                    enrollments::completed_on,
-                    enrollments::verification,
-                    enrollments::verified_at,
-                ))
-                .first(conn)
-                .optional()?;
+            let row: Option<EnrollmentCols> = match loaded.enrollments.get(id) {
+                Some(r) => r.clone(),
+                None => enrollments::table.find(id).select(enrollment_cols!().1).first(conn).optional()?,
+            };
             let Some(r) = row else { return Ok(()) };
             if r.5.is_some() {
                 return Ok(());
@@ -642,6 +744,7 @@ impl Stats {
             *delta.entry(f).or_default() -= n;
         }
         let mut loaded = Loaded::default();
+        loaded.prefetch(conn, &self.order)?;
         for r in std::mem::take(&mut self.order) {
             let mut facts = Vec::new();
             facts_of(conn, &r, &mut loaded, &mut facts)?;
