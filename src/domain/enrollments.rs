@@ -136,11 +136,15 @@ pub(crate) fn create_enrollment_in(
     let trainee_id = records::reference("trainee_id", &form.trainee_id, &mut errors);
     records::fail_if_any(errors)?;
     let class = crate::domain::classes::class_for_write(conn, w, &class_id, Capability::RecordPersonData)?;
-    let existing = enrollments::table
-        .find(&id)
-        .select((enrollments::create_digest, enrollments::deleted_at.is_not_null(), enrollments::class_id))
-        .first::<(String, bool, String)>(conn)
-        .optional()?;
+    let existing = if w.take_absent("enrollments", &id) {
+        None
+    } else {
+        enrollments::table
+            .find(&id)
+            .select((enrollments::create_digest, enrollments::deleted_at.is_not_null(), enrollments::class_id))
+            .first::<(String, bool, String)>(conn)
+            .optional()?
+    };
     if records::check_replay_in(existing, &class_id, &digest)? == CreateOutcome::Replay {
         let row = load_enrollment(conn, &id)?;
         return Ok((CreateOutcome::Replay, with_name(conn, &row)?, row.version));

@@ -164,6 +164,9 @@ pub struct Write<'a> {
     trainees: std::collections::HashMap<String, TraineeRow>,
     enrollments: std::collections::HashMap<String, EnrollmentRow>,
     sessions_held: std::collections::HashMap<String, i64>,
+    /// (table, id) pairs known to name no record, found by one lookup for a whole batch
+    /// under this write's lock: a create of such an id skips its own lookup.
+    absent: std::collections::HashSet<(&'static str, String)>,
 }
 
 impl<'a> Write<'a> {
@@ -180,6 +183,7 @@ impl<'a> Write<'a> {
             trainees: Default::default(),
             enrollments: Default::default(),
             sessions_held: Default::default(),
+            absent: Default::default(),
         }
     }
 
@@ -291,6 +295,17 @@ impl<'a> Write<'a> {
         self.trainees.clear();
         self.enrollments.clear();
         self.sessions_held.clear();
+    }
+
+    /// Notes ids of `table` that no record has (looked up under this write's lock).
+    pub fn note_absent(&mut self, table: &'static str, ids: impl IntoIterator<Item = String>) {
+        self.absent.extend(ids.into_iter().map(|id| (table, id)));
+    }
+
+    /// Whether `id` is known to name no record of `table`; the answer is given once (the
+    /// caller creates the record).
+    pub fn take_absent(&mut self, table: &'static str, id: &str) -> bool {
+        self.absent.remove(&(table, id.to_owned()))
     }
 
     /// A trainee this write created, unchanged since.

@@ -424,11 +424,15 @@ pub(crate) fn create_in(
     let commune = form.commune_code.trim().to_owned();
     let consent_at = form.consent.obtained_at.map(|t| crate::store::db::truncate_micros(t.naive_utc()));
     let birth_year = form.birth_year;
-    let existing = trainees::table
-        .find(&id)
-        .select((trainees::create_digest, trainees::deleted_at.is_not_null()))
-        .first::<(String, bool)>(conn)
-        .optional()?;
+    let existing = if w.take_absent("trainees", &id) {
+        None
+    } else {
+        trainees::table
+            .find(&id)
+            .select((trainees::create_digest, trainees::deleted_at.is_not_null()))
+            .first::<(String, bool)>(conn)
+            .optional()?
+    };
     if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
         let row = trainee_in_scope(conn, caller, &id, Capability::RecordPersonData, Access::Write)?;
         return Ok((CreateOutcome::Replay, row));

@@ -425,7 +425,12 @@ pub fn import(
 
 /// Fills the context's sets of absent trainees and enrollments for the rows of a trainee
 /// list, with a query per 500 ids instead of one per row.
-fn look_ahead(conn: &mut AnyConnection, ctx: &Context<'_>, rows: &[(usize, Result<RowPlan, CellProblems>)]) -> Result<(), ApiError> {
+fn look_ahead(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    ctx: &Context<'_>,
+    rows: &[(usize, Result<RowPlan, CellProblems>)],
+) -> Result<(), ApiError> {
     let plans: Vec<&TraineePlan> = rows
         .iter()
         .filter_map(|(_, p)| match p {
@@ -454,6 +459,17 @@ fn look_ahead(conn: &mut AnyConnection, ctx: &Context<'_>, rows: &[(usize, Resul
     }
     let pairs: HashSet<(String, String)> =
         plans.iter().filter_map(|p| p.class_id.clone().map(|c| (c, p.id.clone()))).filter(|pair| !enrolled.contains(pair)).collect();
+    // The enrollments the rows would create, by the ids they would get.
+    let new_enrollments: Vec<String> = pairs.iter().map(|(c, t)| derived_id(ctx.secret, &["enrollment", c, t])).collect();
+    let mut absent_enrollments: HashSet<String> = new_enrollments.iter().cloned().collect();
+    for chunk in new_enrollments.chunks(500) {
+        let found: Vec<String> = enrollments::table.filter(enrollments::id.eq_any(chunk)).select(enrollments::id).load(conn)?;
+        for id in found {
+            absent_enrollments.remove(&id);
+        }
+    }
+    w.note_absent("trainees", absent.iter().cloned());
+    w.note_absent("enrollments", absent_enrollments);
     *ctx.absent_trainees.borrow_mut() = absent;
     *ctx.absent_enrollments.borrow_mut() = pairs;
     Ok(())
@@ -830,7 +846,7 @@ fn run_rows(
             // Inside the transaction (after the write lock on PostgreSQL), so what it finds
             // absent stays absent until this write adds it.
             let t0 = std::time::Instant::now();
-            look_ahead(conn, ctx, rows)?;
+            look_ahead(conn, &mut w, ctx, rows)?;
             let mut failed = 0usize;
             for (number, plan) in rows {
                 let number = *number;
