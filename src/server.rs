@@ -207,6 +207,9 @@ pub async fn serve(
                 if let Err(e) = flusher.db.run(move |conn| crate::domain::sync::push::purge(conn, horizon)).await {
                     tracing::error!(cause = %e, "purging old pushed-operation records failed");
                 }
+                if let Err(e) = flusher.db.run(crate::domain::imports::purge).await {
+                    tracing::error!(cause = %e, "purging old import reports failed");
+                }
             }
         }
     });

@@ -10,6 +10,7 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use common::*;
+use diesel::RunQueryDsl;
 use serde_json::json;
 
 const BOUNDARY: &str = "hocvuso-test-boundary-7f3a";
@@ -205,6 +206,13 @@ async fn dry_run_commit_repeat_and_correction() {
     assert_eq!(app.req("GET", &format!("/api/v1/imports/{id}"), &w.hn_officer, None, None).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.req("GET", &format!("/api/v1/imports/{id}"), &w.member, None, None).await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.req("GET", "/api/v1/imports/not-a-uuid", &w.officer, None, None).await.status, StatusCode::NOT_FOUND);
+    // Reports are kept 90 days (the audit log keeps the import for good).
+    let old = dry.body["id"].as_str().unwrap();
+    diesel::sql_query(format!("UPDATE imports SET created_at = '2020-01-01 00:00:00' WHERE id = '{old}'")).execute(&mut conn).unwrap();
+    let purged = hocvuso::domain::imports::purge(&mut conn).unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(app.req("GET", &format!("/api/v1/imports/{old}"), &w.officer, None, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'import_dry_run'"), 2, "both dry runs stay audited");
     // A stored report names no one: the file's names and numbers are not in it.
     let stored =
         count(&mut conn, "SELECT COUNT(*) AS n FROM imports WHERE report LIKE '%Lan%' OR report LIKE '%0912%' OR report LIKE '%4821%'");

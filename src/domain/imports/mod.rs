@@ -20,7 +20,7 @@ mod lists;
 pub mod sheet;
 pub mod workbook;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -1354,16 +1354,17 @@ pub fn get_import(conn: &mut AnyConnection, caller: &Caller, id: &str) -> Result
     serde_json::from_str(&body).map_err(|e| ApiError::internal(format!("stored import report: {e}")))
 }
 
+/// How long the report of an import is kept (the audit log keeps that it happened, with
+/// its file name and counts, as long as it keeps everything else).
+pub const REPORT_DAYS: i64 = 90;
+
+/// Forgets the reports of imports older than [`REPORT_DAYS`].
+pub fn purge(conn: &mut AnyConnection) -> Result<usize, ApiError> {
+    let before = db::now() - chrono::Duration::days(REPORT_DAYS);
+    Ok(diesel::delete(imports::table.filter(imports::created_at.lt(before))).execute(conn)?)
+}
+
 /// The trainee ids a report names as possible duplicates (for the access log).
 pub fn duplicate_ids(report: &ImportReport) -> impl Iterator<Item = &str> {
     report.warnings.iter().map(|w| w.trainee_id.as_str())
-}
-
-/// Rows of a report by outcome (for logs and tests).
-pub fn outcome_counts(report: &ImportReport) -> BTreeMap<&'static str, usize> {
-    let mut m = BTreeMap::new();
-    for r in &report.rows {
-        *m.entry(r.outcome.as_str()).or_insert(0) += 1;
-    }
-    m
 }
