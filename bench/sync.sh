@@ -6,7 +6,9 @@
 #   2. POST /sync/push of 1,000 mixed operations (trainees, enrollments, attendance):
 #      median of 20 pushes, one client;
 #   3. 50 devices (5 accounts × 10 phones) pushing 100-operation batches concurrently
-#      for 10 s: pushes, operations/s, latency, errors (any non-200 or non-applied result).
+#      for 10 s: pushes, operations/s, latency, errors (any non-200 or non-applied result);
+#   4. a burst of 20 concurrent 1,000-operation pushes (gzip) while GET /api/v1/me, /readyz
+#      and GET /sync/changes?limit=1 are polled: the reads' p99 and the pushes' latency.
 # SQLite by default; PG=1 runs against a fresh database on 127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -148,10 +150,60 @@ for t in threads: t.join()
 elapsed = time.perf_counter() - t_start
 lat.sort()
 p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+# 4. A burst: 20 phones push 1,000 operations each at once (gzip, as phones ask), while
+# three readers poll GET /api/v1/me, /readyz and GET /sync/changes?limit=1 (gzip), one
+# request after another, until the last push has its answer.
+import gzip as gz
+reads = {"/api/v1/me": [], "/readyz": [], "/api/v1/sync/changes?limit=1": []}
+read_errors = [0]
+burst_lat, burst_errors = [], [0]
+done = threading.Event()
+def reader(path):
+    conn = client()
+    while not done.is_set():
+        t0 = time.perf_counter()
+        try:
+            status, _ = call(conn, "GET", path, member, headers={"Accept-Encoding": "gzip", "X-Device-Id": "reader"})
+            good = status == 200
+        except Exception:
+            good = False
+            conn = client()
+        with lock:
+            reads[path].append((time.perf_counter() - t0) * 1000)
+            if not good: read_errors[0] += 1
+def pusher(i):
+    conn = client()
+    body = {"device_id": f"burst-{i}", "operations": batch(1000, 2000 + i * 48)}
+    t0 = time.perf_counter()
+    try:
+        status, data = call(conn, "POST", "/api/v1/sync/push", members[i % 5], body, headers={"Accept-Encoding": "gzip"})
+        good = status == 200 and json.loads(gz.decompress(data))["applied"] == 1000
+    except Exception:
+        good = False
+    with lock:
+        burst_lat.append((time.perf_counter() - t0) * 1000)
+        if not good: burst_errors[0] += 1
+readers = [threading.Thread(target=reader, args=(path,)) for path in reads]
+pushers = [threading.Thread(target=pusher, args=(i,)) for i in range(20)]
+for t in readers: t.start()
+time.sleep(0.5)
+b_start = time.perf_counter()
+for t in pushers: t.start()
+for t in pushers: t.join()
+b_elapsed = time.perf_counter() - b_start
+done.set()
+for t in readers: t.join()
+def pct(v, q):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(q * len(v)))] if v else float("nan")
 print(f"snapshot: {snap_records} records, median {snap_ms:.0f} ms, {snap_mb:.2f} MB gzip")
 print(f"push of 1,000 operations: median {push_ms:.1f} ms (min {min(times):.1f}, max {max(times):.1f}) of 20, client wall time")
 print(f"50 devices × 100-op batches for {elapsed:.0f} s: {pushes[0]} pushes, {pushes[0]*100/elapsed:.0f} ops/s, "
       f"p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms, errors {errors[0]}")
+print(f"burst of 20 × 1,000-op pushes (gzip): all answered in {b_elapsed:.1f} s, push p50 {pct(burst_lat, 0.5):.0f} ms, "
+      f"max {max(burst_lat):.0f} ms, errors {burst_errors[0]}")
+print("reads during the burst: " + ", ".join(f"{path} p99 {pct(v, 0.99):.1f} ms (max {max(v):.0f}, n {len(v)})" for path, v in reads.items())
+      + f", errors {read_errors[0]}")
 PY
 echo "hocvuso sync bench — $(machine), $backend, client and server on the same machine"
 echo "data: $seed_line"

@@ -24,7 +24,9 @@ use crate::http::state::AppState;
 pub async fn request_context(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, Error> {
     let request_id = sane_request_id(req.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let span = tracing::info_span!("request", request_id = %request_id, account_id = tracing::field::Empty);
-    in_context(req, next, request_id).instrument(span).await
+    // Reads and writes take database connections through different gates (`store::db`).
+    let write = !matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD);
+    crate::store::db::WRITE_REQUEST.scope(write, in_context(req, next, request_id).instrument(span)).await
 }
 
 async fn in_context(

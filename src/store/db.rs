@@ -79,11 +79,30 @@ impl ManageConnection for ConnectionManager {
 pub type DbPool = Pool<ConnectionManager>;
 pub type PooledConn = PooledConnection<ConnectionManager>;
 
-/// The pool plus the backend it talks to.
+/// The pool plus the backend it talks to, and the gates in front of it.
 #[derive(Clone)]
 pub struct Db {
     pool: DbPool,
     url: DatabaseUrl,
+    gates: std::sync::Arc<Gates>,
+}
+
+/// Who may take a pooled connection, waited for without holding a thread: at most one job
+/// per connection (so database work never fills the blocking pool that also compresses
+/// responses), and writes at most all connections but two (so reads never queue behind
+/// writers that wait for each other's locks).
+struct Gates {
+    all: tokio::sync::Semaphore,
+    writes: tokio::sync::Semaphore,
+}
+
+/// How long a job waits for its turn before the answer is 503 (with `Retry-After`).
+const GATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+tokio::task_local! {
+    /// Whether the request being served may write (any method but GET and HEAD). Work
+    /// outside a request counts as a write.
+    pub static WRITE_REQUEST: bool;
 }
 
 impl Db {
@@ -109,7 +128,9 @@ impl Db {
                     Ok(_) => format!("cannot open a pool of {pool_size} connections to the {} database", url.backend_name()),
                 }
             })?;
-        Ok(Self { pool, url })
+        let size = pool_size.max(1) as usize;
+        let gates = Gates { all: tokio::sync::Semaphore::new(size), writes: tokio::sync::Semaphore::new(size.saturating_sub(2).max(1)) };
+        Ok(Self { pool, url, gates: std::sync::Arc::new(gates) })
     }
 
     pub fn url(&self) -> &DatabaseUrl {
@@ -137,6 +158,14 @@ impl Db {
         F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        let write = WRITE_REQUEST.try_with(|w| *w).unwrap_or(true);
+        let busy = || ApiError::unavailable("database: no connection free for 30 s");
+        let _write_turn = if write {
+            Some(tokio::time::timeout(GATE_TIMEOUT, self.gates.writes.acquire()).await.map_err(|_| busy())?.map_err(|_| busy())?)
+        } else {
+            None
+        };
+        let _turn = tokio::time::timeout(GATE_TIMEOUT, self.gates.all.acquire()).await.map_err(|_| busy())?.map_err(|_| busy())?;
         let pool = self.pool.clone();
         // What the work logs belongs to the request that asked for it.
         let span = tracing::Span::current();

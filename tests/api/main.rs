@@ -12,6 +12,7 @@ mod cli;
 mod config;
 mod errors;
 mod feed_concurrency;
+mod gates;
 mod idempotency;
 mod imports;
 mod layers;
