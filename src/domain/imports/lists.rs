@@ -80,8 +80,10 @@ fn commune_of_row(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<String> {
     commune
 }
 
-/// A hamlet cell: `None` when the file has no such column, `Some(None)` when empty.
-fn hamlet_of_row(c: &mut Cells<'_>, ctx: &Context<'_>, commune: &str) -> Option<Option<Option<String>>> {
+/// A hamlet cell, by its name in the commune's list or its id: `Some(None)` when the file
+/// has no such column, `Some(Some(None))` when the cell is empty, `None` (with the row's
+/// problem noted) when it names no single hamlet.
+pub(super) fn hamlet_of_row(c: &mut Cells<'_>, ctx: &Context<'_>, commune: &str) -> Option<Option<Option<String>>> {
     if !c.present("hamlet") {
         return Some(None);
     }

@@ -512,31 +512,17 @@ fn layout(kind: ImportKind, headers: &[String]) -> Result<Vec<Option<(&'static C
     }
     let missing: Vec<&str> = columns::columns(kind).iter().filter(|c| c.required && !seen.contains(c.key)).map(|c| c.vi).collect();
     if !unknown.is_empty() || !repeated.is_empty() || !missing.is_empty() {
-        let mut errors = Vec::new();
-        if !unknown.is_empty() {
-            let list = unknown.join(", ");
-            errors.push(FieldError::new(
-                "columns",
-                "unknown_column",
-                Text::new(format!("Cột không có trong tệp mẫu: {list}."), format!("Columns not in the template: {list}.")),
-            ));
-        }
-        if !repeated.is_empty() {
-            let list = repeated.join(", ");
-            errors.push(FieldError::new(
-                "columns",
-                "duplicate_column",
-                Text::new(format!("Cột bị lặp: {list}."), format!("Repeated columns: {list}.")),
-            ));
-        }
-        if !missing.is_empty() {
-            let list = missing.join(", ");
-            errors.push(FieldError::new(
-                "columns",
-                "missing_column",
-                Text::new(format!("Thiếu cột bắt buộc: {list}."), format!("Required columns missing: {list}.")),
-            ));
-        }
+        let named = |list: &[String]| list.join(", ");
+        let missing: Vec<String> = missing.iter().map(|m| (*m).to_owned()).collect();
+        let errors = [
+            (named(&unknown), "unknown_column", "Cột không có trong tệp mẫu", "Columns not in the template"),
+            (named(&repeated), "duplicate_column", "Cột bị lặp", "Repeated columns"),
+            (named(&missing), "missing_column", "Thiếu cột bắt buộc", "Required columns missing"),
+        ]
+        .into_iter()
+        .filter(|(list, ..)| !list.is_empty())
+        .map(|(list, code, vi, en)| FieldError::new("columns", code, Text::new(format!("{vi}: {list}."), format!("{en}: {list}."))))
+        .collect();
         let mut e = error::unprocessable(
             "invalid_columns",
             Text::new(
@@ -714,43 +700,11 @@ fn plan_trainee(c: &mut Cells<'_>, ctx: &mut Context<'_>) -> Option<TraineePlan>
     if completion.result.is_some() && class_id.is_none() && c.get("class_id").is_none() {
         c.problem("class_id", "required", Text::new("Cần mã lớp để ghi kết quả.", "A class id is needed to record a result."));
     }
-    let hamlet_raw = c.present("hamlet").then(|| c.get("hamlet").map(str::to_owned));
     if !c.problems.is_empty() {
         return None;
     }
     let (commune, full_name, gender, birth_year, consent_method) = (commune?, full_name?, gender?, birth_year?, consent_method?);
-    let hamlet = match hamlet_raw {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(raw)) => match uuid::Uuid::parse_str(raw.trim()) {
-            Ok(u) => Some(Some(u.to_string())),
-            Err(_) => match ctx.hamlets_by_name.get(&(commune.clone(), fold(&raw))).map(Vec::as_slice) {
-                Some([one]) => Some(Some(one.clone())),
-                Some([_, _, ..]) => {
-                    c.problem(
-                        "hamlet",
-                        "ambiguous_hamlet",
-                        Text::new(
-                            "Xã có nhiều thôn cùng tên này: ghi mã của thôn.",
-                            "The commune has several hamlets of this name: write its id.",
-                        ),
-                    );
-                    return None;
-                }
-                _ => {
-                    c.problem(
-                        "hamlet",
-                        "unknown_hamlet",
-                        Text::new(
-                            "Không có thôn/tổ dân phố tên này trong xã (xem danh sách trong tệp mẫu).",
-                            "The commune has no hamlet of this name (see the list in the template).",
-                        ),
-                    );
-                    return None;
-                }
-            },
-        },
-    };
+    let hamlet = lists::hamlet_of_row(c, ctx, &commune)?;
     let (id, named_id) = match named {
         Some(id) => (id, true),
         None => {

@@ -332,6 +332,24 @@ pub enum Rec {
 
 type TraineeCols = (String, String, i32, Option<String>, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>, Option<String>, i64);
 
+/// The columns of [`TraineeCols`].
+macro_rules! trainee_cols {
+    () => {
+        (
+            trainees::commune_code,
+            trainees::gender,
+            trainees::birth_year,
+            trainees::ethnicity_code,
+            trainees::target_groups,
+            trainees::created_at,
+            trainees::deleted_at,
+            trainees::merged_into,
+            trainees::cell_key,
+        )
+    };
+}
+pub(crate) use trainee_cols;
+
 fn person_of(row: &TraineeCols) -> Person {
     Person {
         commune: row.0.clone(),
@@ -344,21 +362,7 @@ fn person_of(row: &TraineeCols) -> Person {
 }
 
 fn load_person(conn: &mut AnyConnection, id: &str) -> Result<Option<(Person, NaiveDate, bool)>, ApiError> {
-    let row: Option<TraineeCols> = trainees::table
-        .find(id)
-        .select((
-            trainees::commune_code,
-            trainees::gender,
-            trainees::birth_year,
-            trainees::ethnicity_code,
-            trainees::target_groups,
-            trainees::created_at,
-            trainees::deleted_at,
-            trainees::merged_into,
-            trainees::cell_key,
-        ))
-        .first(conn)
-        .optional()?;
+    let row: Option<TraineeCols> = trainees::table.find(id).select(trainee_cols!()).first(conn).optional()?;
     Ok(row.map(|r| {
         let live = r.6.is_none() && r.7.is_none();
         (person_of(&r), local_day(r.5), live)
@@ -493,23 +497,8 @@ impl Loaded {
         people.extend(self.enrollments.values().flatten().map(|e| e.1.clone()));
         let people: Vec<String> = people.into_iter().filter(|p| !self.people.contains_key(p)).collect();
         for chunk in people.chunks(500) {
-            let rows: Vec<(String, TraineeCols)> = trainees::table
-                .filter(trainees::id.eq_any(chunk))
-                .select((
-                    trainees::id,
-                    (
-                        trainees::commune_code,
-                        trainees::gender,
-                        trainees::birth_year,
-                        trainees::ethnicity_code,
-                        trainees::target_groups,
-                        trainees::created_at,
-                        trainees::deleted_at,
-                        trainees::merged_into,
-                        trainees::cell_key,
-                    ),
-                ))
-                .load(conn)?;
+            let rows: Vec<(String, TraineeCols)> =
+                trainees::table.filter(trainees::id.eq_any(chunk)).select((trainees::id, trainee_cols!())).load(conn)?;
             for id in chunk {
                 self.people.insert(id.clone(), None);
             }

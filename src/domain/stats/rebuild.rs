@@ -111,20 +111,7 @@ pub fn compute_province(conn: &mut AnyConnection, province: &str) -> Result<BTre
         let q = qualified.entry(t).or_insert(d);
         *q = (*q).min(d);
     }
-    let trainee_cols = (
-        trainees::id,
-        (
-            trainees::commune_code,
-            trainees::gender,
-            trainees::birth_year,
-            trainees::ethnicity_code,
-            trainees::target_groups,
-            trainees::created_at,
-            trainees::deleted_at,
-            trainees::merged_into,
-            trainees::cell_key,
-        ),
-    );
+    let trainee_cols = (trainees::id, super::trainee_cols!());
     let mut people: HashMap<String, Person> = HashMap::new();
     for (id, r) in
         trainees::table.filter(trainees::commune_code.eq_any(&communes)).select(trainee_cols).load::<(String, TraineeCols)>(conn)?
