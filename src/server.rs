@@ -188,12 +188,11 @@ pub async fn serve(
     };
     tracing::info!(%bind, workers, backend = state.db.url().backend_name(), "hocvuso is listening; API docs at /docs");
     // Blocking threads per worker: enough to keep every pooled connection busy, few enough
-    // that a burst does not spawn dozens of threads that fight over two cores.
-    // Database jobs are at most one per pooled connection in all (`store::db`'s gates), and
-    // one worker may get them all: room for them plus the response compressor's jobs
-    // (actix compresses chunks over 1 KB on this pool), so a compressed answer never waits
-    // behind queued database work.
-    let blocking = state.config.pool_size as usize + 2;
+    // that a burst does not spawn dozens of threads that fight over two cores, and two more
+    // than that: writers are at most all connections but two (`store::db`'s gate), so even
+    // when one worker holds them all, reads and the response compressor (actix compresses
+    // chunks over 1 KB on this pool) still find a thread.
+    let blocking = (state.config.pool_size as usize).div_ceil(workers).max(2) + 3;
     // Write the access log once a second, and once more after the last request.
     let flusher = state.clone();
     actix_web::rt::spawn(async move {

@@ -87,16 +87,16 @@ pub struct Db {
     gates: std::sync::Arc<Gates>,
 }
 
-/// Who may take a pooled connection, waited for without holding a thread: at most one job
-/// per connection (so database work never fills the blocking pool that also compresses
-/// responses), and writes at most all connections but two (so reads never queue behind
-/// writers that wait for each other's locks).
+/// Writers wait for their turn at a gate, asynchronously (holding no thread): at most all
+/// connections but two at once, so reads never queue behind writers that hold their
+/// connection while they wait for each other's locks, and waiting writers do not fill the
+/// blocking pool that also compresses responses. Reads go straight to the pool (its queue
+/// hands a returned connection to the next job without a trip through the executor).
 struct Gates {
-    all: tokio::sync::Semaphore,
-    writes: tokio::sync::Semaphore,
+    writes: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
-/// How long a job waits for its turn before the answer is 503 (with `Retry-After`).
+/// How long a writer waits for its turn before the answer is 503 (with `Retry-After`).
 const GATE_TIMEOUT: Duration = Duration::from_secs(30);
 
 tokio::task_local! {
@@ -129,7 +129,7 @@ impl Db {
                 }
             })?;
         let size = pool_size.max(1) as usize;
-        let gates = Gates { all: tokio::sync::Semaphore::new(size), writes: tokio::sync::Semaphore::new(size.saturating_sub(2).max(1)) };
+        let gates = Gates { writes: std::sync::Arc::new(tokio::sync::Semaphore::new(size.saturating_sub(2).max(1))) };
         Ok(Self { pool, url, gates: std::sync::Arc::new(gates) })
     }
 
@@ -160,20 +160,30 @@ impl Db {
     {
         let write = WRITE_REQUEST.try_with(|w| *w).unwrap_or(true);
         let busy = || ApiError::unavailable("database: no connection free for 30 s");
-        let _write_turn = if write {
-            Some(tokio::time::timeout(GATE_TIMEOUT, self.gates.writes.acquire()).await.map_err(|_| busy())?.map_err(|_| busy())?)
+        let write_turn = if write {
+            Some(
+                tokio::time::timeout(GATE_TIMEOUT, self.gates.writes.clone().acquire_owned())
+                    .await
+                    .map_err(|_| busy())?
+                    .map_err(|_| busy())?,
+            )
         } else {
             None
         };
-        let _turn = tokio::time::timeout(GATE_TIMEOUT, self.gates.all.acquire()).await.map_err(|_| busy())?.map_err(|_| busy())?;
         let pool = self.pool.clone();
         // What the work logs belongs to the request that asked for it.
         let span = tracing::Span::current();
         // The blocking pool of the current runtime (the HTTP server sizes it per worker).
         tokio::task::spawn_blocking(move || {
             let _in_request = span.enter();
-            let mut conn = pool.get().map_err(|e| ApiError::unavailable(format!("database pool: {e}")))?;
-            f(&mut conn)
+            let result = match pool.get() {
+                Ok(mut conn) => f(&mut conn),
+                Err(e) => Err(ApiError::unavailable(format!("database pool: {e}"))),
+            };
+            // The turn ends here, with the connection back in the pool: the next writer may
+            // start at once, not when this task is next polled.
+            drop(write_turn);
+            result
         })
         .await
         .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
