@@ -7,6 +7,8 @@
 #      median of 20 pushes, one client;
 #   3. 50 devices (5 accounts × 10 phones) pushing 100-operation batches concurrently
 #      for 10 s: pushes, operations/s, latency, errors (any non-200 or non-applied result);
+#      then the same with the 50 devices in 50 different communes (one team member, one
+#      class with 4 sessions each), which on PostgreSQL do not wait for each other;
 #   4. a burst of 20 concurrent 1,000-operation pushes (gzip) while GET /api/v1/me, /readyz
 #      and GET /sync/changes?limit=1 are polled: the reads' p99 and the pushes' latency.
 # SQLite by default; PG=1 runs against a fresh database on 127.0.0.1:5432.
@@ -45,6 +47,7 @@ def ok(method, path, token, body=None):
 
 team = ok("GET", "/api/v1/teams?limit=1", admin)["items"][0]
 commune = team["commune_code"]
+commune_province = ok("GET", f"/api/v1/units/{commune}", admin)["province_code"]
 members = []
 for i in range(5):
     name = f"bench.member{i}"
@@ -88,7 +91,7 @@ snap_ms = statistics.median(s[0] for s in snaps)
 snap_mb = snaps[0][1] / 1e6
 snap_records = snaps[0][2]
 # 2. 1,000-operation pushes.
-def batch(n, sess_offset):
+def batch(n, sess_offset, commune=commune, sessions=sessions):
     ops = []
     g = 0
     while len(ops) + 21 <= n:
@@ -122,34 +125,58 @@ for i in range(20):
 push_ms = statistics.median(times)
 
 # 3. 50 devices, 100-operation batches, for `duration` seconds.
-lat, errors, pushes = [], [0], [0]
 lock = threading.Lock()
-stop = time.perf_counter() + duration
-def device(i):
-    conn = client()
-    token = members[i % 5]
-    n = 0
-    while time.perf_counter() < stop:
-        body = {"device_id": f"phone-{i}", "operations": batch(100, i * 97 + n * 5)}
-        n += 1
-        t0 = time.perf_counter()
-        try:
-            status, data = call(conn, "POST", "/api/v1/sync/push", token, body)
-            good = status == 200 and json.loads(data)["applied"] == 100
-        except Exception:
-            good = False
-            conn = client()
-        ms = (time.perf_counter() - t0) * 1000
-        with lock:
-            lat.append(ms); pushes[0] += 1
-            if not good: errors[0] += 1
-threads = [threading.Thread(target=device, args=(i,)) for i in range(50)]
-t_start = time.perf_counter()
-for t in threads: t.start()
-for t in threads: t.join()
-elapsed = time.perf_counter() - t_start
-lat.sort()
+def devices(token_of, batch_of):
+    lat, errors, pushes = [], [0], [0]
+    stop = time.perf_counter() + duration
+    def device(i):
+        conn = client()
+        token = token_of(i)
+        n = 0
+        while time.perf_counter() < stop:
+            body = {"device_id": f"phone-{i}", "operations": batch_of(i, n)}
+            n += 1
+            t0 = time.perf_counter()
+            try:
+                status, data = call(conn, "POST", "/api/v1/sync/push", token, body)
+                good = status == 200 and json.loads(data)["applied"] == 100
+            except Exception:
+                good = False
+                conn = client()
+            ms = (time.perf_counter() - t0) * 1000
+            with lock:
+                lat.append(ms); pushes[0] += 1
+                if not good: errors[0] += 1
+    threads = [threading.Thread(target=device, args=(i,)) for i in range(50)]
+    t_start = time.perf_counter()
+    for t in threads: t.start()
+    for t in threads: t.join()
+    elapsed = time.perf_counter() - t_start
+    lat.sort()
+    return lat, errors, pushes, elapsed
+
+lat, errors, pushes, elapsed = devices(lambda i: members[i % 5], lambda i, n: batch(100, i * 97 + n * 5))
 p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+
+# 3b. The same, each device in a commune of its own.
+units = [x["code"] for x in ok("GET", f"/api/v1/units?province={commune_province}&limit=100", admin)["items"] if x["code"] != commune][:50]
+spread = []
+for k, code in enumerate(units):
+    t = ok("POST", "/api/v1/teams", admin, {"commune_code": code, "name": f"Tổ bench {k}", "kind": "other", "level": "commune"})
+    cl = ok("POST", "/api/v1/classes", admin, {"commune_code": code, "team_id": t["id"], "title": "Dịch vụ công trực tuyến",
+            "topic_ids": ["online_public_services"], "mode": "in_person", "language": "vi", "start_date": "2026-01-05",
+            "end_date": "2026-03-05", "planned_sessions": 4})
+    sess = [(cl["id"], ok("POST", f"/api/v1/classes/{cl['id']}/sessions", admin,
+                         {"held_on": f"2026-01-{6 + d:02}", "duration_minutes": 60})["id"]) for d in range(4)]
+    name = f"bench.spread{k}"
+    ok("POST", "/api/v1/users", admin, {"username": name, "full_name": f"Thành viên xã {k}", "role": "team_member",
+       "scope_kind": "commune", "scope_code": code, "password": password})
+    status, data = call(c, "POST", "/api/v1/auth/login", "", {"username": name, "password": password})
+    spread.append((code, sess, json.loads(data)["access_token"]))
+s_lat, s_errors, s_pushes, s_elapsed = devices(lambda i: spread[i][2], lambda i, n: batch(100, n * 5, spread[i][0], spread[i][1]))
+s_lat.sort()
+sp = lambda q: s_lat[min(len(s_lat) - 1, int(q * len(s_lat)))]
+
 # 4. A burst: 20 phones push 1,000 operations each at once (gzip, as phones ask), while
 # three readers poll GET /api/v1/me, /readyz and GET /sync/changes?limit=1 (gzip), one
 # request after another, until the last push has its answer.
@@ -200,6 +227,8 @@ print(f"snapshot: {snap_records} records, median {snap_ms:.0f} ms, {snap_mb:.2f}
 print(f"push of 1,000 operations: median {push_ms:.1f} ms (min {min(times):.1f}, max {max(times):.1f}) of 20, client wall time")
 print(f"50 devices × 100-op batches for {elapsed:.0f} s: {pushes[0]} pushes, {pushes[0]*100/elapsed:.0f} ops/s, "
       f"p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms, errors {errors[0]}")
+print(f"50 devices in 50 communes × 100-op batches for {s_elapsed:.0f} s: {s_pushes[0]} pushes, {s_pushes[0]*100/s_elapsed:.0f} ops/s, "
+      f"p50 {sp(0.5):.0f} ms, p99 {sp(0.99):.0f} ms, errors {s_errors[0]}")
 print(f"burst of 20 × 1,000-op pushes (gzip): all answered in {b_elapsed:.1f} s, push p50 {pct(burst_lat, 0.5):.0f} ms, "
       f"max {max(burst_lat):.0f} ms, errors {burst_errors[0]}")
 print("reads during the burst: " + ", ".join(f"{path} p99 {pct(v, 0.99):.1f} ms (max {max(v):.0f}, n {len(v)})" for path, v in reads.items())

@@ -296,9 +296,20 @@ impl From<diesel::result::Error> for ApiError {
                 unprocessable("missing_reference", Text::new("Bản ghi tham chiếu không tồn tại.", "A referenced record does not exist."))
             }
             other if is_storage_full(&other.to_string()) => storage_full(format!("database: {other}")),
+            // Two writers that each waited for the other (PostgreSQL broke the tie by
+            // failing one): nothing was written; the same request may simply be sent again.
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => write_race(info.message()),
+            Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => write_race(info.message()),
             other => ApiError::internal(format!("database: {other}")),
         }
     }
+}
+
+/// 503 with `Retry-After: 1` for a write that lost a race PostgreSQL resolved by failing it.
+fn write_race(message: &str) -> ApiError {
+    let mut e = ApiError::unavailable(format!("database: {message}"));
+    e.retry_after = Some(1);
+    e
 }
 
 /// Whether a database error says its storage is full: SQLite's `SQLITE_FULL` ("database or

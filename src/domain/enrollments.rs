@@ -662,6 +662,8 @@ pub fn verify_completion(
     let decision = records::valid(decision)?;
     let (body, version) = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
+            let mut w = Write::new(caller, meta);
+            w.serialise(conn)?;
             let row = load_enrollment(conn, &eid)?;
             let area = Area::of_commune(conn, &row.commune_code)?;
             policy::authorize(caller, Capability::VerifyAndManagePersonData, Some(&area), Access::Write)?;
@@ -671,7 +673,6 @@ pub fn verify_completion(
                     Text::new("Chưa có kết quả hoàn thành để xác nhận.", "There is no completion to verify."),
                 ));
             }
-            let mut w = Write::new(caller, meta);
             w.touch(conn, Rec::Enrollment(eid.clone()))?;
             let seq = w.seq(conn)?;
             diesel::update(enrollments::table.find(&eid))

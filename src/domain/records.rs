@@ -148,6 +148,10 @@ pub struct Write<'a> {
     pub meta: &'a RequestMeta,
     pub now: NaiveDateTime,
     seq: ChangeSeq,
+    /// Whether the caller's area is locked ([`Write::serialise`]).
+    locked: bool,
+    /// Communes outside the caller's area locked for linked records ([`Write::touch`]).
+    linked_locks: std::collections::HashSet<String>,
     stats: crate::domain::stats::Stats,
     /// Audit entries, inserted together by [`Write::finish`].
     audit: Vec<audit::PendingEntry>,
@@ -175,7 +179,9 @@ impl<'a> Write<'a> {
             caller,
             meta,
             now: db::now(),
-            seq: ChangeSeq::default(),
+            seq: ChangeSeq::deferred(),
+            locked: false,
+            linked_locks: Default::default(),
             stats: crate::domain::stats::Stats::default(),
             audit: Vec::new(),
             provinces: Default::default(),
@@ -191,13 +197,33 @@ impl<'a> Write<'a> {
         Ok(self.seq.next(conn)?)
     }
 
-    /// Serialises this write with every other writer before it reads anything (see
-    /// [`ChangeSeq::lock`]). Needed on PostgreSQL only: SQLite's `BEGIN IMMEDIATE`
-    /// already holds the database's write lock.
+    /// Serialises this write with every other writer of the caller's area before it reads
+    /// anything, so that a version read and checked is the version written: on PostgreSQL
+    /// the advisory locks of that area ([`db::lock_area`]: a commune's writers wait for
+    /// each other, not for other communes'); SQLite's `BEGIN IMMEDIATE` already holds the
+    /// database's write lock. Everything a write touches lies in its caller's area (a
+    /// caller reads and writes nothing outside it). Call before the first savepoint.
     pub fn serialise(&mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
-        if matches!(conn, AnyConnection::Postgresql(_)) {
-            self.seq.lock(conn)?;
+        if self.locked || !matches!(conn, AnyConnection::Postgresql(_)) {
+            return Ok(());
         }
+        match self.caller.scope.clone() {
+            crate::access::policy::Scope::Country => db::lock_area(conn, db::LockArea::Everything)?,
+            crate::access::policy::Scope::Province(p) => db::lock_area(conn, db::LockArea::Province(&p))?,
+            crate::access::policy::Scope::Commune(c) => {
+                let province = self.province(conn, &c)?.unwrap_or_default();
+                db::lock_area(conn, db::LockArea::Commune { code: &c, province: &province })?
+            }
+        }
+        self.locked = true;
+        Ok(())
+    }
+
+    /// [`Write::serialise`] for a write of country-wide records (topics), whatever the
+    /// caller's scope: it runs alone.
+    pub fn serialise_everything(&mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
+        db::lock_area(conn, db::LockArea::Everything)?;
+        self.locked = true;
         Ok(())
     }
 
@@ -291,6 +317,8 @@ impl<'a> Write<'a> {
     /// was rolled back.
     pub fn rollback_to(&mut self, mark: usize) {
         self.audit.truncate(mark);
+        // Locks taken inside the savepoint went with it.
+        self.linked_locks.clear();
         self.classes.clear();
         self.trainees.clear();
         self.enrollments.clear();
@@ -367,7 +395,54 @@ impl<'a> Write<'a> {
     /// counters follow: call before the change.
     pub fn touch(&mut self, conn: &mut AnyConnection, rec: crate::domain::stats::Rec) -> Result<(), ApiError> {
         self.forget(&rec);
+        self.lock_linked(conn, &rec)?;
         self.stats.touch(conn, rec)
+    }
+
+    /// A trainee enrolled in a class of another commune (enrolled by someone whose scope
+    /// holds both) links two communes: a change of the trainee moves counters of the
+    /// class's commune, and a change of the class those of the trainee's. On PostgreSQL
+    /// such a change also locks the other commune before the statistics read what the
+    /// records counted, or two writers of the two communes could both count the same
+    /// enrollment's change. (Links are made only under a lock of a scope holding both
+    /// communes, so they cannot change while this write holds its own.) Taken after the
+    /// write's own lock, out of the usual order: two such writes may each wait for the
+    /// other, and PostgreSQL then fails one (503, retry).
+    fn lock_linked(&mut self, conn: &mut AnyConnection, rec: &crate::domain::stats::Rec) -> Result<(), ApiError> {
+        use crate::access::policy::Scope;
+        use crate::domain::stats::Rec;
+        use crate::store::schema::{classes, enrollments, trainees};
+        if !self.locked || !matches!(conn, AnyConnection::Postgresql(_)) || self.caller.scope == Scope::Country {
+            return Ok(());
+        }
+        let mut linked: Vec<String> = match rec {
+            Rec::Trainee(id) => enrollments::table
+                .inner_join(classes::table.on(classes::id.eq(enrollments::class_id)))
+                .filter(enrollments::trainee_id.eq(id))
+                .select(classes::commune_code)
+                .distinct()
+                .load(conn)?,
+            Rec::Class(id) => enrollments::table
+                .inner_join(trainees::table.on(trainees::id.eq(enrollments::trainee_id)))
+                .filter(enrollments::class_id.eq(id))
+                .select(trainees::commune_code)
+                .distinct()
+                .load(conn)?,
+            _ => return Ok(()),
+        };
+        linked.sort();
+        for commune in linked {
+            let province = self.province(conn, &commune)?.unwrap_or_default();
+            let inside = match &self.caller.scope {
+                Scope::Country => true,
+                Scope::Province(p) => *p == province,
+                Scope::Commune(c) => *c == commune,
+            };
+            if !inside && self.linked_locks.insert(commune.clone()) {
+                db::lock_area(conn, db::LockArea::Commune { code: &commune, province: &province })?;
+            }
+        }
+        Ok(())
     }
 
     /// Like [`Write::touch`] for a record about to be created under an id no record has
@@ -379,7 +454,8 @@ impl<'a> Write<'a> {
         self.stats.touch_new(rec)
     }
 
-    /// Brings the statistics counters up to date and writes the change counter back;
+    /// Brings the statistics counters up to date, inserts the audit entries and takes the
+    /// change numbers (on PostgreSQL here, at the end: [`ChangeSeq::deferred`]);
     /// call last, before commit.
     pub fn finish(mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
         self.stats.finish(conn)?;

@@ -225,6 +225,8 @@ pub fn merge_trainee(
     }
     let survivor = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
+            let mut w = Write::new(caller, meta);
+            w.serialise(conn)?;
             let dup = trainee_in_scope(conn, caller, &dup_id, Capability::VerifyAndManagePersonData, Access::Write)?;
             let survivor = match load_trainee(conn, &into) {
                 Ok(s) => s,
@@ -233,7 +235,6 @@ pub fn merge_trainee(
             };
             let area = Area::of_commune(conn, &survivor.commune_code)?;
             policy::authorize(caller, Capability::VerifyAndManagePersonData, Some(&area), Access::Write)?;
-            let mut w = Write::new(caller, meta);
             w.touch(conn, Rec::Trainee(dup_id.clone()))?;
             w.touch(conn, Rec::Trainee(into.clone()))?;
             let moved: Vec<(String, String, i64)> = enrollments::table
@@ -317,11 +318,12 @@ pub fn erase_trainee(conn: &mut AnyConnection, caller: &Caller, meta: &RequestMe
     let id = parse_uuid(path)?;
     let row = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
+            let mut w = Write::new(caller, meta);
+            w.serialise(conn)?;
             let row = trainee_in_scope(conn, caller, &id, Capability::VerifyAndManagePersonData, Access::Write)?;
             if row.erased_at.is_some() {
                 return Err(trainee_erased());
             }
-            let mut w = Write::new(caller, meta);
             erase_personal_data(conn, &mut w, &row, "erase")?;
             w.finish(conn)?;
             load_trainee(conn, &id)
@@ -346,11 +348,12 @@ pub fn withdraw_consent(
     let which = records::valid(which)?;
     let row = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
+            let mut w = Write::new(caller, meta);
+            w.serialise(conn)?;
             let row = trainee_in_scope(conn, caller, &id, Capability::RecordPersonData, Access::Write)?;
             if row.erased_at.is_some() {
                 return Err(trainee_erased());
             }
-            let mut w = Write::new(caller, meta);
             if which == ConsentKind::Basic {
                 erase_personal_data(conn, &mut w, &row, "withdraw_basic_consent")?;
                 let seq = w.seq(conn)?;
@@ -406,6 +409,8 @@ pub fn create_certificate(
     let (cref, course) = (form.certificate_ref.trim().to_owned(), form.course.trim().to_owned());
     let (outcome, cert) = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
+            let mut w = Write::new(caller, meta);
+            w.serialise(conn)?;
             let t = trainee_in_scope(conn, caller, &trainee_id, Capability::RecordPersonData, Access::Write)?;
             let existing = platform_certificates::table
                 .find(&id)
@@ -430,7 +435,6 @@ pub fn create_certificate(
                         Text::new("Chứng chỉ này đã được ghi.", "This certificate is already recorded."),
                     ));
                 }
-                let mut w = Write::new(caller, meta);
                 w.touch(conn, Rec::Trainee(trainee_id.clone()))?;
                 let seq = w.seq(conn)?;
                 diesel::insert_into(platform_certificates::table)

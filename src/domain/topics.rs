@@ -179,7 +179,7 @@ pub fn create_topic(conn: &mut AnyConnection, caller: &Caller, meta: &RequestMet
     let row = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
             let mut w = Write::new(caller, meta);
-            w.serialise(conn)?;
+            w.serialise_everything(conn)?;
             let exists: i64 = topics::table.filter(topics::id.eq(&id)).count().get_result(conn)?;
             if exists > 0 {
                 return Err(error::conflict("topic_exists", Text::new("Đã có chủ đề với mã này.", "A topic with this id exists.")));
@@ -223,7 +223,7 @@ pub fn update_topic(
     let row = {
         crate::store::db::write_tx(conn, |conn| -> Result<_, ApiError> {
             let mut w = Write::new(caller, meta);
-            w.serialise(conn)?;
+            w.serialise_everything(conn)?;
             let row: TopicRow = topics::table.find(&id).first(conn)?;
             if_match.check(row.version)?;
             let mut changed = Vec::new();

@@ -302,19 +302,61 @@ pub fn new_id() -> String {
 
 /// Allocates change-sequence numbers inside one write transaction.
 ///
-/// The first allocation increments the single counter row, which locks it until commit
-/// (a row lock on PostgreSQL; SQLite's write lock is already held), so no other writer can
-/// take numbers before this transaction commits: numbers become visible in increasing
-/// order, which is what lets the delta-sync feed use them as a cursor. Later allocations
-/// in the same transaction are counted in memory and written back by [`ChangeSeq::finish`].
+/// Numbers must become visible in increasing order (the delta-sync feed uses them as a
+/// cursor, docs/SYNC.md 2.4): a transaction holds the single counter row's lock from its
+/// first number until it commits (a row lock on PostgreSQL; SQLite's write lock is
+/// already held), so no other writer takes numbers before it commits.
+///
+/// - [`ChangeSeq::default`] takes the counter with its first number (account writes,
+///   topics, start-up seeding: rare and short).
+/// - [`ChangeSeq::deferred`] (every record write, [`crate::domain::records::Write`]) on
+///   PostgreSQL hands out *placeholders* — negative numbers no committed row ever holds —
+///   and takes the counter only in [`ChangeSeq::finish`], just before commit, where it
+///   turns the placeholders into real numbers with one statement per table (in one
+///   round trip). The counter is then held for a millisecond or two per transaction, not
+///   for its whole length, so writers of different communes (which do not wait for each
+///   other's locks, [`lock_area`]) run in parallel. Another transaction never sees the
+///   placeholders: they are uncommitted until stamped. On SQLite, where one writer holds
+///   the database anyway, deferred numbers are plain numbers.
 #[derive(Debug, Default)]
 pub struct ChangeSeq {
     next: Option<(i64, i64)>, // (last allocated, last written to the counter row)
+    deferred: bool,
+    /// Placeholders handed out (deferred mode on PostgreSQL).
+    placeholders: i64,
 }
 
+/// The first placeholder of a deferred transaction is `PLACEHOLDER_BASE + 1`.
+const PLACEHOLDER_BASE: i64 = -(1 << 62);
+
+/// The tables whose rows a record write numbers (each has an index on `change_seq`).
+/// Accounts are numbered by [`ChangeSeq::default`], never deferred.
+const CHANGE_TABLES: [&str; 11] = [
+    "topics",
+    "hamlets",
+    "teams",
+    "team_members",
+    "classes",
+    "class_sessions",
+    "trainees",
+    "enrollments",
+    "session_attendance",
+    "sync_removals",
+    "platform_certificates",
+];
+
 impl ChangeSeq {
+    /// Numbers for a record write: on PostgreSQL allocated at [`ChangeSeq::finish`].
+    pub fn deferred() -> Self {
+        Self { deferred: true, ..Self::default() }
+    }
+
     pub fn next(&mut self, conn: &mut AnyConnection) -> QueryResult<i64> {
         use crate::store::schema::change_counter::dsl::*;
+        if self.deferred && matches!(conn, AnyConnection::Postgresql(_)) && self.next.is_none() {
+            self.placeholders += 1;
+            return Ok(PLACEHOLDER_BASE + self.placeholders);
+        }
         match self.next {
             Some((last, written)) => {
                 let value_now = last + 1;
@@ -330,31 +372,52 @@ impl ChangeSeq {
         }
     }
 
-    /// Takes the counter's lock without allocating a number. A write transaction on
-    /// PostgreSQL calls this before it reads what it will change: writers then run one
-    /// after another (as SQLite's `BEGIN IMMEDIATE` makes them), so a version read and
-    /// checked cannot be changed by a concurrent transaction before this one writes.
+    /// Takes the counter's lock without allocating a number: the transaction then runs
+    /// alone among those that take numbers, until it commits.
     pub fn lock(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
         use crate::store::schema::change_counter::dsl::*;
-        if self.next.is_none() {
+        if self.next.is_none() && self.placeholders == 0 {
             let current: i64 = diesel::update(change_counter.filter(id.eq(1))).set(value.eq(value)).returning(value).get_result(conn)?;
             self.next = Some((current, current));
         }
         Ok(())
     }
 
-    /// [`ChangeSeq::lock`] for a write that allocates no number before its reads (accounts):
-    /// on PostgreSQL only, SQLite's `BEGIN IMMEDIATE` already serialises writers.
+    /// For a write that must run alone (account changes, a statistics rebuild): on
+    /// PostgreSQL it takes the exclusive lock of the whole country ([`lock_area`]), which
+    /// waits for every record writer and holds new ones back, and the counter. SQLite's
+    /// `BEGIN IMMEDIATE` already serialises writers.
     pub fn serialise(conn: &mut AnyConnection) -> QueryResult<()> {
         if matches!(conn, AnyConnection::Postgresql(_)) {
+            lock_area(conn, LockArea::Everything)?;
             ChangeSeq::default().lock(conn)?;
         }
         Ok(())
     }
 
-    /// Writes the last number allocated back to the counter row. Call before commit.
+    /// Writes the last number allocated back to the counter row, and in deferred mode
+    /// allocates the real numbers and puts them in place of the placeholders. Call last,
+    /// before commit.
     pub fn finish(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
         use crate::store::schema::change_counter::dsl::*;
+        if self.placeholders > 0 {
+            let count = self.placeholders;
+            let last: i64 =
+                diesel::update(change_counter.filter(id.eq(1))).set(value.eq(value + count)).returning(value).get_result(conn)?;
+            // Placeholder BASE + k becomes (last - count) + k: the same order, after every
+            // number committed so far. Numbers only (no text from outside) go into the SQL.
+            let first = last - count;
+            let (lo, hi) = (PLACEHOLDER_BASE, PLACEHOLDER_BASE + count);
+            let shift = first - PLACEHOLDER_BASE;
+            let sql: String = CHANGE_TABLES
+                .iter()
+                .map(|t| format!("UPDATE {t} SET change_seq = change_seq + {shift} WHERE change_seq > {lo} AND change_seq <= {hi};"))
+                .collect();
+            conn.batch_execute(&sql)?;
+            self.placeholders = 0;
+            self.next = Some((last, last));
+            return Ok(());
+        }
         if let Some((last, written)) = self.next {
             if last != written {
                 diesel::update(change_counter.filter(id.eq(1))).set(value.eq(last)).execute(conn)?;
@@ -363,6 +426,71 @@ impl ChangeSeq {
         }
         Ok(())
     }
+}
+
+/// What a write transaction locks on PostgreSQL before it reads what it will change, so
+/// that a version read and checked is the version written: the area its caller may
+/// write in. Advisory transaction locks in a hierarchy, always taken top down:
+///
+/// | area | country lock | province lock | commune lock |
+/// |---|---|---|---|
+/// | everything (country-wide accounts, topics, rebuilds) | exclusive | — | — |
+/// | a province | shared | exclusive | — |
+/// | a commune | shared | shared | exclusive |
+///
+/// So writers of one commune run one after another; writers of different communes run in
+/// parallel; a province-wide writer waits for that province's communes, and a
+/// country-wide one for everybody. SQLite needs none of this: `BEGIN IMMEDIATE` holds the
+/// database's single write lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockArea<'a> {
+    Everything,
+    Province(&'a str),
+    Commune { code: &'a str, province: &'a str },
+}
+
+/// Advisory lock namespaces (the first key of PostgreSQL's two-key advisory locks).
+const LOCK_COUNTRY: i32 = 0x4876_0001;
+const LOCK_PROVINCE: i32 = 0x4876_0002;
+const LOCK_COMMUNE: i32 = 0x4876_0003;
+
+/// The second key of a unit's lock: its code as a number (official codes are digits), or
+/// a hash of it. Two codes sharing a key only share a lock.
+fn lock_key(code: &str) -> i32 {
+    match code.parse::<i32>() {
+        Ok(n) if n >= 0 => n,
+        _ => {
+            // FNV-1a, negative so as not to meet a numeric code.
+            let mut h: u32 = 0x811c_9dc5;
+            for b in code.bytes() {
+                h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+            }
+            -((h & 0x7fff_ffff) as i32) - 1
+        }
+    }
+}
+
+/// Takes the locks of `area` until the transaction ends (PostgreSQL; nothing on SQLite).
+/// One round trip. Call before the first savepoint: a lock taken inside a savepoint that
+/// is rolled back is released.
+pub fn lock_area(conn: &mut AnyConnection, area: LockArea<'_>) -> QueryResult<()> {
+    if !matches!(conn, AnyConnection::Postgresql(_)) {
+        return Ok(());
+    }
+    let sql = match area {
+        LockArea::Everything => format!("SELECT pg_advisory_xact_lock({LOCK_COUNTRY}, 0);"),
+        LockArea::Province(p) => format!(
+            "SELECT pg_advisory_xact_lock_shared({LOCK_COUNTRY}, 0); SELECT pg_advisory_xact_lock({LOCK_PROVINCE}, {});",
+            lock_key(p)
+        ),
+        LockArea::Commune { code, province } => format!(
+            "SELECT pg_advisory_xact_lock_shared({LOCK_COUNTRY}, 0); SELECT pg_advisory_xact_lock_shared({LOCK_PROVINCE}, {}); \
+             SELECT pg_advisory_xact_lock({LOCK_COMMUNE}, {});",
+            lock_key(province),
+            lock_key(code)
+        ),
+    };
+    conn.batch_execute(&sql)
 }
 
 /// Inserts several rows with one statement per chunk of 500. Multi-row `.values(&vec)`

@@ -286,8 +286,8 @@ fn apply_batch(
     lang: Lang,
     savepoints: bool,
 ) -> Result<Vec<OpResult>, Attempt> {
-    // Lock the change counter before the first savepoint: a lock taken inside a savepoint
-    // that is rolled back is released on PostgreSQL, and numbers must stay in commit order.
+    // Lock the caller's area before the first savepoint: a lock taken inside a savepoint
+    // that is rolled back is released on PostgreSQL.
     w.serialise(conn)?;
     // The operations already applied, looked up at once; this batch's are added as they
     // apply (an op_id sent twice in one batch is a duplicate the second time) and
