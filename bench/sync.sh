@@ -158,7 +158,9 @@ def devices(token_of, batch_of):
 lat, errors, pushes, elapsed = devices(lambda i: members[i % 5], lambda i, n: batch(100, i * 97 + n * 5))
 p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
 
-# 3b. The same, each device in a commune of its own.
+# 3b. The same, each device in a commune of its own (a new set-up connection: the old one
+# idled past the server's keep-alive).
+c = client()
 units = [x["code"] for x in ok("GET", f"/api/v1/units?province={commune_province}&limit=100", admin)["items"] if x["code"] != commune][:50]
 spread = []
 for k, code in enumerate(units):

@@ -139,6 +139,9 @@ pub(crate) fn create_enrollment_in(
     let existing = if w.take_absent("enrollments", &id) {
         None
     } else {
+        if w.holds("enrollments", &id) {
+            w.flush(conn)?;
+        }
         enrollments::table
             .find(&id)
             .select((enrollments::create_digest, enrollments::deleted_at.is_not_null(), enrollments::class_id))
@@ -154,12 +157,17 @@ pub(crate) fn create_enrollment_in(
     }
     let trainee: Option<(Option<NaiveDateTime>, String, String)> = match w.cached_trainee(&trainee_id) {
         Some(t) => Some((t.erased_at, t.full_name.clone(), t.commune_code.clone())),
-        None => trainees::table
-            .find(&trainee_id)
-            .filter(trainees::deleted_at.is_null())
-            .select((trainees::erased_at, trainees::full_name, trainees::commune_code))
-            .first(conn)
-            .optional()?,
+        None => {
+            if w.holds("trainees", &trainee_id) {
+                w.flush(conn)?;
+            }
+            trainees::table
+                .find(&trainee_id)
+                .filter(trainees::deleted_at.is_null())
+                .select((trainees::erased_at, trainees::full_name, trainees::commune_code))
+                .first(conn)
+                .optional()?
+        }
     };
     // The caller must be able to read the trainee: a trainee of another commune is enrolled
     // by someone whose scope holds both (docs/DECISIONS.md), never by a bare id, which
@@ -178,13 +186,21 @@ pub(crate) fn create_enrollment_in(
         }
         Some((None, name)) => name,
     };
-    let already: i64 = enrollments::table
-        .filter(enrollments::class_id.eq(&class_id))
-        .filter(enrollments::trainee_id.eq(&trainee_id))
-        .filter(enrollments::deleted_at.is_null())
-        .filter(enrollments::status.eq(EnrollmentStatus::Enrolled))
-        .count()
-        .get_result(conn)?;
+    // A person created earlier in this write has no enrollment but those this write made.
+    let already: i64 = if w.cached_trainee(&trainee_id).is_some() && !w.enrolled_here(&class_id, &trainee_id) {
+        0
+    } else {
+        if w.holds_enrollments() {
+            w.flush(conn)?;
+        }
+        enrollments::table
+            .filter(enrollments::class_id.eq(&class_id))
+            .filter(enrollments::trainee_id.eq(&trainee_id))
+            .filter(enrollments::deleted_at.is_null())
+            .filter(enrollments::status.eq(EnrollmentStatus::Enrolled))
+            .count()
+            .get_result(conn)?
+    };
     if already > 0 {
         return Err(error::conflict(
             "already_enrolled",
@@ -193,22 +209,34 @@ pub(crate) fn create_enrollment_in(
     }
     w.touch_new(Rec::Enrollment(id.clone()));
     let seq = w.seq(conn)?;
-    let row = diesel::insert_into(enrollments::table)
-        .values((
-            enrollments::id.eq(&id),
-            enrollments::version.eq(1i64),
-            enrollments::created_at.eq(w.now),
-            enrollments::updated_at.eq(w.now),
-            enrollments::deleted_at.eq(None::<NaiveDateTime>),
-            enrollments::change_seq.eq(seq),
-            enrollments::create_digest.eq(digest.stored()),
-            enrollments::class_id.eq(&class_id),
-            enrollments::trainee_id.eq(&trainee_id),
-            enrollments::commune_code.eq(&class.commune_code),
-            enrollments::status.eq(EnrollmentStatus::Enrolled),
-        ))
-        .get_result::<EnrollmentRow>(conn)?;
+    let row = EnrollmentRow {
+        id: id.clone(),
+        version: 1,
+        created_at: w.now,
+        updated_at: w.now,
+        deleted_at: None,
+        change_seq: seq,
+        create_digest: digest.stored().to_owned(),
+        class_id: class_id.clone(),
+        trainee_id: trainee_id.clone(),
+        commune_code: class.commune_code.clone(),
+        status: EnrollmentStatus::Enrolled,
+        drop_reason: None,
+        completion_result: None,
+        completion_evidence: None,
+        completed_on: None,
+        score: None,
+        certificate_ref: None,
+        attendance_override_reason: None,
+        completion_recorded_by: None,
+        verification: None,
+        verification_reason: None,
+        verified_by: None,
+        verified_at: None,
+    };
+    let row = w.insert_enrollment(conn, row)?;
     w.cache_enrollment(&row);
+    w.note_enrolled(&class_id, &trainee_id);
     w.audit(conn, "create", "enrollment", &id, Some(&class.commune_code), &["class_id", "trainee_id"])?;
     Ok((CreateOutcome::New, view(&row, name), row.version))
 }
@@ -322,14 +350,19 @@ struct Mark {
 /// Bumps the version and change number of a session's attendance list (creating it).
 pub fn bump_attendance(conn: &mut AnyConnection, w: &mut Write<'_>, session_id: &str) -> Result<i64, ApiError> {
     let seq = w.seq(conn)?;
-    let updated = diesel::update(session_attendance::table.find(session_id))
+    let updated: Option<i64> = diesel::update(session_attendance::table.find(session_id))
         .set((
             session_attendance::version.eq(session_attendance::version + 1),
             session_attendance::updated_at.eq(w.now),
             session_attendance::change_seq.eq(seq),
         ))
-        .execute(conn)?;
-    if updated == 0 {
+        .returning(session_attendance::version)
+        .get_result(conn)
+        .optional()?;
+    if let Some(version) = updated {
+        return Ok(version);
+    }
+    {
         let (class_id, commune): (String, String) =
             class_sessions::table.find(session_id).select((class_sessions::class_id, class_sessions::commune_code)).first(conn)?;
         diesel::insert_into(session_attendance::table)
@@ -343,7 +376,7 @@ pub fn bump_attendance(conn: &mut AnyConnection, w: &mut Write<'_>, session_id: 
             ))
             .execute(conn)?;
     }
-    Ok(session_attendance::table.find(session_id).select(session_attendance::version).first(conn)?)
+    Ok(1)
 }
 
 pub(crate) fn load_attendance(conn: &mut AnyConnection, class_id: &str, session_id: &str) -> Result<Attendance, ApiError> {
@@ -417,9 +450,9 @@ pub(crate) fn put_attendance_in(
     let marks: Vec<Mark> =
         present.iter().map(|t| Mark { session_id: session_id.clone(), trainee_id: t.clone(), class_id: class_id.clone() }).collect();
     crate::store::db::insert_chunked!(conn, attendance_marks::table, &marks);
-    bump_attendance(conn, w, &session_id)?;
+    let version = bump_attendance(conn, w, &session_id)?;
     w.audit(conn, "record_attendance", "attendance", &session_id, Some(&class.commune_code), &["present"])?;
-    load_attendance(conn, &class_id, &session_id)
+    Ok(Attendance { session_id, class_id, present, version })
 }
 
 // ---- completion and verification ----------------------------------------------------------

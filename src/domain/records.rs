@@ -171,6 +171,13 @@ pub struct Write<'a> {
     /// (table, id) pairs known to name no record, found by one lookup for a whole batch
     /// under this write's lock: a create of such an id skips its own lookup.
     absent: std::collections::HashSet<(&'static str, String)>,
+    /// (class, trainee) of every enrollment this write created.
+    enrolled: std::collections::HashSet<(String, String)>,
+    /// Whether new trainees and enrollments are held back and inserted together
+    /// ([`Write::defer_inserts`]); those held, in the order they were made.
+    deferring: bool,
+    pending_trainees: Vec<TraineeRow>,
+    pending_enrollments: Vec<EnrollmentRow>,
 }
 
 impl<'a> Write<'a> {
@@ -190,6 +197,10 @@ impl<'a> Write<'a> {
             enrollments: Default::default(),
             sessions_held: Default::default(),
             absent: Default::default(),
+            enrolled: Default::default(),
+            deferring: false,
+            pending_trainees: Vec::new(),
+            pending_enrollments: Vec::new(),
         }
     }
 
@@ -345,6 +356,74 @@ impl<'a> Write<'a> {
         self.trainees.insert(row.id.clone(), row.clone());
     }
 
+    /// Whether this write created an enrollment of `trainee` in `class` (kept also when the
+    /// enrollment changed or its savepoint was rolled back: the answer errs towards a look-up).
+    pub fn enrolled_here(&self, class: &str, trainee: &str) -> bool {
+        self.enrolled.contains(&(class.to_owned(), trainee.to_owned()))
+    }
+
+    pub fn note_enrolled(&mut self, class: &str, trainee: &str) {
+        self.enrolled.insert((class.to_owned(), trainee.to_owned()));
+    }
+
+    /// From now on, new trainees and enrollments are held in memory and inserted together
+    /// (a statement per 500 rows) by [`Write::flush`], which the batch push calls before
+    /// any operation other than such a create and [`Write::finish`] calls last. Only for a
+    /// run without savepoints: a held row is not undone by a rollback to a savepoint. The
+    /// creates themselves flush first wherever they would read a held row from the
+    /// database (an id or a pair made earlier in the batch).
+    pub fn defer_inserts(&mut self) {
+        self.deferring = true;
+    }
+
+    /// Inserts `row`, or holds it when deferring.
+    pub fn insert_trainee(&mut self, conn: &mut AnyConnection, row: TraineeRow) -> Result<TraineeRow, ApiError> {
+        if self.deferring {
+            self.pending_trainees.push(row.clone());
+        } else {
+            diesel::insert_into(crate::store::schema::trainees::table).values(&row).execute(conn)?;
+        }
+        Ok(row)
+    }
+
+    /// Inserts `row`, or holds it when deferring.
+    pub fn insert_enrollment(&mut self, conn: &mut AnyConnection, row: EnrollmentRow) -> Result<EnrollmentRow, ApiError> {
+        if self.deferring {
+            self.pending_enrollments.push(row.clone());
+        } else {
+            diesel::insert_into(crate::store::schema::enrollments::table).values(&row).execute(conn)?;
+        }
+        Ok(row)
+    }
+
+    /// Whether a trainee (`"trainees"`) or an enrollment (`"enrollments"`) with `id` is held.
+    pub fn holds(&self, table: &str, id: &str) -> bool {
+        match table {
+            "trainees" => self.pending_trainees.iter().any(|r| r.id == id),
+            "enrollments" => self.pending_enrollments.iter().any(|r| r.id == id),
+            _ => false,
+        }
+    }
+
+    /// Whether any enrollment is held.
+    pub fn holds_enrollments(&self) -> bool {
+        !self.pending_enrollments.is_empty()
+    }
+
+    /// Inserts the held rows: trainees first (enrollments refer to them).
+    pub fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
+        use crate::store::schema::{enrollments, trainees};
+        if !self.pending_trainees.is_empty() {
+            let rows = std::mem::take(&mut self.pending_trainees);
+            db::insert_chunked!(conn, trainees::table, rows);
+        }
+        if !self.pending_enrollments.is_empty() {
+            let rows = std::mem::take(&mut self.pending_enrollments);
+            db::insert_chunked!(conn, enrollments::table, rows);
+        }
+        Ok(())
+    }
+
     /// An enrollment this write created, unchanged since.
     pub fn cached_enrollment(&self, id: &str) -> Option<EnrollmentRow> {
         self.enrollments.get(id).cloned()
@@ -458,6 +537,7 @@ impl<'a> Write<'a> {
     /// change numbers (on PostgreSQL here, at the end: [`ChangeSeq::deferred`]);
     /// call last, before commit.
     pub fn finish(mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
+        self.flush(conn)?;
         self.stats.finish(conn)?;
         audit::record_many(conn, &self.audit)?;
         Ok(self.seq.finish(conn)?)

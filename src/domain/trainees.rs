@@ -4,7 +4,7 @@
 //! access-logged; a person's data can be exported and erased (keeping de-identified facts
 //! so statistics stay right). Duplicates are reported, never merged silently.
 
-use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -427,6 +427,9 @@ pub(crate) fn create_in(
     let existing = if w.take_absent("trainees", &id) {
         None
     } else {
+        if w.holds("trainees", &id) {
+            w.flush(conn)?;
+        }
         trainees::table
             .find(&id)
             .select((trainees::create_digest, trainees::deleted_at.is_not_null()))
@@ -444,41 +447,36 @@ pub(crate) fn create_in(
     w.touch_new(Rec::Trainee(id.clone()));
     let seq = w.seq(conn)?;
     let search_name = crate::base::text::fold(&full_name);
-    let row = diesel::insert_into(trainees::table)
-        .values((
-            (
-                trainees::id.eq(&id),
-                trainees::version.eq(1i64),
-                trainees::created_at.eq(w.now),
-                trainees::updated_at.eq(w.now),
-                trainees::deleted_at.eq(None::<NaiveDateTime>),
-                trainees::change_seq.eq(seq),
-                trainees::create_digest.eq(digest.stored()),
-                trainees::commune_code.eq(&commune),
-                trainees::hamlet_id.eq(&hamlet_id),
-                trainees::full_name.eq(&full_name),
-                trainees::search_name.eq(&search_name),
-                trainees::gender.eq(gender),
-                trainees::birth_year.eq(birth_year),
-            ),
-            (
-                trainees::phone.eq(&phone),
-                trainees::id_hash.eq(pid.as_ref().map(|p| p.0.clone())),
-                trainees::id_last4.eq(pid.as_ref().map(|p| p.1.clone())),
-                trainees::ethnicity_code.eq(&ethnicity),
-                trainees::target_groups.eq(serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into())),
-                trainees::occupation.eq(&occupation),
-                trainees::consent_basic.eq(true),
-                trainees::consent_ethnicity.eq(consent_ethnicity),
-                trainees::consent_method.eq(method),
-                trainees::consent_at.eq(consent_at.unwrap_or(w.now)),
-                trainees::consent_by.eq(&obtained_by),
-                trainees::merged_into.eq(None::<String>),
-                trainees::erased_at.eq(None::<NaiveDateTime>),
-                trainees::cell_key.eq(crate::domain::stats::perturb::new_person_key()),
-            ),
-        ))
-        .get_result::<TraineeRow>(conn)?;
+    let row = TraineeRow {
+        id: id.clone(),
+        version: 1,
+        created_at: w.now,
+        updated_at: w.now,
+        deleted_at: None,
+        change_seq: seq,
+        create_digest: digest.stored().to_owned(),
+        commune_code: commune.clone(),
+        hamlet_id,
+        full_name,
+        search_name,
+        gender,
+        birth_year,
+        phone,
+        id_hash: pid.as_ref().map(|p| p.0.clone()),
+        id_last4: pid.as_ref().map(|p| p.1.clone()),
+        ethnicity_code: ethnicity,
+        target_groups: serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into()),
+        occupation,
+        consent_basic: true,
+        consent_ethnicity,
+        consent_method: method,
+        consent_at: consent_at.unwrap_or(w.now),
+        consent_by: obtained_by,
+        merged_into: None,
+        erased_at: None,
+        cell_key: crate::domain::stats::perturb::new_person_key(),
+    };
+    let row = w.insert_trainee(conn, row)?;
     w.cache_trainee(&row);
     w.audit(conn, "create", "trainee", &id, Some(&commune), &["personal data", "consent"])?;
     Ok((CreateOutcome::New, row))

@@ -48,7 +48,8 @@ pub struct MemberRow {
     pub cell_key: i64,
 }
 
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = crate::store::schema::enrollments, treat_none_as_default_value = false)]
 pub struct EnrollmentRow {
     pub id: String,
     pub version: i64,
@@ -165,7 +166,8 @@ pub struct TopicRow {
     pub name_en: String,
 }
 
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = crate::store::schema::trainees, treat_none_as_default_value = false)]
 pub struct TraineeRow {
     pub id: String,
     pub version: i64,

@@ -773,3 +773,93 @@ async fn a_class_id_named_in_attendance_or_a_drop_must_be_the_records_class() {
     assert_eq!(statuses(&r), vec!["applied"], "{}", r.body);
     assert_eq!(count(&mut conn, "attendance_marks"), 1);
 }
+
+/// New trainees and enrollments of a push are held and inserted together (issue #16); the
+/// rules still see them: the same person enrolled twice in one class within the batch, the
+/// same id created twice (once alike, once different), and an enrollment of a person made
+/// earlier in the batch whose record is then read by an edit.
+#[actix_web::test]
+async fn creates_held_for_one_insert_still_meet_every_rule_within_the_batch() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let (class, class2, t, u, e1, e2, e3) = (uuid(), uuid(), uuid(), uuid(), uuid(), uuid(), uuid());
+    let create_t = new_trainee(&t, "Phan Thị Mới", QN_CAM_THANH);
+    let mut same_again = create_t.clone();
+    same_again["op_id"] = json!(uuid());
+    let ops = vec![
+        new_class(&class, &fx.team),
+        new_class(&class2, &fx.team),
+        create_t,
+        op("enrollment", "upsert", &e1, None, json!({"class_id": class, "trainee_id": t})),
+        // Twice in the same class: refused, though nothing of it is in the database yet.
+        op("enrollment", "upsert", &e2, None, json!({"class_id": class, "trainee_id": t})),
+        // Another class is fine.
+        op("enrollment", "upsert", &e3, None, json!({"class_id": class2, "trainee_id": t})),
+        // The same id with the same body: the record already made (a replay), nothing new.
+        same_again,
+        // An edit of the held person reads it from the database.
+        op("trainee", "upsert", &t, Some(1), json!({"phone": "0912345678"})),
+        // The same id with another body: a conflict.
+        new_trainee(&t, "Người khác hẳn", QN_CAM_THANH),
+        // The enrollment id again, for another person: a conflict too.
+        new_trainee(&u, "Phan Văn Hai", QN_CAM_THANH),
+        op("enrollment", "upsert", &e1, None, json!({"class_id": class, "trainee_id": u})),
+    ];
+    let r = app.push(&fx.member, "held-1", ops).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        statuses(&r),
+        ["applied", "applied", "applied", "applied", "rejected", "applied", "duplicate", "applied", "rejected", "applied", "rejected"],
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["results"][4]["problem"]["code"], "already_enrolled");
+    assert_eq!(r.body["results"][6]["version"], 1);
+    assert_eq!(r.body["results"][7]["version"], 2);
+    assert_eq!(r.body["results"][8]["problem"]["code"], "id_conflict");
+    assert_eq!(r.body["results"][10]["problem"]["code"], "id_conflict");
+    let mut conn = app.conn();
+    assert_eq!(sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM enrollments WHERE trainee_id = '{t}'")), 2);
+    assert_eq!(sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM enrollments WHERE trainee_id = '{u}'")), 0);
+    assert_eq!(
+        sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM trainees WHERE id = '{t}' AND version = 2 AND phone IS NOT NULL")),
+        1
+    );
+    // Every row has its own change number, and the counter is at the last of them.
+    let distinct = sql_count(
+        &mut conn,
+        "SELECT COUNT(DISTINCT s) AS n FROM (SELECT change_seq AS s FROM trainees UNION ALL SELECT change_seq FROM enrollments \
+         UNION ALL SELECT change_seq FROM classes) x WHERE s > 0",
+    );
+    assert_eq!(distinct, 6, "trainees, enrollments and classes with positive, distinct change numbers");
+    assert_eq!(sql_count(&mut conn, "SELECT COUNT(*) AS n FROM trainees WHERE change_seq <= 0"), 0);
+    let diffs = hocvuso::domain::stats::rebuild::rebuild(&mut conn, false).unwrap();
+    assert!(diffs.is_empty(), "{diffs:#?}");
+    drop(conn);
+
+    // A batch that goes through whole runs with its creates held to the end.
+    let (class3, t2, e4, e5, e6) = (uuid(), uuid(), uuid(), uuid(), uuid());
+    let create_t2 = new_trainee(&t2, "Đào Thị Ba", QN_CAM_THANH);
+    let mut replay_t2 = create_t2.clone();
+    replay_t2["op_id"] = json!(uuid());
+    let ops = vec![
+        new_class(&class3, &fx.team),
+        create_t2,
+        op("enrollment", "upsert", &e4, None, json!({"class_id": class3, "trainee_id": t2})),
+        // A replay of a held create: found, the same record.
+        replay_t2,
+        // A person of the database in a class of this batch, and a held one in an older class.
+        op("enrollment", "upsert", &e5, None, json!({"class_id": class3, "trainee_id": t})),
+        op("enrollment", "upsert", &e6, None, json!({"class_id": class2, "trainee_id": t2})),
+        op("trainee", "upsert", &t2, Some(1), json!({"birth_year": 1951})),
+    ];
+    let r = app.push(&fx.member, "held-1", ops).await;
+    assert_eq!(statuses(&r), ["applied", "applied", "applied", "duplicate", "applied", "applied", "applied"], "{}", r.body);
+    assert_eq!(r.body["results"][6]["version"], 2);
+    let mut conn = app.conn();
+    assert_eq!(sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM enrollments WHERE trainee_id = '{t2}'")), 2);
+    assert_eq!(sql_count(&mut conn, &format!("SELECT COUNT(*) AS n FROM enrollments WHERE class_id = '{class3}'")), 2);
+    assert_eq!(sql_count(&mut conn, "SELECT COUNT(*) AS n FROM enrollments WHERE change_seq <= 0"), 0);
+    let diffs = hocvuso::domain::stats::rebuild::rebuild(&mut conn, false).unwrap();
+    assert!(diffs.is_empty(), "{diffs:#?}");
+}

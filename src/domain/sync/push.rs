@@ -293,6 +293,13 @@ fn apply_batch(
     // apply (an op_id sent twice in one batch is a duplicate the second time) and
     // inserted together at the end.
     let mut known = known_ops(conn, &operations)?;
+    look_ahead(conn, w, &operations)?;
+    if !savepoints {
+        // New trainees and enrollments are inserted together, before any other kind of
+        // operation and at the end (a failure there reruns the batch with savepoints,
+        // where every row is inserted at once and the failing operation is found).
+        w.defer_inserts();
+    }
     let mut applied: Vec<SyncOpRow> = Vec::new();
     let mut failed: HashSet<String> = HashSet::new();
     let mut results = Vec::with_capacity(operations.len());
@@ -333,6 +340,10 @@ fn apply_batch(
             failed.insert(op.id.clone());
             results.push(r);
             continue;
+        }
+        let creates = op.base_version.is_none() && op.action.as_str() == "upsert" && matches!(op.kind.as_str(), "trainee" | "enrollment");
+        if !savepoints && !creates {
+            w.flush(conn).map_err(|_| Attempt::NeedsSavepoints)?;
         }
         let mark = w.mark();
         let ran = if savepoints { conn.transaction(|conn| apply_one(conn, w, secret, &op)) } else { apply_one(conn, w, secret, &op) };
@@ -397,6 +408,9 @@ fn apply_batch(
         };
         results.push(r);
     }
+    if !savepoints {
+        w.flush(conn).map_err(|_| Attempt::NeedsSavepoints)?;
+    }
     crate::store::db::insert_chunked!(conn, sync_ops::table, &applied);
     Ok(results)
 }
@@ -430,6 +444,34 @@ fn known_ops(conn: &mut AnyConnection, operations: &[Value]) -> Result<HashMap<S
         known.extend(rows.into_iter().map(|r| (r.op_id.clone(), r)));
     }
     Ok(known)
+}
+
+/// Notes, under the write's lock, which ids of the batch's new trainees and enrollments
+/// name no record yet (one query per table and 500 ids), so that each of those creates
+/// skips its own look-up ([`Write::take_absent`]). Ids it cannot read are left to the
+/// operation, which rejects them.
+fn look_ahead(conn: &mut AnyConnection, w: &mut Write<'_>, operations: &[Value]) -> Result<(), ApiError> {
+    let (mut new_trainees, mut new_enrollments) = (Vec::new(), Vec::new());
+    for o in operations {
+        let creates = o.get("action").and_then(Value::as_str) == Some("upsert") && o.get("base_version").is_none_or(Value::is_null);
+        let id = o.get("id").and_then(Value::as_str).and_then(|raw| uuid::Uuid::parse_str(raw.trim()).ok());
+        match (creates, id, o.get("type").and_then(Value::as_str)) {
+            (true, Some(id), Some("trainee")) => new_trainees.push(id.to_string()),
+            (true, Some(id), Some("enrollment")) => new_enrollments.push(id.to_string()),
+            _ => {}
+        }
+    }
+    let mut found: HashSet<String> = HashSet::new();
+    for chunk in new_trainees.chunks(500) {
+        found.extend(trainees::table.filter(trainees::id.eq_any(chunk)).select(trainees::id).load::<String>(conn)?);
+    }
+    w.note_absent("trainees", new_trainees.into_iter().filter(|id| !found.contains(id)));
+    found.clear();
+    for chunk in new_enrollments.chunks(500) {
+        found.extend(enrollments::table.filter(enrollments::id.eq_any(chunk)).select(enrollments::id).load::<String>(conn)?);
+    }
+    w.note_absent("enrollments", new_enrollments.into_iter().filter(|id| !found.contains(id)));
+    Ok(())
 }
 
 fn op_id_reused() -> ApiError {
@@ -567,7 +609,14 @@ fn apply_one(conn: &mut AnyConnection, w: &mut Write<'_>, secret: &Secret, op: &
     let creating = op.action == Choice::Known(PushAction::Upsert)
         && op.base_version.is_none()
         && !matches!(op.kind.as_str(), "attendance" | "completion");
-    if !creating {
+    // An attendance list without a base version conflicts only with a deleted session: that
+    // alone is looked at first (the list is read, for the answer, only then).
+    let live_list = op.kind.as_str() == "attendance" && op.base_version.is_none() && {
+        let deleted: Option<Option<chrono::NaiveDateTime>> =
+            class_sessions::table.find(&op.id).select(class_sessions::deleted_at).first(conn).optional()?;
+        !matches!(deleted, Some(Some(_)))
+    };
+    if !creating && !live_list {
         // Edits and deletes of a record in scope: compare versions before anything runs.
         if let Some(c) = current(conn, w.caller, op.kind.as_str(), &op.id)? {
             if c.deleted || op.base_version.is_some_and(|b| b != c.version) {
