@@ -88,7 +88,12 @@ async fn follow(client: Arc<Client>, token: String, done: Arc<AtomicBool>) -> Re
             Some(c) => format!("/api/v1/sync/changes?limit=3&cursor={c}"),
             None => "/api/v1/sync/changes?limit=3".to_owned(),
         };
-        let page = client.ok("GET", &path, &token, None, None).await;
+        // As a phone does: the pull names its device (recorded while writers write).
+        let url = format!("{}{path}", client.base);
+        let res = client.http.get(url).bearer_auth(&token).header("X-Device-Id", "follower").send().await.unwrap();
+        let status = res.status().as_u16();
+        let page: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 200, "{path}: {page}");
         apply(&mut replica, &page);
         cursor = Some(page["next_cursor"].as_str().unwrap().to_owned());
         if page["has_more"] == false && done.load(Ordering::SeqCst) {

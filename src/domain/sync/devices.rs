@@ -41,6 +41,23 @@ pub fn check_device_id(raw: &str, errors: &mut Vec<crate::base::error::FieldErro
 }
 
 /// Records a pull or push of `caller` from the reported device.
+/// [`record`] for a pull, in a transaction of its own that does not wait for the
+/// database's log to reach the disk (PostgreSQL `synchronous_commit = off`): a read must
+/// not queue behind the log flushes of a burst of pushes, and the report of a pull is
+/// worth less than that (a crash may lose the last fraction of a second of them; nothing
+/// else is written here).
+pub fn record_pull(conn: &mut AnyConnection, caller: &Caller, report: &DeviceReport) -> Result<(), ApiError> {
+    if !matches!(conn, AnyConnection::Postgresql(_)) {
+        // SQLite: statement by statement, as before (a deferred transaction that reads and
+        // then writes fails at once when another writer got in between).
+        return record(conn, caller, report, false, 0, 0);
+    }
+    conn.transaction(|conn| {
+        diesel::connection::SimpleConnection::batch_execute(conn, "SET LOCAL synchronous_commit = off")?;
+        record(conn, caller, report, false, 0, 0)
+    })
+}
+
 pub fn record(
     conn: &mut AnyConnection,
     caller: &Caller,

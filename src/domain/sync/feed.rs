@@ -212,13 +212,19 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
     // First the page's last change number, from the change numbers alone (index-only
     // reads): then each kind loads only the rows of this page, not `n` rows of every kind.
     let mut numbers: Vec<i64> = Vec::new();
+    // The smallest number found per table: a table without one in the page is not read again.
+    let mut firsts: std::collections::HashMap<&'static str, i64> = std::collections::HashMap::new();
     macro_rules! numbers {
         ($table:ident) => {{
             let mut q = filter_to_scope!($table::table.filter($table::change_seq.gt(after)).into_boxed(), $table::commune_code, scope);
             if snapshot {
                 q = q.filter($table::deleted_at.is_null());
             }
-            numbers.extend(q.order($table::change_seq).limit(n).select($table::change_seq).load::<i64>(conn)?);
+            let found = q.order($table::change_seq).limit(n).select($table::change_seq).load::<i64>(conn)?;
+            if let Some(first) = found.first() {
+                firsts.insert(stringify!($table), *first);
+            }
+            numbers.extend(found);
         }};
     }
     numbers!(hamlets);
@@ -229,36 +235,45 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
     numbers!(trainees);
     numbers!(enrollments);
     numbers!(session_attendance);
-    numbers.extend(
-        topics::table
-            .filter(topics::change_seq.gt(after))
-            .order(topics::change_seq)
-            .limit(n)
-            .select(topics::change_seq)
-            .load::<i64>(conn)?,
-    );
+    let found = topics::table
+        .filter(topics::change_seq.gt(after))
+        .order(topics::change_seq)
+        .limit(n)
+        .select(topics::change_seq)
+        .load::<i64>(conn)?;
+    if let Some(first) = found.first() {
+        firsts.insert("topics", *first);
+    }
+    numbers.extend(found);
     if !snapshot {
-        numbers.extend(
-            removals_in(sync_removals::table.filter(sync_removals::change_seq.gt(after)).into_boxed(), scope)
-                .order(sync_removals::change_seq)
-                .limit(n)
-                .select(sync_removals::change_seq)
-                .load::<i64>(conn)?,
-        );
+        let found = removals_in(sync_removals::table.filter(sync_removals::change_seq.gt(after)).into_boxed(), scope)
+            .order(sync_removals::change_seq)
+            .limit(n)
+            .select(sync_removals::change_seq)
+            .load::<i64>(conn)?;
+        if let Some(first) = found.first() {
+            firsts.insert("sync_removals", *first);
+        }
+        numbers.extend(found);
     }
     numbers.sort_unstable();
     let upto = numbers.get(n as usize - 1).copied().unwrap_or(i64::MAX);
+    let in_page = |table: &str| firsts.get(table).is_some_and(|first| *first <= upto);
     macro_rules! load {
         ($table:ident, $row:ty) => {{
-            let mut q = filter_to_scope!(
-                $table::table.filter($table::change_seq.gt(after)).filter($table::change_seq.le(upto)).into_boxed(),
-                $table::commune_code,
-                scope
-            );
-            if snapshot {
-                q = q.filter($table::deleted_at.is_null());
+            if !in_page(stringify!($table)) {
+                Vec::<$row>::new()
+            } else {
+                let mut q = filter_to_scope!(
+                    $table::table.filter($table::change_seq.gt(after)).filter($table::change_seq.le(upto)).into_boxed(),
+                    $table::commune_code,
+                    scope
+                );
+                if snapshot {
+                    q = q.filter($table::deleted_at.is_null());
+                }
+                q.order($table::change_seq).limit(n).load::<$row>(conn)?
             }
-            q.order($table::change_seq).limit(n).load::<$row>(conn)?
         }};
     }
     for r in load!(hamlets, crate::store::rows::HamletRow) {
@@ -302,7 +317,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
     }
     let class_rows = load!(classes, crate::store::rows::ClassRow);
     let ids: Vec<String> = class_rows.iter().map(|r| r.id.clone()).collect();
-    let (mut t, mut i) = crate::domain::classes::links(conn, &ids)?;
+    let (mut t, mut i) = if ids.is_empty() { Default::default() } else { crate::domain::classes::links(conn, &ids)? };
     for r in class_rows {
         let deleted = r.deleted_at.is_some();
         let view = crate::domain::classes::view(&r, t.remove(&r.id).unwrap_or_default(), i.remove(&r.id).unwrap_or_default());
@@ -345,12 +360,16 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
     }
     let enrollment_rows = load!(enrollments, crate::store::rows::EnrollmentRow);
     let trainee_ids: Vec<String> = enrollment_rows.iter().map(|r| r.trainee_id.clone()).collect();
-    let names: std::collections::HashMap<String, String> = trainees::table
-        .filter(trainees::id.eq_any(&trainee_ids))
-        .select((trainees::id, trainees::full_name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
+    let names: std::collections::HashMap<String, String> = if trainee_ids.is_empty() {
+        Default::default()
+    } else {
+        trainees::table
+            .filter(trainees::id.eq_any(&trainee_ids))
+            .select((trainees::id, trainees::full_name))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
     for r in enrollment_rows {
         let deleted = r.deleted_at.is_some();
         let view = crate::domain::enrollments::view(&r, names.get(&r.trainee_id).cloned().unwrap_or_default());
@@ -376,28 +395,36 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
     if snapshot {
         attendance = attendance.filter(session_attendance::deleted_at.is_null());
     }
-    let attendance: Vec<(String, i64, i64, String, bool)> = attendance
-        .order(session_attendance::change_seq)
-        .limit(n)
-        .select((
-            session_attendance::session_id,
-            session_attendance::version,
-            session_attendance::change_seq,
-            session_attendance::class_id,
-            session_attendance::deleted_at.is_not_null(),
-        ))
-        .load(conn)?;
+    let attendance: Vec<(String, i64, i64, String, bool)> = if !in_page("session_attendance") {
+        Vec::new()
+    } else {
+        attendance
+            .order(session_attendance::change_seq)
+            .limit(n)
+            .select((
+                session_attendance::session_id,
+                session_attendance::version,
+                session_attendance::change_seq,
+                session_attendance::class_id,
+                session_attendance::deleted_at.is_not_null(),
+            ))
+            .load(conn)?
+    };
     for (session_id, version, seq, class_id, deleted) in attendance {
         // The list of a deleted session is a tombstone (it went with the session).
         let body = if deleted { None } else { json(&crate::domain::enrollments::load_attendance(conn, &class_id, &session_id)?) };
         out.push(Change { seq, kind: ChangeType::Attendance, id: session_id, version, deleted, removed: false, body, merged_into: None });
     }
-    let topic_rows: Vec<crate::store::rows::TopicRow> = topics::table
-        .filter(topics::change_seq.gt(after))
-        .filter(topics::change_seq.le(upto))
-        .order(topics::change_seq)
-        .limit(n)
-        .load(conn)?;
+    let topic_rows: Vec<crate::store::rows::TopicRow> = if !in_page("topics") {
+        Vec::new()
+    } else {
+        topics::table
+            .filter(topics::change_seq.gt(after))
+            .filter(topics::change_seq.le(upto))
+            .order(topics::change_seq)
+            .limit(n)
+            .load(conn)?
+    };
     for r in topic_rows {
         out.push(Change {
             seq: r.change_seq,
@@ -410,7 +437,7 @@ fn collect(conn: &mut AnyConnection, scope: &Scope, after: i64, snapshot: bool, 
             merged_into: None,
         });
     }
-    if !snapshot {
+    if !snapshot && in_page("sync_removals") {
         let removals: Vec<(i64, String, String, i64)> = removals_in(
             sync_removals::table.filter(sync_removals::change_seq.gt(after)).filter(sync_removals::change_seq.le(upto)).into_boxed(),
             scope,
@@ -490,7 +517,7 @@ pub fn list_changes(
         Ok((changes, units))
     })?;
     if let Some(report) = &device {
-        devices::record(conn, caller, report, false, 0, 0)?;
+        devices::record_pull(conn, caller, report)?;
     }
     let has_more = changes.len() as i64 > limit;
     changes.truncate(limit as usize);
