@@ -508,16 +508,30 @@ impl Loaded {
             }
         }
         for chunk in trainee_recs.chunks(500) {
-            let by_class: Vec<(String, Option<NaiveDate>)> = enrollments::table
-                .inner_join(classes::table)
+            // The passed enrollments by person first (the person index), then their classes:
+            // joined in one statement, PostgreSQL's generic plan could walk every class and
+            // test each enrollment against the whole list (hundreds of ms per batch).
+            let passed: Vec<(String, String, Option<NaiveDate>)> = enrollments::table
                 .filter(enrollments::trainee_id.eq_any(chunk))
                 .filter(enrollments::deleted_at.is_null())
                 .filter(enrollments::completion_result.eq("passed"))
-                .filter(classes::deleted_at.is_null())
-                .filter(classes::status.ne("cancelled"))
-                .group_by(enrollments::trainee_id)
-                .select((enrollments::trainee_id, diesel::dsl::min(enrollments::completed_on)))
+                .select((enrollments::trainee_id, enrollments::class_id, enrollments::completed_on))
                 .load(conn)?;
+            let class_ids: Vec<&String> = passed.iter().map(|(_, c, _)| c).collect::<HashSet<_>>().into_iter().collect();
+            let counted: HashSet<String> = if class_ids.is_empty() {
+                HashSet::new()
+            } else {
+                classes::table
+                    .filter(classes::id.eq_any(&class_ids))
+                    .filter(classes::deleted_at.is_null())
+                    .filter(classes::status.ne("cancelled"))
+                    .select(classes::id)
+                    .load::<String>(conn)?
+                    .into_iter()
+                    .collect()
+            };
+            let by_class: Vec<(String, Option<NaiveDate>)> =
+                passed.into_iter().filter(|(_, c, _)| counted.contains(c)).map(|(t, _, day)| (t, day)).collect();
             let by_certificate: Vec<(String, Option<NaiveDate>)> = platform_certificates::table
                 .filter(platform_certificates::trainee_id.eq_any(chunk))
                 .filter(platform_certificates::deleted_at.is_null())
