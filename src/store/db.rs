@@ -13,6 +13,9 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use crate::base::config::DatabaseUrl;
 use crate::base::error::ApiError;
 
+/// How long a SQLite statement waits for another connection's write lock.
+pub const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 10000;";
+
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -46,10 +49,9 @@ impl ConnectionManager {
                 // another connection instead of failing; WAL lets readers proceed during a
                 // write; foreign keys are off by default in SQLite; NORMAL is durable in WAL
                 // mode except for the last transactions before a power cut.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                )
+                conn.batch_execute(&format!(
+                    "{SQLITE_BUSY_TIMEOUT} PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+                ))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Sqlite(conn))
             }

@@ -432,3 +432,40 @@ async fn nothing_is_deleted_while_a_live_record_refers_to_it() {
     app.req("DELETE", &format!("/api/v1/teams/{other}/members/{m2}"), &officer, Some("\"v1\""), None).await;
     assert_eq!(app.req("DELETE", &format!("/api/v1/teams/{other}"), &officer, Some("\"v1\""), None).await.status, StatusCode::NO_CONTENT);
 }
+
+/// A pull does not wait behind a write to record its device (issue #16): on SQLite, while
+/// another connection holds the database's write lock, the page comes at once (before, the
+/// report waited for the lock: up to 10 s, then a 500) and the report of that pull is
+/// skipped; the next pull records it. (On PostgreSQL the report waits only for a push of the
+/// same device, which holds that device's row: nothing to show here.)
+#[actix_web::test]
+async fn a_pull_does_not_wait_behind_a_write_to_record_its_device() {
+    use actix_web::test::TestRequest;
+    use diesel::connection::SimpleConnection;
+    let app = app().await;
+    if app.db.is_postgres() {
+        return;
+    }
+    let admin = app.admin_token().await;
+    let (_, officer) = app.user_with_token(&admin, "ct.officer", "officer", "commune", Some(QN_CAM_THANH)).await;
+    let (_, lan) = app.user_with_token(&admin, "lan", "team_member", "commune", Some(QN_CAM_THANH)).await;
+    let pull = |depth: &str| {
+        TestRequest::get()
+            .uri("/api/v1/sync/changes")
+            .insert_header(("Authorization", format!("Bearer {lan}")))
+            .insert_header(("X-Device-Id", "phone-1"))
+            .insert_header(("X-Outbox-Depth", depth.to_owned()))
+    };
+    assert_eq!(app.call(pull("3")).await.status, StatusCode::OK);
+    let mut writer = app.conn();
+    writer.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let r = app.call(pull("7")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["changes"].as_array().is_some_and(|c| !c.is_empty()), "{}", r.body);
+    writer.batch_execute("ROLLBACK").unwrap();
+    let devices = app.get("/api/v1/sync/devices", Some(&officer)).await;
+    assert_eq!(devices.body["items"][0]["outbox_depth"], 3, "the report of the pull made during the write is skipped");
+    assert_eq!(app.call(pull("0")).await.status, StatusCode::OK);
+    let devices = app.get("/api/v1/sync/devices", Some(&officer)).await;
+    assert_eq!(devices.body["items"][0]["outbox_depth"], 0, "{}", devices.body);
+}

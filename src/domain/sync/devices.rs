@@ -40,24 +40,35 @@ pub fn check_device_id(raw: &str, errors: &mut Vec<crate::base::error::FieldErro
     device.to_owned()
 }
 
-/// Records a pull or push of `caller` from the reported device.
-/// [`record`] for a pull, in a transaction of its own that does not wait for the
-/// database's log to reach the disk (PostgreSQL `synchronous_commit = off`): a read must
-/// not queue behind the log flushes of a burst of pushes, and the report of a pull is
-/// worth less than that (a crash may lose the last fraction of a second of them; nothing
-/// else is written here).
+/// [`record`] for a pull, which must not make the read wait behind writers (a pull's
+/// report of its device is worth less than that):
+/// - on PostgreSQL, in a transaction of its own that does not wait for the log to reach
+///   the disk (`synchronous_commit = off`): a burst of pushes' log flushes would otherwise
+///   hold the answer back; a crash may lose the last fraction of a second of reports;
+/// - on SQLite, without waiting for the database's write lock (`busy_timeout` 0 for this
+///   statement): while another write holds it, the report of this pull is skipped (the
+///   next pull records the device). Before, a pull could wait seconds behind a burst.
 pub fn record_pull(conn: &mut AnyConnection, caller: &Caller, report: &DeviceReport) -> Result<(), ApiError> {
-    if !matches!(conn, AnyConnection::Postgresql(_)) {
-        // SQLite: statement by statement, as before (a deferred transaction that reads and
-        // then writes fails at once when another writer got in between).
-        return record(conn, caller, report, false, 0, 0);
+    use diesel::connection::SimpleConnection;
+    if matches!(conn, AnyConnection::Postgresql(_)) {
+        return conn.transaction(|conn| {
+            conn.batch_execute("SET LOCAL synchronous_commit = off")?;
+            record(conn, caller, report, false, 0, 0)
+        });
     }
-    conn.transaction(|conn| {
-        diesel::connection::SimpleConnection::batch_execute(conn, "SET LOCAL synchronous_commit = off")?;
-        record(conn, caller, report, false, 0, 0)
-    })
+    conn.batch_execute("PRAGMA busy_timeout = 0")?;
+    let recorded = record(conn, caller, report, false, 0, 0);
+    conn.batch_execute(crate::store::db::SQLITE_BUSY_TIMEOUT)?;
+    match recorded {
+        Err(e) if e.cause.as_deref().is_some_and(|c| c.contains("database is locked")) => {
+            tracing::debug!(device = %report.device_id, "pull not recorded: the database was busy with a write");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
+/// Records a pull or push of `caller` from the reported device.
 pub fn record(
     conn: &mut AnyConnection,
     caller: &Caller,
