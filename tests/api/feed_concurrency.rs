@@ -222,17 +222,22 @@ async fn mover(client: Arc<Client>, token: String, rounds: usize) {
     }
 }
 
-#[actix_web::test]
-async fn followers_end_with_exactly_the_servers_records() {
-    let db = TestDb::new();
-    let state = hocvuso::server::bootstrap(test_config(&db)).unwrap();
+/// A real server (two workers, TCP) on `db`: its state, a client and the server's handle.
+fn serve(db: &TestDb) -> (actix_web::web::Data<hocvuso::http::state::AppState>, Arc<Client>, actix_web::dev::ServerHandle) {
+    let state = hocvuso::server::bootstrap(test_config(db)).unwrap();
     let st = state.clone();
     let server = HttpServer::new(move || hocvuso::server::build(st.clone())).workers(2).bind(("127.0.0.1", 0)).unwrap();
     let addr = server.addrs()[0];
     let running = server.run();
     let handle = running.handle();
     actix_web::rt::spawn(running);
-    let client = Arc::new(Client { http: reqwest::Client::new(), base: format!("http://{addr}") });
+    (state, Arc::new(Client { http: reqwest::Client::new(), base: format!("http://{addr}") }), handle)
+}
+
+#[actix_web::test]
+async fn followers_end_with_exactly_the_servers_records() {
+    let db = TestDb::new();
+    let (_state, client, handle) = serve(&db);
 
     // Accounts, teams and a class in each commune.
     let login = |u: &'static str, p: String| {
@@ -418,14 +423,7 @@ async fn contender(client: Arc<Client>, token: String, trainee: String, by_push:
 async fn communes_write_in_parallel_and_nothing_is_lost() {
     const COMMUNES: [&str; 4] = [QN_CAM_THANH, QN_NGHIA_LO, "21034", "21040"];
     let db = TestDb::new();
-    let state = hocvuso::server::bootstrap(test_config(&db)).unwrap();
-    let st = state.clone();
-    let server = HttpServer::new(move || hocvuso::server::build(st.clone())).workers(2).bind(("127.0.0.1", 0)).unwrap();
-    let addr = server.addrs()[0];
-    let running = server.run();
-    let handle = running.handle();
-    actix_web::rt::spawn(running);
-    let client = Arc::new(Client { http: reqwest::Client::new(), base: format!("http://{addr}") });
+    let (state, client, handle) = serve(&db);
 
     let admin = client.login("admin", ADMIN_PASSWORD).await;
     let province = client.account(&admin, "officer.qn", "officer", "province", QN).await;
