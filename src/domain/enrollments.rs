@@ -12,6 +12,7 @@ use crate::access::policy::{self, Access, Area, Capability, Principal};
 use crate::base::error::{self, ApiError, FieldError, Text};
 use crate::base::time::utc;
 use crate::domain::classes::{class_cancelled, class_in_scope};
+use crate::domain::held::Mark;
 use crate::domain::records::{self, page_limit, parse_uuid, CreateOutcome, IfMatch, Page, Position, Write};
 use crate::domain::stats::Rec;
 use crate::store::db::AnyConnection;
@@ -337,16 +338,6 @@ pub struct AttendanceForm {
     pub present: Vec<String>,
 }
 
-/// One trainee present at one session.
-#[derive(Insertable)]
-// Without `treat_none_as_default_value = false` diesel inserts a batch row by row on SQLite.
-#[diesel(table_name = attendance_marks, treat_none_as_default_value = false)]
-struct Mark {
-    session_id: String,
-    trainee_id: String,
-    class_id: String,
-}
-
 /// Bumps the version and change number of a session's attendance list (creating it).
 pub fn bump_attendance(conn: &mut AnyConnection, w: &mut Write<'_>, session_id: &str) -> Result<i64, ApiError> {
     let seq = w.seq(conn)?;
@@ -451,6 +442,57 @@ pub(crate) fn put_attendance_in(
         present.iter().map(|t| Mark { session_id: session_id.clone(), trainee_id: t.clone(), class_id: class_id.clone() }).collect();
     crate::store::db::insert_chunked!(conn, attendance_marks::table, &marks);
     let version = bump_attendance(conn, w, &session_id)?;
+    w.audit(conn, "record_attendance", "attendance", &session_id, Some(&class.commune_code), &["present"])?;
+    Ok(Attendance { session_id, class_id, present, version })
+}
+
+/// [`put_attendance_in`] for live session `session_id` of class `class_id` in a batch that
+/// holds its writes: the same checks, the same answer, the list held in `w`.
+pub(crate) fn put_attendance_held(
+    conn: &mut AnyConnection,
+    w: &mut Write<'_>,
+    class_id: String,
+    session_id: String,
+    commune: String,
+    form: AttendanceForm,
+) -> Result<Attendance, ApiError> {
+    let caller = w.caller;
+    policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
+    let mut errors = Vec::new();
+    let mut present: Vec<String> = form.present.iter().map(|t| records::reference("present", t, &mut errors)).collect();
+    records::fail_if_any(errors)?;
+    present.sort();
+    present.dedup();
+    let class = crate::domain::classes::class_for_write(conn, w, &class_id, Capability::RecordPersonData)?;
+    let current = w.lists.list(conn, &session_id)?;
+    if class.status == ClassStatus::Cancelled {
+        return Err(class_cancelled());
+    }
+    if current.present == present {
+        return Ok(Attendance { session_id, class_id, present, version: current.version });
+    }
+    // Enrolled: by an enrollment this batch holds, or one stored.
+    let unheld: Vec<&String> = present.iter().filter(|t| !w.holds_enrolled(&class_id, t)).collect();
+    if !unheld.is_empty() {
+        let enrolled: Vec<String> = enrollments::table
+            .filter(enrollments::class_id.eq(&class_id))
+            .filter(enrollments::deleted_at.is_null())
+            .filter(enrollments::status.eq(EnrollmentStatus::Enrolled))
+            .filter(enrollments::trainee_id.eq_any(&unheld))
+            .select(enrollments::trainee_id)
+            .load(conn)?;
+        if unheld.iter().any(|t| !enrolled.contains(t)) {
+            return Err(error::validation(vec![FieldError::new(
+                "present",
+                "not_enrolled",
+                Text::new("Có người không ghi danh trong lớp.", "Someone is not enrolled in the class."),
+            )]));
+        }
+    }
+    let seq = w.seq(conn)?;
+    let version = current.version + 1;
+    let now = w.now;
+    w.lists.hold(&session_id, &class_id, commune, present.clone(), version, current.deleted_at, seq, now);
     w.audit(conn, "record_attendance", "attendance", &session_id, Some(&class.commune_code), &["present"])?;
     Ok(Attendance { session_id, class_id, present, version })
 }

@@ -8,6 +8,7 @@ pub mod classes;
 pub mod enrollments;
 pub mod ethnicities;
 pub mod hamlets;
+pub mod held;
 pub mod idempotency;
 pub mod imports;
 pub mod members;

@@ -128,7 +128,7 @@ pub fn id_hash(secret: &crate::base::config::Secret, personal_id: &str) -> Strin
     match <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.expose()) {
         Ok(mut mac) => {
             mac.update(personal_id.as_bytes());
-            mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+            base16ct::lower::encode_string(&mac.finalize().into_bytes())
         }
         // HMAC takes keys of any length; this arm cannot run.
         Err(_) => String::new(),

@@ -22,7 +22,7 @@ use crate::store::rows::{ClassRow, EnrollmentRow, TraineeRow};
 /// SHA-256 of a value's JSON, hex.
 pub fn plain_digest<T: Serialize>(value: &T) -> String {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
-    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    base16ct::lower::encode_string(&Sha256::digest(&bytes))
 }
 
 /// The fingerprint of a create request that decides whether a create re-sent with the same
@@ -178,6 +178,10 @@ pub struct Write<'a> {
     deferring: bool,
     pending_trainees: Vec<TraineeRow>,
     pending_enrollments: Vec<EnrollmentRow>,
+    /// (class, trainee) of the held enrollments that enroll (all of them: they are new).
+    pending_pairs: std::collections::HashSet<(String, String)>,
+    /// Attendance lists of a batch that holds its writes.
+    pub(crate) lists: crate::domain::held::HeldLists,
 }
 
 impl<'a> Write<'a> {
@@ -201,6 +205,8 @@ impl<'a> Write<'a> {
             deferring: false,
             pending_trainees: Vec::new(),
             pending_enrollments: Vec::new(),
+            pending_pairs: Default::default(),
+            lists: Default::default(),
         }
     }
 
@@ -389,6 +395,9 @@ impl<'a> Write<'a> {
     /// Inserts `row`, or holds it when deferring.
     pub fn insert_enrollment(&mut self, conn: &mut AnyConnection, row: EnrollmentRow) -> Result<EnrollmentRow, ApiError> {
         if self.deferring {
+            if row.deleted_at.is_none() && row.status == crate::store::values::EnrollmentStatus::Enrolled {
+                self.pending_pairs.insert((row.class_id.clone(), row.trainee_id.clone()));
+            }
             self.pending_enrollments.push(row.clone());
         } else {
             diesel::insert_into(crate::store::schema::enrollments::table).values(&row).execute(conn)?;
@@ -410,6 +419,12 @@ impl<'a> Write<'a> {
         !self.pending_enrollments.is_empty()
     }
 
+    /// Whether a held enrollment enrolls `trainee` in `class` (held rows are new: enrolled
+    /// and live).
+    pub fn holds_enrolled(&self, class: &str, trainee: &str) -> bool {
+        self.pending_pairs.contains(&(class.to_owned(), trainee.to_owned()))
+    }
+
     /// Inserts the held rows: trainees first (enrollments refer to them).
     pub fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
         use crate::store::schema::{enrollments, trainees};
@@ -419,9 +434,10 @@ impl<'a> Write<'a> {
         }
         if !self.pending_enrollments.is_empty() {
             let rows = std::mem::take(&mut self.pending_enrollments);
+            self.pending_pairs.clear();
             db::insert_chunked!(conn, enrollments::table, rows);
         }
-        Ok(())
+        self.lists.flush(conn)
     }
 
     /// An enrollment this write created, unchanged since.

@@ -42,7 +42,7 @@ pub fn fingerprint(secret: &crate::base::config::Secret) -> String {
         return String::new();
     };
     mac.update(b"hocvuso secret fingerprint v1");
-    mac.finalize().into_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    base16ct::lower::encode_string(&mac.finalize().into_bytes()[..8])
 }
 
 /// Checks each secret against the fingerprint the database keeps, storing it on the first

@@ -863,3 +863,79 @@ async fn creates_held_for_one_insert_still_meet_every_rule_within_the_batch() {
     let diffs = hocvuso::domain::stats::rebuild::rebuild(&mut conn, false).unwrap();
     assert!(diffs.is_empty(), "{diffs:#?}");
 }
+
+/// The attendance lists a batch holds and writes at its end answer and store what the same
+/// lists written one at a time would: versions step by one per change, an unchanged list
+/// keeps its version, a later edit with a base version and a completion read the lists
+/// written before them, and an unenrolled person is still refused.
+#[actix_web::test]
+async fn attendance_lists_held_by_a_batch_end_as_if_written_one_at_a_time() {
+    let app = app().await;
+    let fx = setup(&app).await;
+    let (class, s1, s2) = (uuid(), uuid(), uuid());
+    let (a, b, c, d) = (uuid(), uuid(), uuid(), uuid());
+    let (ea, eb, ed) = (uuid(), uuid(), uuid());
+    let list =
+        |session: &str, base: Option<i64>, present: &[&String]| op("attendance", "upsert", session, base, json!({"present": present}));
+    let ops = vec![
+        new_class(&class, &fx.team),
+        op("class_session", "upsert", &s1, None, json!({"class_id": class, "held_on": "2026-01-06", "duration_minutes": 90})),
+        op("class_session", "upsert", &s2, None, json!({"class_id": class, "held_on": "2026-01-08", "duration_minutes": 90})),
+        new_trainee(&a, "Lê Thị An", QN_CAM_THANH),
+        new_trainee(&b, "Lê Văn Bình", QN_CAM_THANH),
+        new_trainee(&c, "Lê Thị Chi", QN_CAM_THANH),
+        op("enrollment", "upsert", &ea, None, json!({"class_id": class, "trainee_id": a})),
+        op("enrollment", "upsert", &eb, None, json!({"class_id": class, "trainee_id": b})),
+        list(&s1, None, &[&a]),
+        list(&s1, None, &[&a, &b]),
+        // The same list again, in another order: no change, the same version.
+        list(&s1, None, &[&b, &a, &a]),
+        list(&s2, None, &[&a]),
+        // A completion counts the attendance written before it in the batch.
+        op("completion", "upsert", &ea, None, json!({"result": "passed", "evidence": "in_class_assessment", "completed_on": "2026-01-08"})),
+    ];
+    let r = app.push(&fx.member, "lists-1", ops).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["applied"], 13, "{}", r.body);
+    let versions: Vec<i64> = (8..12).map(|i| r.body["results"][i]["version"].as_i64().unwrap()).collect();
+    assert_eq!(versions, [1, 2, 2, 1]);
+
+    let ops = vec![
+        // Read from the database, held, then edited on top of the held version.
+        list(&s1, None, &[&a]),
+        list(&s1, Some(3), &[&b]),
+        list(&s2, None, &[]),
+        new_trainee(&d, "Lê Văn Dũng", QN_CAM_THANH),
+        op("enrollment", "upsert", &ed, None, json!({"class_id": class, "trainee_id": d})),
+        list(&s1, None, &[&d, &b]),
+        // Based on a version that is no longer the list's: a conflict with the list as it is.
+        list(&s1, Some(4), &[&a]),
+    ];
+    let r = app.push(&fx.member, "lists-1", ops).await;
+    assert_eq!(statuses(&r), ["applied", "applied", "applied", "applied", "applied", "applied", "conflict"], "{}", r.body);
+    let versions: Vec<i64> = [0, 1, 2, 5, 6].iter().map(|&i| r.body["results"][i]["version"].as_i64().unwrap()).collect();
+    assert_eq!(versions, [3, 4, 2, 5, 5]);
+    let mut present = vec![b.clone(), d.clone()];
+    present.sort();
+    assert_eq!(r.body["results"][6]["current"]["present"], json!(present));
+
+    // C is not enrolled: refused, and the rest of the batch still applies.
+    let r = app.push(&fx.member, "lists-1", vec![list(&s2, None, &[&a, &c]), list(&s1, None, &[&b])]).await;
+    assert_eq!(statuses(&r), ["rejected", "applied"], "{}", r.body);
+    assert_eq!(r.body["results"][0]["problem"]["errors"][0]["code"], "not_enrolled", "{}", r.body);
+    assert_eq!(r.body["results"][1]["version"], 6);
+
+    // What is stored is what the REST endpoint shows, with one change number per list.
+    for (session, want, version) in [(&s1, vec![b.clone()], 6), (&s2, vec![], 2)] {
+        let got = app.req("GET", &format!("/api/v1/classes/{class}/sessions/{session}/attendance"), &fx.officer, None, None).await;
+        assert_eq!(got.status, StatusCode::OK, "{}", got.body);
+        assert_eq!(got.body["present"], json!(want));
+        assert_eq!(got.body["version"], version);
+    }
+    let mut conn = app.conn();
+    assert_eq!(count(&mut conn, "attendance_marks"), 1);
+    assert_eq!(sql_count(&mut conn, "SELECT COUNT(DISTINCT change_seq) AS n FROM session_attendance WHERE change_seq > 0"), 2);
+    assert_eq!(sql_count(&mut conn, "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'record_attendance'"), 8);
+    let diffs = hocvuso::domain::stats::rebuild::rebuild(&mut conn, false).unwrap();
+    assert!(diffs.is_empty(), "{diffs:#?}");
+}

@@ -299,6 +299,10 @@ fn apply_batch(
         // operation and at the end (a failure there reruns the batch with savepoints,
         // where every row is inserted at once and the failing operation is found).
         w.defer_inserts();
+        // Attendance lists are held as well: their sessions and stored lists are read
+        // ahead for the whole batch.
+        let sessions: Vec<String> = operations.iter().filter_map(list_session).collect();
+        w.lists.read_ahead(conn, &sessions)?;
     }
     let mut applied: Vec<SyncOpRow> = Vec::new();
     let mut failed: HashSet<String> = HashSet::new();
@@ -342,11 +346,26 @@ fn apply_batch(
             continue;
         }
         let creates = op.base_version.is_none() && op.action.as_str() == "upsert" && matches!(op.kind.as_str(), "trainee" | "enrollment");
-        if !savepoints && !creates {
+        // A new list of a live session is held too; anything else first writes what is
+        // held and forgets what was read ahead, so that it reads and changes the database
+        // as it stands.
+        let held_list = !savepoints
+            && op.base_version.is_none()
+            && op.action.as_str() == "upsert"
+            && op.kind.as_str() == "attendance"
+            && w.lists.live_session(conn, &op.id)?.is_some();
+        if !savepoints && !creates && !held_list {
             w.flush(conn).map_err(|_| Attempt::NeedsSavepoints)?;
+            w.lists.forget_reads();
         }
         let mark = w.mark();
-        let ran = if savepoints { conn.transaction(|conn| apply_one(conn, w, secret, &op)) } else { apply_one(conn, w, secret, &op) };
+        let ran = if held_list {
+            apply_list_held(conn, w, &op)
+        } else if savepoints {
+            conn.transaction(|conn| apply_one(conn, w, secret, &op))
+        } else {
+            apply_one(conn, w, secret, &op)
+        };
         let outcome = match ran {
             Ok(Outcome::Applied(version)) => {
                 let row = SyncOpRow {
@@ -602,6 +621,24 @@ fn required_class_id(taken: Option<String>) -> Result<String, ApiError> {
 /// The class of a session (live or not); 404 when there is no such session.
 fn class_of_session(conn: &mut AnyConnection, session_id: &str) -> Result<String, ApiError> {
     Ok(class_sessions::table.find(session_id).select(class_sessions::class_id).first(conn)?)
+}
+
+/// The session of a new attendance list among the raw operations (as `parse_operation`
+/// will write it).
+fn list_session(o: &Value) -> Option<String> {
+    let new_list = o.get("type").and_then(Value::as_str) == Some("attendance")
+        && o.get("action").and_then(Value::as_str) == Some("upsert")
+        && o.get("base_version").is_none_or(Value::is_null);
+    let id = o.get("id").and_then(Value::as_str).and_then(|raw| uuid::Uuid::parse_str(raw.trim()).ok());
+    id.filter(|_| new_list).map(|u| u.to_string())
+}
+
+/// A new attendance list of a live session, held in `w` (see [`crate::domain::held::HeldLists`]).
+fn apply_list_held(conn: &mut AnyConnection, w: &mut Write<'_>, op: &Operation) -> Result<Outcome, ApiError> {
+    let (f, mut named) = form(op, false, &["class_id"])?;
+    let (class_id, commune) = w.lists.live_session(conn, &op.id)?.ok_or_else(error::internal_invariant)?;
+    class_named_is(named.remove(0), &class_id)?;
+    Ok(Outcome::Applied(crate::domain::enrollments::put_attendance_held(conn, w, class_id, op.id.clone(), commune, f)?.version))
 }
 
 /// Runs one operation (inside its savepoint).
