@@ -398,6 +398,13 @@ pub fn seed(conn: &mut AnyConnection, plan: &SeedPlan) -> Result<SeedReport, Str
         report.enrollments += r.4;
         report.marks += r.5;
     }
+    // A database in service has its planner statistics (autovacuum keeps them); one
+    // seeded seconds ago has none, and PostgreSQL then plans the sync feed's first page
+    // as a read of the whole commune (a bitmap scan and a sort) instead of a walk of the
+    // (commune, change number) index: ≈ 2 ms instead of 0.05 ms, and 150 ms under load.
+    if matches!(conn, AnyConnection::Postgresql(_)) {
+        diesel::connection::SimpleConnection::batch_execute(conn, "ANALYZE").map_err(|e| format!("analysing the seeded tables: {e}"))?;
+    }
     Ok(report)
 }
 
