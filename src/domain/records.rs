@@ -554,8 +554,11 @@ impl<'a> Write<'a> {
     /// call last, before commit.
     pub fn finish(mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
         self.flush(conn)?;
-        self.stats.finish(conn)?;
+        // Rows other writers also update (the province's and the country's statistics,
+        // the change counter) come last: their locks are held until commit, so everything
+        // else of the write (the audit entries too) goes before them.
         audit::record_many(conn, &self.audit)?;
+        self.stats.finish(conn)?;
         Ok(self.seq.finish(conn)?)
     }
 }

@@ -226,10 +226,11 @@ pub fn push(
         db::write_tx(conn, |conn| -> Result<_, Attempt> {
             let mut w = Write::new(caller, meta);
             let results = apply_batch(conn, &mut w, secret, &report.device_id, operations, lang, savepoints)?;
-            w.finish(conn)?;
             let response = summarise(results);
             let rejects = (response.rejected + response.dependency_failed + response.conflicts) as i32;
             devices::record(conn, caller, report, true, response.results.len() as i32, rejects)?;
+            // Last: what it locks for other writers is held until commit.
+            w.finish(conn)?;
             Ok(response)
         })
     };
