@@ -393,6 +393,39 @@ fn session_of_class(conn: &mut AnyConnection, class_id: &str, session_id: &str) 
     Ok(())
 }
 
+/// The trainee ids of an attendance form, checked, sorted and without repeats (after the
+/// caller's right to record).
+fn present_of(caller: &Caller, form: &AttendanceForm) -> Result<Vec<String>, ApiError> {
+    policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
+    let mut errors = Vec::new();
+    let mut present: Vec<String> = form.present.iter().map(|t| records::reference("present", t, &mut errors)).collect();
+    records::fail_if_any(errors)?;
+    present.sort();
+    present.dedup();
+    Ok(present)
+}
+
+/// 422 `not_enrolled` unless each of `trainees` has a live enrollment (not dropped) in the class.
+fn all_enrolled(conn: &mut AnyConnection, class_id: &str, trainees: &[&String]) -> Result<(), ApiError> {
+    let enrolled: Vec<String> = enrollments::table
+        .filter(enrollments::class_id.eq(class_id))
+        .filter(enrollments::deleted_at.is_null())
+        .filter(enrollments::status.eq(EnrollmentStatus::Enrolled))
+        .filter(enrollments::trainee_id.eq_any(trainees))
+        .select(enrollments::trainee_id)
+        .load(conn)?;
+    let missing: Vec<&str> = trainees.iter().filter(|t| !enrolled.contains(t)).map(|s| s.as_str()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(", ");
+    Err(error::validation(vec![FieldError::new(
+        "present",
+        "not_enrolled",
+        Text::new(format!("Không ghi danh trong lớp: {list}."), format!("Not enrolled in the class: {list}.")),
+    )]))
+}
+
 /// Replaces a session's attendance list inside the caller's write transaction (REST PUT and batch push).
 pub(crate) fn put_attendance_in(
     conn: &mut AnyConnection,
@@ -402,13 +435,7 @@ pub(crate) fn put_attendance_in(
     if_match: &IfMatch,
     form: AttendanceForm,
 ) -> Result<Attendance, ApiError> {
-    let caller = w.caller;
-    policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
-    let mut errors = Vec::new();
-    let mut present: Vec<String> = form.present.iter().map(|t| records::reference("present", t, &mut errors)).collect();
-    records::fail_if_any(errors)?;
-    present.sort();
-    present.dedup();
+    let present = present_of(w.caller, &form)?;
     let class = crate::domain::classes::class_for_write(conn, w, &class_id, Capability::RecordPersonData)?;
     session_of_class(conn, &class_id, &session_id)?;
     let current = load_attendance(conn, &class_id, &session_id)?;
@@ -421,22 +448,7 @@ pub(crate) fn put_attendance_in(
     if current.present == present {
         return Ok(current);
     }
-    let enrolled: Vec<String> = enrollments::table
-        .filter(enrollments::class_id.eq(&class_id))
-        .filter(enrollments::deleted_at.is_null())
-        .filter(enrollments::status.eq(EnrollmentStatus::Enrolled))
-        .filter(enrollments::trainee_id.eq_any(&present))
-        .select(enrollments::trainee_id)
-        .load(conn)?;
-    let missing: Vec<&String> = present.iter().filter(|t| !enrolled.contains(t)).collect();
-    if !missing.is_empty() {
-        let list = missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-        return Err(error::validation(vec![FieldError::new(
-            "present",
-            "not_enrolled",
-            Text::new(format!("Không ghi danh trong lớp: {list}."), format!("Not enrolled in the class: {list}.")),
-        )]));
-    }
+    all_enrolled(conn, &class_id, &present.iter().collect::<Vec<_>>())?;
     diesel::delete(attendance_marks::table.filter(attendance_marks::session_id.eq(&session_id))).execute(conn)?;
     let marks: Vec<Mark> =
         present.iter().map(|t| Mark { session_id: session_id.clone(), trainee_id: t.clone(), class_id: class_id.clone() }).collect();
@@ -456,13 +468,7 @@ pub(crate) fn put_attendance_held(
     commune: String,
     form: AttendanceForm,
 ) -> Result<Attendance, ApiError> {
-    let caller = w.caller;
-    policy::authorize(caller, Capability::RecordPersonData, None, Access::Write)?;
-    let mut errors = Vec::new();
-    let mut present: Vec<String> = form.present.iter().map(|t| records::reference("present", t, &mut errors)).collect();
-    records::fail_if_any(errors)?;
-    present.sort();
-    present.dedup();
+    let present = present_of(w.caller, &form)?;
     let class = crate::domain::classes::class_for_write(conn, w, &class_id, Capability::RecordPersonData)?;
     let current = w.lists.list(conn, &session_id)?;
     if class.status == ClassStatus::Cancelled {
@@ -474,20 +480,7 @@ pub(crate) fn put_attendance_held(
     // Enrolled: by an enrollment this batch holds, or one stored.
     let unheld: Vec<&String> = present.iter().filter(|t| !w.holds_enrolled(&class_id, t)).collect();
     if !unheld.is_empty() {
-        let enrolled: Vec<String> = enrollments::table
-            .filter(enrollments::class_id.eq(&class_id))
-            .filter(enrollments::deleted_at.is_null())
-            .filter(enrollments::status.eq(EnrollmentStatus::Enrolled))
-            .filter(enrollments::trainee_id.eq_any(&unheld))
-            .select(enrollments::trainee_id)
-            .load(conn)?;
-        if unheld.iter().any(|t| !enrolled.contains(t)) {
-            return Err(error::validation(vec![FieldError::new(
-                "present",
-                "not_enrolled",
-                Text::new("Có người không ghi danh trong lớp.", "Someone is not enrolled in the class."),
-            )]));
-        }
+        all_enrolled(conn, &class_id, &unheld)?;
     }
     let seq = w.seq(conn)?;
     let version = current.version + 1;
