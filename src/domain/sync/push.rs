@@ -473,11 +473,9 @@ fn known_ops(conn: &mut AnyConnection, operations: &[Value]) -> Result<HashMap<S
 fn look_ahead(conn: &mut AnyConnection, w: &mut Write<'_>, operations: &[Value]) -> Result<(), ApiError> {
     let (mut new_trainees, mut new_enrollments) = (Vec::new(), Vec::new());
     for o in operations {
-        let creates = o.get("action").and_then(Value::as_str) == Some("upsert") && o.get("base_version").is_none_or(Value::is_null);
-        let id = o.get("id").and_then(Value::as_str).and_then(|raw| uuid::Uuid::parse_str(raw.trim()).ok());
-        match (creates, id, o.get("type").and_then(Value::as_str)) {
-            (true, Some(id), Some("trainee")) => new_trainees.push(id.to_string()),
-            (true, Some(id), Some("enrollment")) => new_enrollments.push(id.to_string()),
+        match (new_record_id(o), o.get("type").and_then(Value::as_str)) {
+            (Some(id), Some("trainee")) => new_trainees.push(id),
+            (Some(id), Some("enrollment")) => new_enrollments.push(id),
             _ => {}
         }
     }
@@ -624,14 +622,18 @@ fn class_of_session(conn: &mut AnyConnection, session_id: &str) -> Result<String
     Ok(class_sessions::table.find(session_id).select(class_sessions::class_id).first(conn)?)
 }
 
-/// The session of a new attendance list among the raw operations (as `parse_operation`
-/// will write it).
-fn list_session(o: &Value) -> Option<String> {
-    let new_list = o.get("type").and_then(Value::as_str) == Some("attendance")
-        && o.get("action").and_then(Value::as_str) == Some("upsert")
-        && o.get("base_version").is_none_or(Value::is_null);
+/// The id of a raw operation that makes a new record or list (an upsert without a base
+/// version), as `parse_operation` will write it; `None` for any other operation or an id
+/// that is not a UUID (the operation itself rejects that).
+fn new_record_id(o: &Value) -> Option<String> {
+    let new = o.get("action").and_then(Value::as_str) == Some("upsert") && o.get("base_version").is_none_or(Value::is_null);
     let id = o.get("id").and_then(Value::as_str).and_then(|raw| uuid::Uuid::parse_str(raw.trim()).ok());
-    id.filter(|_| new_list).map(|u| u.to_string())
+    id.filter(|_| new).map(|u| u.to_string())
+}
+
+/// The session of a new attendance list among the raw operations.
+fn list_session(o: &Value) -> Option<String> {
+    new_record_id(o).filter(|_| o.get("type").and_then(Value::as_str) == Some("attendance"))
 }
 
 /// A new attendance list of a live session, held in `w` (see [`crate::domain::held::HeldLists`]).
