@@ -4,7 +4,8 @@ CONNS=${CONNS:-32}
 PORT=${PORT:-18080}
 BASE="http://127.0.0.1:$PORT"
 PASSWORD="Bench-mark-password-2026"
-BIN=target/release/hocvuso
+# BIN=path runs the bench against another build (say, the previous commit's, for a comparison in the same hour).
+BIN=${BIN:-target/release/hocvuso}
 
 need_tools() {
   for tool in wrk curl; do

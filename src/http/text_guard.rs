@@ -51,48 +51,97 @@ pub fn bad_query_parameter(query: &str) -> Option<String> {
 }
 
 /// The path (`a.b[2].c`) of the first string of `v` (or object key) holding a control
-/// character other than tab and line breaks.
+/// character other than tab and line breaks. The path is put together only for that one.
 pub fn bad_json_field(v: &Value) -> Option<String> {
-    fn walk(v: &Value, at: &str) -> Option<String> {
+    /// The path's steps, innermost first.
+    fn walk(v: &Value) -> Option<Vec<String>> {
         match v {
-            Value::String(s) if s.chars().any(control_in_body_text) => Some(at.to_owned()),
-            Value::Array(items) => items.iter().enumerate().find_map(|(i, x)| walk(x, &format!("{at}[{i}]"))),
+            Value::String(s) if s.chars().any(control_in_body_text) => Some(Vec::new()),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, x)| {
+                walk(x).map(|mut steps| {
+                    steps.push(format!("[{i}]"));
+                    steps
+                })
+            }),
             Value::Object(map) => map.iter().find_map(|(k, x)| {
-                let clean: String = k.chars().filter(|c| !control(*c)).collect();
-                let here = if at.is_empty() { clean } else { format!("{at}.{clean}") };
-                if k.chars().any(control) {
-                    Some(here)
-                } else {
-                    walk(x, &here)
-                }
+                let steps = if k.chars().any(control) { Some(Vec::new()) } else { walk(x) };
+                steps.map(|mut steps| {
+                    steps.push(format!(".{}", k.chars().filter(|c| !control(*c)).collect::<String>()));
+                    steps
+                })
             }),
             _ => None,
         }
     }
-    walk(v, "")
+    walk(v).map(|steps| {
+        let path: String = steps.iter().rev().map(String::as_str).collect();
+        path.strip_prefix('.').map(str::to_owned).unwrap_or(path)
+    })
 }
 
-/// Whether a JSON body could hold a control character inside a string: JSON writes C0
-/// characters only as `\u` escapes; DEL and C1 characters may also come raw.
-fn may_hold_control(body: &[u8]) -> bool {
-    body.windows(2).any(|w| w == b"\\u" || w[0] == 0x7f || (w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]))) || body.last() == Some(&0x7f)
+/// What a JSON body may hold, found in one pass over its bytes without parsing it.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Suspects {
+    /// A control character inside a string: an escape `\u0000`–`\u001F`, `\u007F`–`\u009F`,
+    /// or a raw DEL or C1 character (JSON allows those unescaped; raw C0 characters make
+    /// the body invalid JSON, which the handler's extractor refuses).
+    control: bool,
+    /// A number outside strings written with an exponent (`9e1`) or with a fraction of
+    /// zeros only (`90.0`): possibly a whole number.
+    whole_float: bool,
 }
 
-/// Whether a JSON body may hold a whole number written with a fraction or an exponent
-/// (`90.0`, `9e1`): a digit, then `.` and only zeros, or `e`/`E`.
-fn may_hold_whole_float(body: &[u8]) -> bool {
-    body.windows(2).enumerate().any(|(i, w)| {
-        w[0].is_ascii_digit()
-            && match w[1] {
-                b'e' | b'E' => true,
-                b'.' => {
+/// Scans `body` once. Escapes of other characters (`\u1EC5`, as encoders that write ASCII
+/// only put Vietnamese letters) and hex digits inside strings (ids) raise nothing, so a
+/// body that holds neither suspect is handed on untouched, without a parse of its own.
+fn scan(body: &[u8]) -> Suspects {
+    let mut found = Suspects::default();
+    let mut in_string = false;
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        if b == 0x7f || (b == 0xc2 && body.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n))) {
+            found.control = true;
+        }
+        if in_string {
+            match b {
+                b'"' => in_string = false,
+                b'\\' => {
+                    if body.get(i + 1) == Some(&b'u') {
+                        let code = body
+                            .get(i + 2..i + 6)
+                            .and_then(|hex| std::str::from_utf8(hex).ok())
+                            .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+                        if code.and_then(char::from_u32).is_some_and(control) {
+                            found.control = true;
+                        }
+                    }
+                    // The escaped character is never the string's end.
+                    i += 1;
+                }
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b.is_ascii_digit() {
+            match body.get(i + 1) {
+                Some(b'e' | b'E') => found.whole_float = true,
+                Some(b'.') => {
                     let rest = &body[i + 2..];
                     let zeros = rest.iter().take_while(|b| **b == b'0').count();
-                    zeros > 0 && !rest.get(zeros).is_some_and(u8::is_ascii_digit)
+                    if zeros > 0 && !rest.get(zeros).is_some_and(u8::is_ascii_digit) {
+                        found.whole_float = true;
+                    }
                 }
-                _ => false,
+                _ => {}
             }
-    })
+        }
+        if found.control && found.whole_float {
+            break;
+        }
+        i += 1;
+    }
+    found
 }
 
 /// Turns every whole-valued float of `v` into the integer it is; says whether one changed.
@@ -151,9 +200,9 @@ pub async fn middleware(mut req: ServiceRequest, next: Next<impl MessageBody + '
         req.headers_mut().remove(header::CONTENT_ENCODING);
         req.headers_mut().remove(header::CONTENT_LENGTH);
         let mut body = body.freeze();
-        let (control, floats) = (may_hold_control(&body), may_hold_whole_float(&body));
+        let suspects = scan(&body);
         // A body that is not JSON is left to the handler's extractor (400).
-        if let (true, Ok(mut value)) = (control || floats, serde_json::from_slice::<Value>(&body)) {
+        if let (true, Ok(mut value)) = (suspects.control || suspects.whole_float, serde_json::from_slice::<Value>(&body)) {
             if let Some(field) = bad_json_field(&value) {
                 return Ok(req.into_response(HttpResponse::from_error(refused(field))));
             }
@@ -181,10 +230,17 @@ mod tests {
         assert_eq!(bad_json_field(&v), Some("operations[1].body.full_name".into()));
         let ok: Value = serde_json::from_str(r#"{"note": "line one\nline two\ttab", "name": "Tổ \u00e9"}"#).unwrap();
         assert_eq!(bad_json_field(&ok), None);
-        assert!(may_hold_control(br#"{"a": "\u0001"}"#));
-        assert!(!may_hold_control("{\"a\": \"Sơn Hà\"}".as_bytes()));
-        assert!(may_hold_whole_float(br#"{"a": 90.0}"#) && may_hold_whole_float(br#"{"a": 9e1}"#));
-        assert!(!may_hold_whole_float(br#"{"a": 90.5, "b": 90}"#) && !may_hold_whole_float(br#"{"a": 1.05}"#));
+        let control = |body: &[u8]| scan(body).control;
+        let whole_float = |body: &[u8]| scan(body).whole_float;
+        assert!(control(br#"{"a": "\u0001"}"#) && control(br#"{"a": "x\u007F"}"#) && control(br#"{"a": "\u009f"}"#));
+        assert!(control("{\"a\": \"\u{85}\"}".as_bytes()) && control(b"{\"a\": \"\x7f\"}"));
+        assert!(!control("{\"a\": \"Sơn Hà\"}".as_bytes()));
+        // Escapes of letters, and an escaped backslash before a `u`, are not controls.
+        assert!(!control(br#"{"a": "Nguy\u1ec5n Th\u1ecb", "b": "\u00e9\u00A0", "c": "\\u0001"}"#));
+        assert!(whole_float(br#"{"a": 90.0}"#) && whole_float(br#"{"a": 9e1}"#) && whole_float(br#"[1E2]"#));
+        assert!(!whole_float(br#"{"a": 90.5, "b": 90}"#) && !whole_float(br#"{"a": 1.05}"#));
+        // Hex digits of an id or a number inside a string are not numbers.
+        assert!(!whole_float(br#"{"id": "3e4f0a1c-5b4a-4392-8170-6f5e4d3c2b1a", "n": "90.0", "q": "a\"9e1"}"#));
         let mut v: Value = serde_json::from_str(r#"{"a": [90.0, 90.5, 7], "b": {"c": 1e2}}"#).unwrap();
         assert!(whole_floats_to_integers(&mut v));
         assert_eq!(v, serde_json::json!({"a": [90, 90.5, 7], "b": {"c": 100}}));
