@@ -148,7 +148,12 @@ pub async fn push(
     let response = state.db.run(move |conn| push::push(conn, &caller, &meta, &st.config.id_hash_secret, &report, operations, lang)).await?;
     // Conflict results carry the server's record: the people in them were read.
     state.metrics.observe_push(response.results.iter().map(|r| &r.status));
-    let people = response.results.iter().filter_map(|r| person_in(r.kind.map(|k| k.as_str()), r.id.as_deref(), r.current.as_ref()));
+    // Only those: an applied or duplicate result returns nothing the device did not send.
+    let people = response
+        .results
+        .iter()
+        .filter(|r| r.current.is_some())
+        .filter_map(|r| person_in(r.kind.map(|k| k.as_str()), r.id.as_deref(), r.current.as_ref()));
     state.access_log.record_people(&who, &request_id, "conflicts", people);
     Ok(HttpResponse::Ok().json(response))
 }

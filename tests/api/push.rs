@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use common::*;
 use diesel::prelude::*;
+use hocvuso::store::schema::access_log;
 use serde_json::{json, Value};
 
 fn uuid() -> String {
@@ -231,6 +232,12 @@ async fn two_devices_from_the_same_base_version_one_applied_one_conflict_nothing
     assert_eq!(res["current"]["full_name"], "Hồ Thị Mai");
     assert_eq!(res["differing_fields"], json!(["occupation", "phone"]));
     assert_eq!(b.body["conflicts"], 1);
+    // The conflict showed device B the server's record: a read of that person, logged once;
+    // the applied operations returned nothing the devices had not sent.
+    app.state.access_log.flush(&app.state.db).await.unwrap();
+    let reads: Vec<(String, String, Option<String>)> =
+        access_log::table.select((access_log::actor_role, access_log::action, access_log::entity_id)).load(&mut app.conn()).unwrap();
+    assert_eq!(reads, vec![("team_member".to_owned(), "conflicts".to_owned(), Some(t.clone()))]);
     // Nothing overwritten: the server keeps device A's phone and version 2.
     let now = app.get(&format!("/api/v1/trainees/{t}"), Some(&fx.officer)).await;
     assert_eq!(now.body["phone"], "0912000111");
