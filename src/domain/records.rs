@@ -558,7 +558,8 @@ impl<'a> Write<'a> {
         // the change counter) come last: their locks are held until commit, so everything
         // else of the write (the audit entries too) goes before them.
         audit::record_many(conn, &self.audit)?;
-        self.stats.finish(conn)?;
+        let known = crate::domain::stats::Known { trainees: &self.trainees, enrollments: &self.enrollments };
+        self.stats.finish(conn, known)?;
         Ok(self.seq.finish(conn)?)
     }
 }

@@ -44,6 +44,7 @@ use diesel::prelude::*;
 use crate::base::error::ApiError;
 use crate::base::time::local_day;
 use crate::store::db::AnyConnection;
+use crate::store::rows::{EnrollmentRow, TraineeRow};
 use crate::store::schema::{
     class_sessions, class_topics, classes, enrollments, platform_certificates, stat_commune_buckets, stat_facts, stat_province_buckets,
     stat_province_dims, team_members, teams, trainees, units,
@@ -361,6 +362,43 @@ fn person_of(row: &TraineeCols) -> Person {
     }
 }
 
+/// Trainees and enrollments the write created and did not change since, by id: as they
+/// stand in the database, so the statistics need not read them again.
+#[derive(Clone, Copy)]
+pub struct Known<'a> {
+    pub trainees: &'a HashMap<String, TraineeRow>,
+    pub enrollments: &'a HashMap<String, EnrollmentRow>,
+}
+
+/// [`load_person`]'s answer for a row in hand.
+fn person_known(t: &TraineeRow) -> (Person, NaiveDate, bool) {
+    let person = Person {
+        commune: t.commune_code.clone(),
+        gender: t.gender.as_str().to_owned(),
+        birth_year: t.birth_year,
+        ethnicity: t.ethnicity_code.clone().unwrap_or_default(),
+        target_groups: serde_json::from_str(&t.target_groups).unwrap_or_default(),
+        key: t.cell_key,
+    };
+    (person, local_day(t.created_at), t.deleted_at.is_none() && t.merged_into.is_none())
+}
+
+/// An enrollment row in hand as [`enrollment_cols`] reads it.
+fn enrollment_cols_of(e: &EnrollmentRow) -> EnrollmentCols {
+    (
+        e.class_id.clone(),
+        e.trainee_id.clone(),
+        e.commune_code.clone(),
+        e.status.as_str().to_owned(),
+        e.created_at,
+        e.deleted_at,
+        e.completion_result.map(|r| r.as_str().to_owned()),
+        e.completed_on,
+        e.verification.map(|v| v.as_str().to_owned()),
+        e.verified_at,
+    )
+}
+
 fn load_person(conn: &mut AnyConnection, id: &str) -> Result<Option<(Person, NaiveDate, bool)>, ApiError> {
     let row: Option<TraineeCols> = trainees::table.find(id).select(trainee_cols!()).first(conn).optional()?;
     Ok(row.map(|r| {
@@ -475,9 +513,37 @@ impl Loaded {
     /// Reads what the facts of many records need with a few queries per 500 records
     /// instead of several per record (a batch push, an import). What it does not hold is
     /// read one by one as before.
-    fn prefetch(&mut self, conn: &mut AnyConnection, recs: &[Rec]) -> Result<(), ApiError> {
-        let enrollment_ids: Vec<String> =
-            recs.iter().filter_map(|r| if let Rec::Enrollment(id) = r { Some(id.clone()) } else { None }).collect();
+    fn prefetch(&mut self, conn: &mut AnyConnection, recs: &[Rec], known: Known<'_>) -> Result<(), ApiError> {
+        // What the write created and left unchanged is known as it stands: not read again.
+        for r in recs {
+            match r {
+                Rec::Enrollment(id) => {
+                    if let Some(e) = known.enrollments.get(id) {
+                        self.enrollments.insert(id.clone(), Some(enrollment_cols_of(e)));
+                    }
+                }
+                Rec::Trainee(id) => {
+                    if let Some(t) = known.trainees.get(id) {
+                        self.people.insert(id.clone(), Some(person_known(t)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for e in self.enrollments.values().flatten() {
+            if let Some(t) = known.trainees.get(&e.1) {
+                if !self.people.contains_key(&e.1) {
+                    self.people.insert(e.1.clone(), Some(person_known(t)));
+                }
+            }
+        }
+        let enrollment_ids: Vec<String> = recs
+            .iter()
+            .filter_map(|r| match r {
+                Rec::Enrollment(id) if !self.enrollments.contains_key(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
         if enrollment_ids.len() + recs.len() < 8 {
             return Ok(());
         }
@@ -738,7 +804,7 @@ impl Stats {
     }
 
     /// Adds (after − before) of every touched record to the counters. Call last.
-    pub fn finish(&mut self, conn: &mut AnyConnection) -> Result<(), ApiError> {
+    pub fn finish(&mut self, conn: &mut AnyConnection, known: Known<'_>) -> Result<(), ApiError> {
         if self.order.is_empty() {
             return Ok(());
         }
@@ -747,7 +813,7 @@ impl Stats {
             *delta.entry(f).or_default() -= n;
         }
         let mut loaded = Loaded::default();
-        loaded.prefetch(conn, &self.order)?;
+        loaded.prefetch(conn, &self.order, known)?;
         for r in std::mem::take(&mut self.order) {
             let mut facts = Vec::new();
             facts_of(conn, &r, &mut loaded, &mut facts)?;
