@@ -4,6 +4,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo .cargo
 COPY src src
 COPY migrations migrations
 COPY reference reference
@@ -16,12 +17,9 @@ COPY --from=build /src/target/release/hocvuso /usr/local/bin/hocvuso
 USER hocvuso
 WORKDIR /data
 VOLUME ["/data"]
-# MALLOC_ARENA_MAX: glibc's allocator otherwise keeps an arena per thread, and memory a
-# large write used (SQLite's pages) stays with the thread's arena (README, Docker).
 ENV HOCVUSO_BIND=0.0.0.0:8080 \
     HOCVUSO_DATA_DIR=/data \
-    HOCVUSO_LOG_FORMAT=json \
-    MALLOC_ARENA_MAX=2
+    HOCVUSO_LOG_FORMAT=json
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 CMD ["hocvuso", "healthcheck"]
 ENTRYPOINT ["hocvuso"]

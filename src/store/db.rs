@@ -663,4 +663,25 @@ mod tests {
         assert!(size() > 6_000_000, "the commit wrote its pages: the WAL has {} bytes", size());
         Ok(())
     }
+
+    /// The bundled SQLite is built as `.cargo/config.toml` asks: multi-thread mode (no
+    /// mutex per connection and statement) and no memory statistics.
+    #[test]
+    fn sqlite_is_built_in_multi_thread_mode_without_memory_statistics() -> Result<(), String> {
+        #[derive(QueryableByName)]
+        struct Opt {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let mut conn = diesel::SqliteConnection::establish(":memory:").map_err(|e| e.to_string())?;
+        let opts: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+            .load::<Opt>(&mut conn)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        assert!(opts.iter().any(|o| o == "THREADSAFE=2"), "{opts:?}");
+        assert!(opts.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{opts:?}");
+        Ok(())
+    }
 }
