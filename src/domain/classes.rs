@@ -393,7 +393,7 @@ pub(crate) fn create_class_in(
         .select((classes::create_digest, classes::deleted_at.is_not_null()))
         .first::<(String, bool)>(conn)
         .optional()?;
-    if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+    if records::check_replay(existing, &digest, &form)? == CreateOutcome::Replay {
         let row = load_class(conn, &id)?;
         let area = Area::of_commune(conn, &row.commune_code)?;
         policy::authorize(caller, Capability::RecordClasses, Some(&area), Access::Write)?;

@@ -149,7 +149,7 @@ pub(crate) fn create_enrollment_in(
             .first::<(String, bool, String)>(conn)
             .optional()?
     };
-    if records::check_replay_in(existing, &class_id, &digest)? == CreateOutcome::Replay {
+    if records::check_replay_in(existing, &class_id, &digest, &form)? == CreateOutcome::Replay {
         let row = load_enrollment(conn, &id)?;
         return Ok((CreateOutcome::Replay, with_name(conn, &row)?, row.version));
     }
@@ -452,7 +452,7 @@ pub(crate) fn put_attendance_in(
     diesel::delete(attendance_marks::table.filter(attendance_marks::session_id.eq(&session_id))).execute(conn)?;
     let marks: Vec<Mark> =
         present.iter().map(|t| Mark { session_id: session_id.clone(), trainee_id: t.clone(), class_id: class_id.clone() }).collect();
-    crate::store::db::insert_chunked!(conn, attendance_marks::table, &marks);
+    crate::store::db::insert_chunked!(conn, attendance_marks::table, marks);
     let version = bump_attendance(conn, w, &session_id)?;
     w.audit(conn, "record_attendance", "attendance", &session_id, Some(&class.commune_code), &["present"])?;
     Ok(Attendance { session_id, class_id, present, version })

@@ -156,7 +156,7 @@ pub fn create_hamlet(
                 .select((hamlets::create_digest, hamlets::deleted_at.is_not_null(), hamlets::commune_code))
                 .first::<(String, bool, String)>(conn)
                 .optional()?;
-            if records::check_replay_in(existing, &code, &digest)? == CreateOutcome::Replay {
+            if records::check_replay_in(existing, &code, &digest, &form)? == CreateOutcome::Replay {
                 return Ok((CreateOutcome::Replay, load(conn, &id)?));
             }
             let seq = w.seq(conn)?;

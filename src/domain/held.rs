@@ -20,13 +20,13 @@ use crate::store::schema::{attendance_marks, class_sessions, session_attendance}
 #[derive(Default)]
 pub(crate) struct HeldLists {
     /// Session → (class, commune) of a live session; `None`: no live session.
-    sessions: std::collections::HashMap<String, Option<(String, String)>>,
+    sessions: foldhash::HashMap<String, Option<(String, String)>>,
     /// Session → the list as it stands (sorted trainee ids, version, the record's
     /// `deleted_at`), read ahead or written by this batch.
-    current: std::collections::HashMap<String, StoredList>,
+    current: foldhash::HashMap<String, StoredList>,
     /// Sessions whose list this batch wrote and has not flushed: (class, commune, change
     /// number, time).
-    held: std::collections::HashMap<String, (String, String, i64, NaiveDateTime)>,
+    held: foldhash::HashMap<String, (String, String, i64, NaiveDateTime)>,
 }
 
 #[derive(Clone)]
@@ -164,8 +164,8 @@ impl HeldLists {
             diesel::delete(attendance_marks::table.filter(attendance_marks::session_id.eq_any(chunk))).execute(conn)?;
             diesel::delete(session_attendance::table.filter(session_attendance::session_id.eq_any(chunk))).execute(conn)?;
         }
-        crate::store::db::insert_chunked!(conn, attendance_marks::table, &marks);
-        crate::store::db::insert_chunked!(conn, session_attendance::table, &records);
+        crate::store::db::insert_chunked!(conn, attendance_marks::table, marks);
+        crate::store::db::insert_chunked!(conn, session_attendance::table, records);
         Ok(())
     }
 }
@@ -176,6 +176,7 @@ impl HeldLists {
 struct ListRecord {
     session_id: String,
     version: i64,
+    #[diesel(serialize_as = crate::store::stamp::Stamp)]
     updated_at: NaiveDateTime,
     change_seq: i64,
     class_id: String,

@@ -243,7 +243,7 @@ pub(crate) fn create_member_in(
         .select((team_members::create_digest, team_members::deleted_at.is_not_null(), team_members::team_id))
         .first::<(String, bool, String)>(conn)
         .optional()?;
-    if records::check_replay_in(existing, &team_id, &digest)? == CreateOutcome::Replay {
+    if records::check_replay_in(existing, &team_id, &digest, &form)? == CreateOutcome::Replay {
         return Ok((CreateOutcome::Replay, load_member(conn, &team_id, &id)?));
     }
     check_account(conn, user_id.as_deref(), &team.commune_code)?;

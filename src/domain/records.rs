@@ -35,8 +35,6 @@ pub fn plain_digest<T: Serialize>(value: &T) -> String {
 #[derive(Debug, Clone)]
 pub struct Digest {
     canonical: String,
-    /// The digest records created before this rule carry (the form's JSON as it came).
-    legacy: String,
 }
 
 impl Digest {
@@ -45,8 +43,11 @@ impl Digest {
         &self.canonical
     }
 
-    fn matches(&self, stored: &str) -> bool {
-        stored == self.canonical || stored == self.legacy
+    /// Whether `stored` is this request's digest: the canonical one, or the one records
+    /// created before this rule carry (the form's JSON as it came), which is only worked
+    /// out when the canonical one differs.
+    fn matches<T: Serialize>(&self, stored: &str, form: &T) -> bool {
+        stored == self.canonical || stored == plain_digest(form)
     }
 }
 
@@ -73,7 +74,7 @@ pub fn digest_with<T: Serialize>(form: &T, defaults: &[(&str, Value)]) -> Digest
         }
     }
     canonical(&mut value);
-    Digest { canonical: plain_digest(&value), legacy: plain_digest(form) }
+    Digest { canonical: plain_digest(&value) }
 }
 
 fn canonical(v: &mut Value) {
@@ -119,19 +120,25 @@ pub enum CreateOutcome {
 /// `existing` also carries the stored record's parent. A record of another parent under
 /// the same id is never a replay — answering it would show a record the URL does not
 /// lead to — but the conflict a new create with a used id gets.
-pub fn check_replay_in(existing: Option<(String, bool, String)>, parent: &str, digest: &Digest) -> Result<CreateOutcome, ApiError> {
+pub fn check_replay_in<T: Serialize>(
+    existing: Option<(String, bool, String)>,
+    parent: &str,
+    digest: &Digest,
+    form: &T,
+) -> Result<CreateOutcome, ApiError> {
     match existing {
-        Some((_, _, p)) if p != parent => check_replay(Some((String::new(), false)), digest),
-        other => check_replay(other.map(|(d, deleted, _)| (d, deleted)), digest),
+        Some((_, _, p)) if p != parent => check_replay(Some((String::new(), false)), digest, form),
+        other => check_replay(other.map(|(d, deleted, _)| (d, deleted)), digest, form),
     }
 }
 
 /// `existing`: (digest, deleted?) of a stored record with the requested id.
-pub fn check_replay(existing: Option<(String, bool)>, digest: &Digest) -> Result<CreateOutcome, ApiError> {
+/// `form` is the request the digest was taken of.
+pub fn check_replay<T: Serialize>(existing: Option<(String, bool)>, digest: &Digest, form: &T) -> Result<CreateOutcome, ApiError> {
     match existing {
         None => Ok(CreateOutcome::New),
-        Some((d, false)) if digest.matches(&d) => Ok(CreateOutcome::Replay),
-        Some((d, true)) if digest.matches(&d) => Err(error::gone_record()),
+        Some((d, false)) if digest.matches(&d, form) => Ok(CreateOutcome::Replay),
+        Some((d, true)) if digest.matches(&d, form) => Err(error::gone_record()),
         Some(_) => Err(error::conflict(
             "id_conflict",
             Text::new(
@@ -151,35 +158,35 @@ pub struct Write<'a> {
     /// Whether the caller's area is locked ([`Write::serialise`]).
     locked: bool,
     /// Communes outside the caller's area locked for linked records ([`Write::touch`]).
-    linked_locks: std::collections::HashSet<String>,
+    linked_locks: foldhash::HashSet<String>,
     stats: crate::domain::stats::Stats,
     /// Audit entries, inserted together by [`Write::finish`].
     audit: Vec<audit::PendingEntry>,
     /// Province of each commune looked up during this write.
-    provinces: std::collections::HashMap<String, Option<String>>,
+    provinces: foldhash::HashMap<String, Option<String>>,
     /// Live classes read by [`crate::domain::classes::class_for_write`] during this write; a class
     /// leaves it when it is touched (every change of a class touches it first) and all
     /// leave on a rollback to a savepoint.
-    classes: std::collections::HashMap<String, ClassRow>,
+    classes: foldhash::HashMap<String, ClassRow>,
     /// Trainees and enrollments created by this write and not changed since, and the
     /// number of sessions held per class, read back by the next steps of a batch (an
     /// import row enrolls the trainee it created and records the result). Any change of a
     /// trainee, an enrollment, a class or a session empties what it could affect.
-    trainees: std::collections::HashMap<String, TraineeRow>,
-    enrollments: std::collections::HashMap<String, EnrollmentRow>,
-    sessions_held: std::collections::HashMap<String, i64>,
+    trainees: foldhash::HashMap<String, TraineeRow>,
+    enrollments: foldhash::HashMap<String, EnrollmentRow>,
+    sessions_held: foldhash::HashMap<String, i64>,
     /// (table, id) pairs known to name no record, found by one lookup for a whole batch
     /// under this write's lock: a create of such an id skips its own lookup.
-    absent: std::collections::HashSet<(&'static str, String)>,
+    absent: foldhash::HashSet<(&'static str, String)>,
     /// (class, trainee) of every enrollment this write created.
-    enrolled: std::collections::HashSet<(String, String)>,
+    enrolled: foldhash::HashSet<(String, String)>,
     /// Whether new trainees and enrollments are held back and inserted together
     /// ([`Write::defer_inserts`]); those held, in the order they were made.
     deferring: bool,
     pending_trainees: Vec<TraineeRow>,
     pending_enrollments: Vec<EnrollmentRow>,
     /// (class, trainee) of the held enrollments that enroll (all of them: they are new).
-    pending_pairs: std::collections::HashSet<(String, String)>,
+    pending_pairs: foldhash::HashSet<(String, String)>,
     /// Attendance lists of a batch that holds its writes.
     pub(crate) lists: crate::domain::held::HeldLists,
 }
@@ -387,7 +394,7 @@ impl<'a> Write<'a> {
         if self.deferring {
             self.pending_trainees.push(row.clone());
         } else {
-            diesel::insert_into(crate::store::schema::trainees::table).values(&row).execute(conn)?;
+            db::insert_rows!(conn, crate::store::schema::trainees::table, row.clone());
         }
         Ok(row)
     }
@@ -400,7 +407,7 @@ impl<'a> Write<'a> {
             }
             self.pending_enrollments.push(row.clone());
         } else {
-            diesel::insert_into(crate::store::schema::enrollments::table).values(&row).execute(conn)?;
+            db::insert_rows!(conn, crate::store::schema::enrollments::table, row.clone());
         }
         Ok(row)
     }
@@ -557,7 +564,7 @@ impl<'a> Write<'a> {
         // Rows other writers also update (the province's and the country's statistics,
         // the change counter) come last: their locks are held until commit, so everything
         // else of the write (the audit entries too) goes before them.
-        audit::record_many(conn, &self.audit)?;
+        audit::record_many(conn, std::mem::take(&mut self.audit))?;
         let known = crate::domain::stats::Known { trainees: &self.trainees, enrollments: &self.enrollments };
         self.stats.finish(conn, known)?;
         Ok(self.seq.finish(conn)?)
@@ -894,4 +901,37 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
 /// A path id must be a UUID; anything else cannot name a record.
 pub fn parse_uuid(raw: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw).map(|u| u.to_string()).map_err(|_| error::not_found())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Form {
+        name: String,
+        tags: Vec<String>,
+        note: Option<String>,
+    }
+
+    /// A create re-sent is a replay whether the stored digest is the canonical one or the
+    /// one records created before that rule carry (the form's JSON as it came, worked out
+    /// only when the canonical one differs); any other stored digest is `id_conflict`.
+    #[test]
+    fn a_replay_matches_the_canonical_or_the_legacy_digest() -> Result<(), ApiError> {
+        let form = Form { name: "Lan".into(), tags: vec!["b".into(), "a".into()], note: None };
+        let d = digest(&form);
+        let legacy = plain_digest(&form);
+        assert_ne!(d.stored(), legacy);
+        // Order of a set and an absent field do not matter to the canonical digest.
+        let same = Form { name: "Lan".into(), tags: vec!["a".into(), "b".into(), "a".into()], note: Some(String::new()) };
+        assert_eq!(digest(&same).stored(), d.stored());
+        assert_eq!(check_replay(None, &d, &form)?, CreateOutcome::New);
+        assert_eq!(check_replay(Some((d.stored().to_owned(), false)), &d, &form)?, CreateOutcome::Replay);
+        assert_eq!(check_replay(Some((legacy.clone(), false)), &d, &form)?, CreateOutcome::Replay);
+        assert_eq!(check_replay(Some((legacy, true)), &d, &form).map_err(|e| e.code), Err("record_deleted"));
+        let other = plain_digest(&Form { name: "Lan".into(), tags: vec![], note: None });
+        assert_eq!(check_replay(Some((other, false)), &d, &form).map_err(|e| e.code), Err("id_conflict"));
+        Ok(())
+    }
 }

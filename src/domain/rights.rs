@@ -421,7 +421,7 @@ pub fn create_certificate(
                 ))
                 .first::<(String, bool, String)>(conn)
                 .optional()?;
-            let outcome = records::check_replay_in(existing, &trainee_id, &digest)?;
+            let outcome = records::check_replay_in(existing, &trainee_id, &digest, &form)?;
             if outcome == CreateOutcome::New {
                 let same: i64 = platform_certificates::table
                     .filter(platform_certificates::trainee_id.eq(&trainee_id))

@@ -155,7 +155,7 @@ pub(crate) fn create_session_in(
         .select((class_sessions::create_digest, class_sessions::deleted_at.is_not_null(), class_sessions::class_id))
         .first::<(String, bool, String)>(conn)
         .optional()?;
-    if records::check_replay_in(existing, &class_id, &digest)? == CreateOutcome::Replay {
+    if records::check_replay_in(existing, &class_id, &digest, &form)? == CreateOutcome::Replay {
         return Ok((CreateOutcome::Replay, load_session(conn, &class_id, &id)?));
     }
     check_session_fits(conn, &class, held_on, &topic_ids)?;

@@ -219,7 +219,7 @@ pub(crate) fn create_team_in(conn: &mut AnyConnection, w: &mut Write<'_>, form: 
     let active = form.active.unwrap_or(true);
     let existing =
         teams::table.find(&id).select((teams::create_digest, teams::deleted_at.is_not_null())).first::<(String, bool)>(conn).optional()?;
-    if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+    if records::check_replay(existing, &digest, &form)? == CreateOutcome::Replay {
         let row = load_team(conn, &id)?;
         let area = Area::of_commune(conn, &row.commune_code)?;
         policy::authorize(caller, Capability::ManageTeams, Some(&area), Access::Write)?;

@@ -436,7 +436,7 @@ pub(crate) fn create_in(
             .first::<(String, bool)>(conn)
             .optional()?
     };
-    if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+    if records::check_replay(existing, &digest, &form)? == CreateOutcome::Replay {
         let row = trainee_in_scope(conn, caller, &id, Capability::RecordPersonData, Access::Write)?;
         return Ok((CreateOutcome::Replay, row));
     }

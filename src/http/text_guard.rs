@@ -91,14 +91,44 @@ struct Suspects {
     whole_float: bool,
 }
 
+/// The bytes [`scan`] stops at inside a string: its end, an escape, DEL and the first byte
+/// of a C1 character.
+const STOP_IN_STRING: [bool; 256] = stops(true);
+/// … and outside: a string's start, a digit, DEL and the first byte of a C1 character.
+const STOP_OUTSIDE: [bool; 256] = stops(false);
+
+const fn stops(in_string: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    t[0x7f] = true;
+    t[0xc2] = true;
+    t[b'"' as usize] = true;
+    if in_string {
+        t[b'\\' as usize] = true;
+    } else {
+        let mut d = b'0';
+        while d <= b'9' {
+            t[d as usize] = true;
+            d += 1;
+        }
+    }
+    t
+}
+
 /// Scans `body` once. Escapes of other characters (`\u1EC5`, as encoders that write ASCII
 /// only put Vietnamese letters) and hex digits inside strings (ids) raise nothing, so a
 /// body that holds neither suspect is handed on untouched, without a parse of its own.
+/// Bytes that cannot matter are skipped by table (the scan was 2 % of a 1,000-operation
+/// push when it looked at each byte in turn).
 fn scan(body: &[u8]) -> Suspects {
     let mut found = Suspects::default();
     let mut in_string = false;
     let mut i = 0;
     while i < body.len() {
+        let stop = if in_string { &STOP_IN_STRING } else { &STOP_OUTSIDE };
+        match body[i..].iter().position(|b| stop[usize::from(*b)]) {
+            Some(skip) => i += skip,
+            None => break,
+        }
         let b = body[i];
         if b == 0x7f || (b == 0xc2 && body.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n))) {
             found.control = true;
@@ -244,5 +274,91 @@ mod tests {
         let mut v: Value = serde_json::from_str(r#"{"a": [90.0, 90.5, 7], "b": {"c": 1e2}}"#).unwrap();
         assert!(whole_floats_to_integers(&mut v));
         assert_eq!(v, serde_json::json!({"a": [90, 90.5, 7], "b": {"c": 100}}));
+    }
+
+    /// The scan before it skipped by table, byte by byte: the reference.
+    fn scan_bytewise(body: &[u8]) -> Suspects {
+        let mut found = Suspects::default();
+        let mut in_string = false;
+        let mut i = 0;
+        while i < body.len() {
+            let b = body[i];
+            if b == 0x7f || (b == 0xc2 && body.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n))) {
+                found.control = true;
+            }
+            if in_string {
+                match b {
+                    b'"' => in_string = false,
+                    b'\\' => {
+                        if body.get(i + 1) == Some(&b'u') {
+                            let code = body
+                                .get(i + 2..i + 6)
+                                .and_then(|hex| std::str::from_utf8(hex).ok())
+                                .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+                            if code.and_then(char::from_u32).is_some_and(control) {
+                                found.control = true;
+                            }
+                        }
+                        // The escaped character is never the string's end.
+                        i += 1;
+                    }
+                    _ => {}
+                }
+            } else if b == b'"' {
+                in_string = true;
+            } else if b.is_ascii_digit() {
+                match body.get(i + 1) {
+                    Some(b'e' | b'E') => found.whole_float = true,
+                    Some(b'.') => {
+                        let rest = &body[i + 2..];
+                        let zeros = rest.iter().take_while(|b| **b == b'0').count();
+                        if zeros > 0 && !rest.get(zeros).is_some_and(u8::is_ascii_digit) {
+                            found.whole_float = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if found.control && found.whole_float {
+                break;
+            }
+            i += 1;
+        }
+        found
+    }
+
+    #[test]
+    fn the_table_scan_finds_what_the_bytewise_scan_found() {
+        let alphabet: &[&[u8]] = &[
+            b"\"",
+            b"\\",
+            b"\\u0001",
+            b"\\u1ec5",
+            b"\\u007f",
+            b"9",
+            b"0",
+            b".",
+            b".0",
+            b"e",
+            b"a",
+            b" ",
+            b"{",
+            b":",
+            b"\x7f",
+            b"\xc2\x85",
+            b"\xc2\xa0",
+            b"\xc3\xa0",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let mut body = Vec::new();
+            for _ in 0..(x % 24) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                body.extend_from_slice(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            assert_eq!(scan(&body), scan_bytewise(&body), "{:?}", String::from_utf8_lossy(&body));
+        }
     }
 }

@@ -27,6 +27,7 @@ pub struct AuditEntry<'a> {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = audit_log, treat_none_as_default_value = false)]
 pub struct PendingEntry {
+    #[diesel(serialize_as = crate::store::stamp::Stamp)]
     pub at: chrono::NaiveDateTime,
     pub actor_id: Option<String>,
     pub actor_role: Option<String>,
@@ -57,7 +58,7 @@ impl PendingEntry {
 }
 
 /// Inserts held entries, in order (their ids follow that order).
-pub fn record_many(conn: &mut AnyConnection, entries: &[PendingEntry]) -> Result<(), ApiError> {
+pub fn record_many(conn: &mut AnyConnection, entries: Vec<PendingEntry>) -> Result<(), ApiError> {
     db::insert_chunked!(conn, audit_log::table, entries);
     Ok(())
 }
@@ -65,5 +66,5 @@ pub fn record_many(conn: &mut AnyConnection, entries: &[PendingEntry]) -> Result
 /// Inserts one entry now (writes that are not a [`crate::domain::records::Write`]: accounts,
 /// sign-in events).
 pub fn record(conn: &mut AnyConnection, entry: &AuditEntry<'_>) -> Result<(), ApiError> {
-    record_many(conn, &[PendingEntry::new(entry)?])
+    record_many(conn, vec![PendingEntry::new(entry)?])
 }

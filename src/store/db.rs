@@ -564,27 +564,35 @@ pub fn lock_area(conn: &mut AnyConnection, area: LockArea<'_>) -> QueryResult<()
 /// or SQLite gets one statement per row.
 macro_rules! insert_chunked {
     ($conn:expr, $table:expr, $rows:expr) => {{
-        let mut rest = &$rows[..];
+        // Owned rows: a row type with `#[diesel(serialize_as = ..)]` fields
+        // ([`crate::store::stamp`]) is insertable by value only.
+        let mut rest = ::std::iter::IntoIterator::into_iter($rows);
         let mut n = 0usize;
-        while !rest.is_empty() {
-            n += if let Some((chunk, tail)) = rest.split_first_chunk::<128>() {
-                rest = tail;
-                $crate::store::db::insert_rows!($conn, $table, chunk)
-            } else if let Some((chunk, tail)) = rest.split_first_chunk::<16>() {
-                rest = tail;
-                $crate::store::db::insert_rows!($conn, $table, chunk)
-            } else if let Some((chunk, tail)) = rest.split_first_chunk::<1>() {
-                rest = tail;
-                $crate::store::db::insert_rows!($conn, $table, chunk)
-            } else {
+        loop {
+            let left = ::std::iter::ExactSizeIterator::len(&rest);
+            if left == 0 {
                 break;
+            }
+            let size = if left >= 128 {
+                128
+            } else if left >= 16 {
+                16
+            } else {
+                1
+            };
+            let chunk: Vec<_> = rest.by_ref().take(size).collect();
+            let short = |_| diesel::result::Error::QueryBuilderError("insert_chunked: a short chunk".into());
+            n += match size {
+                128 => $crate::store::db::insert_rows!($conn, $table, <[_; 128]>::try_from(chunk).map_err(short)?),
+                16 => $crate::store::db::insert_rows!($conn, $table, <[_; 16]>::try_from(chunk).map_err(short)?),
+                _ => $crate::store::db::insert_rows!($conn, $table, <[_; 1]>::try_from(chunk).map_err(short)?),
             };
         }
         n
     }};
 }
 
-/// One insert of `rows` (an array reference) on either backend; for [`insert_chunked`].
+/// One insert of `rows` (an array) on either backend; for [`insert_chunked`].
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {
         match $conn {

@@ -8,4 +8,5 @@ pub mod db;
 pub mod rows;
 pub mod schema;
 pub mod settings;
+pub mod stamp;
 pub mod values;

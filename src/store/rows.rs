@@ -53,7 +53,9 @@ pub struct MemberRow {
 pub struct EnrollmentRow {
     pub id: String,
     pub version: i64,
+    #[diesel(serialize_as = crate::store::stamp::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(serialize_as = crate::store::stamp::Stamp)]
     pub updated_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
     pub change_seq: i64,
@@ -171,7 +173,9 @@ pub struct TopicRow {
 pub struct TraineeRow {
     pub id: String,
     pub version: i64,
+    #[diesel(serialize_as = crate::store::stamp::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(serialize_as = crate::store::stamp::Stamp)]
     pub updated_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
     pub change_seq: i64,
@@ -191,6 +195,7 @@ pub struct TraineeRow {
     pub consent_basic: bool,
     pub consent_ethnicity: bool,
     pub consent_method: ConsentMethod,
+    #[diesel(serialize_as = crate::store::stamp::Stamp)]
     pub consent_at: NaiveDateTime,
     pub consent_by: Option<String>,
     pub merged_into: Option<String>,

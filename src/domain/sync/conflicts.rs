@@ -204,7 +204,7 @@ pub fn report_conflict(
                 .optional()?
                 // Another account's report under this id: never a replay.
                 .map(|(d, other)| (if other { String::new() } else { d }, false));
-            if records::check_replay(existing, &digest)? == CreateOutcome::Replay {
+            if records::check_replay(existing, &digest, &form)? == CreateOutcome::Replay {
                 let row: ConflictRow = sc::table.find(&id).first(conn)?;
                 return Ok((CreateOutcome::Replay, view(conn, caller, &row)?));
             }

@@ -18,7 +18,7 @@
 //! - A server-side failure (not the operation's fault) aborts the whole batch with the
 //!   usual problem response: nothing of it is kept, and the phone sends it again.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -222,7 +222,7 @@ pub fn push(
     // operation goes through, that is all. When one fails on the way, that attempt
     // is rolled back whole and the batch runs again with a savepoint per operation,
     // so that the failed one alone is undone.
-    let attempt = |conn: &mut AnyConnection, operations: Vec<Value>, savepoints: bool| {
+    let attempt = |conn: &mut AnyConnection, operations: &[Value], savepoints: bool| {
         db::write_tx(conn, |conn| -> Result<_, Attempt> {
             let mut w = Write::new(caller, meta);
             let results = apply_batch(conn, &mut w, secret, &report.device_id, operations, lang, savepoints)?;
@@ -234,8 +234,8 @@ pub fn push(
             Ok(response)
         })
     };
-    match attempt(conn, operations.clone(), false) {
-        Err(Attempt::NeedsSavepoints) => attempt(conn, operations, true),
+    match attempt(conn, &operations, false) {
+        Err(Attempt::NeedsSavepoints) => attempt(conn, &operations, true),
         other => other,
     }
     .map_err(|e| match e {
@@ -283,7 +283,7 @@ fn apply_batch(
     w: &mut Write<'_>,
     secret: &Secret,
     device_id: &str,
-    operations: Vec<Value>,
+    operations: &[Value],
     lang: Lang,
     savepoints: bool,
 ) -> Result<Vec<OpResult>, Attempt> {
@@ -293,8 +293,8 @@ fn apply_batch(
     // The operations already applied, looked up at once; this batch's are added as they
     // apply (an op_id sent twice in one batch is a duplicate the second time) and
     // inserted together at the end.
-    let mut known = known_ops(conn, &operations)?;
-    look_ahead(conn, w, &operations)?;
+    let mut known = known_ops(conn, operations)?;
+    look_ahead(conn, w, operations)?;
     if !savepoints {
         // New trainees and enrollments are inserted together, before any other kind of
         // operation and at the end (a failure there reruns the batch with savepoints,
@@ -308,7 +308,7 @@ fn apply_batch(
     let mut applied: Vec<SyncOpRow> = Vec::new();
     let mut failed: HashSet<String> = HashSet::new();
     let mut results = Vec::with_capacity(operations.len());
-    for (index, raw) in operations.into_iter().enumerate() {
+    for (index, raw) in operations.iter().enumerate() {
         let raw_op_id = raw.get("op_id").and_then(Value::as_str).map(str::to_owned);
         let op = match parse_operation(raw) {
             Ok(mut op) => {
@@ -431,7 +431,7 @@ fn apply_batch(
     if !savepoints {
         w.flush(conn).map_err(|_| Attempt::NeedsSavepoints)?;
     }
-    crate::store::db::insert_chunked!(conn, sync_ops::table, &applied);
+    crate::store::db::insert_chunked!(conn, sync_ops::table, applied);
     Ok(results)
 }
 
@@ -446,6 +446,7 @@ struct SyncOpRow {
     entity: String,
     entity_id: String,
     version: i64,
+    #[diesel(serialize_as = crate::store::stamp::Stamp)]
     applied_at: chrono::NaiveDateTime,
 }
 
@@ -510,8 +511,8 @@ fn unsupported(kind: &str, action: &str) -> ApiError {
 }
 
 /// Reads and checks one item: a well-formed operation with UUIDs, a known type and action.
-fn parse_operation(raw: Value) -> Result<Operation, ApiError> {
-    let mut op: Operation = serde_json::from_value(raw).map_err(|e| {
+fn parse_operation(raw: &Value) -> Result<Operation, ApiError> {
+    let mut op = Operation::deserialize(raw).map_err(|e| {
         error::validation(vec![FieldError::new(
             "operation",
             "invalid_operation",
