@@ -290,10 +290,11 @@ fn apply_batch(
     // Lock the caller's area before the first savepoint: a lock taken inside a savepoint
     // that is rolled back is released on PostgreSQL.
     w.serialise(conn)?;
-    // The operations already applied, looked up at once; this batch's are added as they
-    // apply (an op_id sent twice in one batch is a duplicate the second time) and
-    // inserted together at the end.
-    let mut known = known_ops(conn, operations)?;
+    // The operations already applied, looked up at once; this batch's are found by their
+    // index in `applied` as they apply (an op_id sent twice in one batch is a duplicate the
+    // second time) and inserted together at the end.
+    let known = known_ops(conn, operations)?;
+    let mut applied_here: HashMap<String, usize> = HashMap::with_capacity(operations.len());
     look_ahead(conn, w, operations)?;
     if !savepoints {
         // New trainees and enrollments are inserted together, before any other kind of
@@ -327,7 +328,7 @@ fn apply_batch(
             }
         };
         let digest = records::plain_digest(&op);
-        if let Some(k) = known.get(&op.op_id) {
+        if let Some(k) = known.get(&op.op_id).or_else(|| applied_here.get(&op.op_id).map(|&i| &applied[i])) {
             let mut r = OpResult::new(index, Some(op.op_id.clone()), OpStatus::Duplicate);
             if k.account_id == w.caller.user.id && k.digest == digest {
                 (r.kind, r.id, r.version) = (PushType::parse(&k.entity), Some(k.entity_id.clone()), Some(k.version));
@@ -379,7 +380,7 @@ fn apply_batch(
                     version,
                     applied_at: w.now,
                 };
-                known.insert(op.op_id.clone(), row.clone());
+                applied_here.insert(op.op_id.clone(), applied.len());
                 applied.push(row);
                 Outcome::Applied(version)
             }
