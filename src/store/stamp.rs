@@ -15,8 +15,6 @@ use chrono::{Datelike, NaiveDateTime, Timelike};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Timestamp;
 
-use crate::store::db::MultiBackend;
-
 /// A timestamp as an insert binds it (see the module's documentation).
 #[derive(Debug, Clone, Copy, diesel::AsExpression)]
 #[diesel(sql_type = Timestamp)]
@@ -30,7 +28,7 @@ impl From<NaiveDateTime> for Stamp {
 
 /// `t` as diesel's SQLite text (`%F %T%.f`): written digit by digit for the years 0–9999
 /// and times without a leap second, handed to chrono otherwise.
-pub fn sqlite_text(t: &NaiveDateTime) -> String {
+fn sqlite_text(t: &NaiveDateTime) -> String {
     let (year, nano) = (t.year(), t.nanosecond());
     if !(0..=9999).contains(&year) || nano >= 1_000_000_000 {
         return t.format("%F %T%.f").to_string();
@@ -84,12 +82,6 @@ impl ToSql<Timestamp, diesel::sqlite::Sqlite> for Stamp {
 impl ToSql<Timestamp, diesel::pg::Pg> for Stamp {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, diesel::pg::Pg>) -> serialize::Result {
         <NaiveDateTime as ToSql<Timestamp, diesel::pg::Pg>>::to_sql(&self.0, &mut out.reborrow())
-    }
-}
-
-impl ToSql<Timestamp, MultiBackend> for Stamp {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, MultiBackend>) -> serialize::Result {
-        <NaiveDateTime as ToSql<Timestamp, MultiBackend>>::to_sql(&self.0, out)
     }
 }
 

@@ -437,7 +437,7 @@ fn apply_batch(
 }
 
 /// An applied operation, as remembered in `sync_ops`.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sync_ops, treat_none_as_default_value = false)]
 struct SyncOpRow {
     op_id: String,
