@@ -661,13 +661,20 @@ pub(crate) use insert_rows;
 mod tests {
     use super::*;
 
+    /// A database `name` in a new temporary folder (removed with the returned guard), with
+    /// a pool of `pool` connections.
+    fn temp_sqlite(name: &str, pool: u32) -> Result<(tempfile::TempDir, std::path::PathBuf, Db), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join(name);
+        let db = Db::connect(DatabaseUrl::Sqlite(path.clone()), pool)?;
+        Ok((dir, path, db))
+    }
+
     /// The server's connections never checkpoint at commit; the background checkpointer
     /// copies the WAL into the database file while the pool stays open.
     #[test]
     fn the_checkpointer_copies_the_wal_into_the_database_file() -> Result<(), String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let path = dir.path().join("c.db");
-        let db = Db::connect(DatabaseUrl::Sqlite(path.clone()), 2)?;
+        let (_dir, path, db) = temp_sqlite("c.db", 2)?;
         let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let mut conn = db.get().map_err(|e| e.to_string())?;
         conn.batch_execute("CREATE TABLE t (x TEXT NOT NULL);").map_err(|e| e.to_string())?;
@@ -697,9 +704,7 @@ mod tests {
     /// by every page written.
     #[test]
     fn the_wal_starts_again_under_a_steady_stream_of_writes() -> Result<(), String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let path = dir.path().join("w.db");
-        let db = Db::connect(DatabaseUrl::Sqlite(path.clone()), 4)?;
+        let (_dir, path, db) = temp_sqlite("w.db", 4)?;
         let wal = path.with_extension("db-wal");
         // The salts of the WAL header (bytes 16–23).
         let salts = || {
@@ -742,9 +747,7 @@ mod tests {
     /// the commit), and statement journals are kept in memory.
     #[test]
     fn a_large_write_reaches_the_wal_only_at_its_commit() -> Result<(), String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let path = dir.path().join("s.db");
-        let db = Db::connect(DatabaseUrl::Sqlite(path.clone()), 2)?;
+        let (_dir, path, db) = temp_sqlite("s.db", 2)?;
         let wal = path.with_extension("db-wal");
         let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
         let mut conn = db.get().map_err(|e| e.to_string())?;
