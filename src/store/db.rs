@@ -126,11 +126,11 @@ const CHECKPOINT_TURN: Duration = Duration::from_millis(100);
 ///   writing into new space costs the file system far more than writing over pages it
 ///   holds (a third of a push's commit).
 /// - So when the WAL is past [`LONG_WAL`] and frames are left (or a writer is at work,
-///   whose commit would leave some), the checkpointer then takes every writer's turn at the gate
-///   (waiting at most [`CHECKPOINT_TURN`] for the writers in progress; writers that come
-///   meanwhile queue behind it) and copies the rest with a full checkpoint. The next writer
-///   starts the WAL again from its beginning. Writers wait only for that tail; a round
-///   that does not get the turn in time leaves it to the next.
+///   whose commit would leave some), the checkpointer then takes every writer's turn at
+///   the gate (waiting at most [`CHECKPOINT_TURN`] for the writers in progress; writers
+///   that come meanwhile queue behind it) and copies the rest with a full checkpoint. The
+///   next writer starts the WAL again from its beginning. Writers wait only for that tail;
+///   a round that does not get the turn in time leaves it to the next.
 struct Checkpointer {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -166,8 +166,8 @@ impl Checkpointer {
                 while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                     std::thread::sleep(CHECKPOINT_EVERY);
                     let passive = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result::<CheckpointRow>(&mut conn);
-                    // Frames left, or a writer at work (whose commit, once the passive
-                    // checkpoint is done, would leave some).
+                    // A long WAL with frames left, or with a writer at work (whose commit,
+                    // once the passive checkpoint is done, would leave some).
                     let left = match passive {
                         Ok(row) => row.log >= LONG_WAL && (row.log > row.checkpointed || writes.available_permits() < writers as usize),
                         Err(e) => {
