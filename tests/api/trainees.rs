@@ -443,6 +443,77 @@ async fn attendance_replaces_the_list_idempotently_and_only_for_enrolled_trainee
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
+/// Migration `2026-12-07-000017` moves SQLite's attendance marks into a table keyed by
+/// (session, trainee) without rowid; undone and done again on a database with marks, every
+/// mark survives both ways and lists still replace. PostgreSQL's side is a no-op, run the same.
+#[actix_web::test]
+async fn attendance_marks_survive_their_move_to_the_session_keyed_table() {
+    use diesel::migration::MigrationSource;
+    use diesel_migrations::MigrationHarness;
+    use hocvuso::store::db::{AnyConnection, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+    const MOVE: &str = "2026-12-07-000017";
+    let app = app().await;
+    let w = world(&app).await;
+    let a = trainee(&app, &w.member, "Trainee A").await;
+    let b = trainee(&app, &w.member, "Trainee B").await;
+    enroll(&app, &w.member, &w.class, &a).await;
+    enroll(&app, &w.member, &w.class, &b).await;
+    let path = |s: &str| format!("/api/v1/classes/{}/sessions/{s}/attendance", w.class);
+    for s in &w.sessions[..2] {
+        let r = app.req("PUT", &path(s), &w.member, None, Some(json!({"present": [a, b]}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let marks = |conn: &mut AnyConnection| -> Vec<(String, String, String)> {
+        attendance_marks::table
+            .select((attendance_marks::session_id, attendance_marks::trainee_id, attendance_marks::class_id))
+            .order((attendance_marks::session_id, attendance_marks::trainee_id))
+            .load(conn)
+            .unwrap()
+    };
+    // A table without rowid says so in the SQL SQLite keeps for it.
+    let clustered = |conn: &mut AnyConnection| -> Option<bool> {
+        #[derive(QueryableByName)]
+        struct Sql {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            sql: String,
+        }
+        let AnyConnection::Sqlite(c) = conn else { return None };
+        let t: Sql =
+            diesel::sql_query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'attendance_marks'").get_result(c).unwrap();
+        Some(t.sql.contains("WITHOUT ROWID"))
+    };
+    let mut conn = app.conn();
+    let before = marks(&mut conn);
+    assert_eq!(before.len(), 4);
+    let sqlite = matches!(*conn, AnyConnection::Sqlite(_));
+    assert_eq!(clustered(&mut conn), sqlite.then_some(true));
+    match &mut *conn {
+        AnyConnection::Sqlite(c) => {
+            let all = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS).unwrap();
+            let m = all.iter().find(|m| m.name().to_string().starts_with(MOVE)).unwrap();
+            c.revert_migration(&**m).unwrap();
+        }
+        AnyConnection::Postgresql(c) => {
+            let all = MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS).unwrap();
+            let m = all.iter().find(|m| m.name().to_string().starts_with(MOVE)).unwrap();
+            c.revert_migration(&**m).unwrap();
+        }
+    }
+    assert_eq!(clustered(&mut conn), sqlite.then_some(false));
+    assert_eq!(marks(&mut conn), before);
+    hocvuso::store::db::migrate_connection(&mut conn).unwrap();
+    assert_eq!(clustered(&mut conn), sqlite.then_some(true));
+    assert_eq!(marks(&mut conn), before);
+    drop(conn);
+    // The moved lists still read and replace.
+    let mut ab = vec![a.clone(), b.clone()];
+    ab.sort();
+    assert_eq!(app.get(&path(&w.sessions[0]), Some(&w.member)).await.body["present"], json!(ab));
+    let r = app.req("PUT", &path(&w.sessions[0]), &w.member, Some("\"v1\""), Some(json!({"present": [b]}))).await;
+    assert_eq!((r.status, r.body["present"].clone(), r.body["version"].clone()), (StatusCode::OK, json!([b]), json!(2)));
+    assert_eq!(marks(&mut app.conn()).len(), 3);
+}
+
 #[actix_web::test]
 async fn completion_needs_attendance_unless_an_officer_overrides_and_officers_verify() {
     let app = app().await;
