@@ -487,17 +487,14 @@ async fn attendance_marks_survive_their_move_to_the_session_keyed_table() {
     assert_eq!(before.len(), 4);
     let sqlite = matches!(*conn, AnyConnection::Sqlite(_));
     assert_eq!(clustered(&mut conn), sqlite.then_some(true));
+    fn revert<DB: diesel::backend::Backend>(c: &mut impl MigrationHarness<DB>, source: impl MigrationSource<DB>) {
+        let all = source.migrations().unwrap();
+        let m = all.iter().find(|m| m.name().to_string().starts_with(MOVE)).unwrap();
+        c.revert_migration(&**m).unwrap();
+    }
     match &mut *conn {
-        AnyConnection::Sqlite(c) => {
-            let all = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS).unwrap();
-            let m = all.iter().find(|m| m.name().to_string().starts_with(MOVE)).unwrap();
-            c.revert_migration(&**m).unwrap();
-        }
-        AnyConnection::Postgresql(c) => {
-            let all = MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS).unwrap();
-            let m = all.iter().find(|m| m.name().to_string().starts_with(MOVE)).unwrap();
-            c.revert_migration(&**m).unwrap();
-        }
+        AnyConnection::Sqlite(c) => revert(c, SQLITE_MIGRATIONS),
+        AnyConnection::Postgresql(c) => revert(c, POSTGRES_MIGRATIONS),
     }
     assert_eq!(clustered(&mut conn), sqlite.then_some(false));
     assert_eq!(marks(&mut conn), before);
